@@ -1,0 +1,41 @@
+# mempg: `make migrate` then `make test`. Everything runs from .venv; with no DATABASE_URL the
+# embedded PostgreSQL (data in .pgdata/, or MEMPG_DATA) is started and left running.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+MEMPG  := $(BIN)/mempg
+
+.PHONY: migrate test psql db-stop lint fmt clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(MEMPG) apply
+	$(MEMPG) status
+	$(MEMPG) verify
+	@echo
+	@echo "Connect with:  make psql   (or: psql \"$$($(MEMPG) db url)\")"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+psql: $(STAMP)
+	$(MEMPG) db psql
+
+db-stop: $(STAMP)
+	$(MEMPG) db stop
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

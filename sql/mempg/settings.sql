@@ -1,0 +1,42 @@
+-- Install settings of mempg (mempg.settings): mempg.embedding_dim() reads the embedding dimension
+-- that later migrations use for every vector column, and a guard keeps that dimension fixed:
+-- vectors of another size cannot be compared, so a change needs a new database or a re-embedding.
+CREATE OR REPLACE FUNCTION mempg.embedding_dim()
+RETURNS integer
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+AS $$
+    SELECT value::integer FROM mempg.settings WHERE key = 'embedding_dim'
+$$;
+
+COMMENT ON FUNCTION mempg.embedding_dim() IS
+    'Embedding dimension chosen at install (mempg apply --embedding-dim); fixed afterwards';
+REVOKE ALL ON FUNCTION mempg.embedding_dim() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION mempg.guard_settings()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF OLD.key = 'embedding_dim' AND (TG_OP = 'DELETE' OR NEW.value IS DISTINCT FROM OLD.value) THEN
+        RAISE EXCEPTION 'mempg.settings: embedding_dim is fixed at % since install', OLD.value
+            USING ERRCODE = '55000',
+                  HINT = 'use a new database, or write a migration that re-embeds every memory';
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION mempg.guard_settings() IS
+    'Trigger on mempg.settings: keeps embedding_dim fixed and stamps updated_at';
+REVOKE ALL ON FUNCTION mempg.guard_settings() FROM PUBLIC;
+
+DROP TRIGGER IF EXISTS guard_settings ON mempg.settings;
+CREATE TRIGGER guard_settings
+    BEFORE UPDATE OR DELETE ON mempg.settings
+    FOR EACH ROW EXECUTE FUNCTION mempg.guard_settings();

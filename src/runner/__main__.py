@@ -1,0 +1,5 @@
+"""`python -m runner` is the same as the `mempg` command."""
+
+from runner.cli import main
+
+main()

@@ -1,0 +1,288 @@
+"""The `mempg` command line: migrations (apply, rollback, status, verify, new) and the embedded server.
+
+Exit codes: 0 ok; 1 failure (a migration failed, the database is unreachable, the lock wait timed
+out, a refusal); 2 usage error (bad option, unknown migration id); 3 verify found problems.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+import psycopg
+
+from runner import embedded
+from runner.config import (
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_LOCK_WAIT_SECONDS,
+    DEFAULT_STATEMENT_TIMEOUT,
+    Project,
+    SessionSettings,
+    find_project,
+)
+from runner.database import connect, first_line
+from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, RunnerError
+from runner.migrate import RunReport, Runner
+from runner.output import emit_json, table
+from runner.project import load_migrations
+from runner.scaffold import new_migration
+from runner.status import status_rows
+from runner.verify import verify as run_verify
+
+EXIT_CODES = """\b
+Exit codes:
+  0  ok
+  1  failure: a migration failed, the database is unreachable, the lock wait
+     timed out, or the runner refused (an applied migration changed on disk)
+  2  usage error: bad option or unknown migration id
+  3  verify found problems
+"""
+
+
+class Context:
+    """What every command needs: the project folders, the database URL and session settings."""
+
+    def __init__(self, project: Project, database: str | None, settings: SessionSettings,
+                 as_json: bool) -> None:
+        self.project = project
+        self._database = database
+        self.settings = settings
+        self.as_json = as_json
+
+    @functools.cached_property
+    def url(self) -> str:
+        """DATABASE_URL (or --database), else the embedded server, started on demand."""
+        if self._database:
+            return self._database
+        return embedded.start(self.project.root).url()
+
+    def echo(self, message: str) -> None:
+        click.echo(message, err=self.as_json)
+
+    def runner(self) -> Runner:
+        return Runner(self.project, self.url, self.settings, self.echo)
+
+
+def common_options(*, json_option: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--database, --dir, timeouts (and --json) for every command that talks to a database."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option("--database", envvar="DATABASE_URL", metavar="URL",
+                         help="PostgreSQL URL (default: $DATABASE_URL, else the embedded server)."),
+            click.option("--dir", "project_dir", envvar="MEMPG_DIR", type=click.Path(file_okay=False, path_type=Path),
+                         help="Project folder holding migrations/, rollbacks/ and sql/ (default: found from cwd)."),
+            click.option("--lock-timeout", envvar="MEMPG_LOCK_TIMEOUT", default=DEFAULT_LOCK_TIMEOUT,
+                         show_default=True, help="lock_timeout of the runner's sessions."),
+            click.option("--statement-timeout", envvar="MEMPG_STATEMENT_TIMEOUT",
+                         default=DEFAULT_STATEMENT_TIMEOUT, show_default=True,
+                         help="statement_timeout of the runner's sessions."),
+            click.option("--lock-wait", envvar="MEMPG_LOCK_WAIT", type=click.FloatRange(min=0),
+                         default=DEFAULT_LOCK_WAIT_SECONDS, show_default=True,
+                         help="Seconds to wait for another runner's migration lock."),
+        ]
+        if json_option:
+            options.append(click.option("--json", "as_json", is_flag=True, help="Machine-readable output."))
+
+        @functools.wraps(func)
+        def wrapper(database: str | None, project_dir: Path | None, lock_timeout: str,
+                    statement_timeout: str, lock_wait: float, as_json: bool = False,
+                    **kwargs: Any) -> Any:
+            project = Project(project_dir.resolve()) if project_dir else find_project()
+            settings = SessionSettings(lock_timeout, statement_timeout, lock_wait)
+            return func(Context(project, database or None, settings, as_json), **kwargs)
+
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
+@click.group(epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mempg")
+def cli() -> None:
+    """mempg: migrations and the embedded PostgreSQL server for the mempg schema."""
+
+
+def _finish(ctx: Context, report: RunReport) -> int:
+    if ctx.as_json:
+        emit_json(report.as_json())
+    else:
+        click.echo(report.message)
+    return EXIT_FAILURE if report.failed else EXIT_OK
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("--to", "target", metavar="ID", help="Apply pending migrations up to and including ID.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and SQL, run it in a transaction, roll it back.")
+@click.option("--embedding-dim", type=click.IntRange(1, 16000), metavar="N",
+              help="Embedding dimension, fixed at install (default 1536).")
+@common_options()
+def apply(ctx: Context, target: str | None, dry_run: bool, embedding_dim: int | None) -> int:
+    """Apply pending migrations, each in one transaction with its ledger row."""
+    report = ctx.runner().apply(to=target, dry_run=dry_run, embedding_dim=embedding_dim,
+                                show_sql=not ctx.as_json)
+    return _finish(ctx, report)
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("--steps", type=click.IntRange(min=1), metavar="N", help="Roll back the last N applied migrations (default 1).")
+@click.option("--to", "target", metavar="ID", help="Roll back every migration applied after ID (ID stays).")
+@click.option("--all", "everything", is_flag=True, help="Roll back every applied migration.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and SQL, run it in a transaction, roll it back.")
+@common_options()
+def rollback(ctx: Context, steps: int | None, target: str | None, everything: bool, dry_run: bool) -> int:
+    """Roll back applied migrations with rollbacks/<id>.sql, newest first."""
+    if sum(x is not None and x is not False for x in (steps, target, everything)) > 1:
+        raise click.UsageError("use only one of --steps, --to and --all")
+    report = ctx.runner().rollback(steps=steps, to=target, everything=everything, dry_run=dry_run,
+                                   show_sql=not ctx.as_json)
+    return _finish(ctx, report)
+
+
+@cli.command(epilog=EXIT_CODES)
+@common_options()
+def status(ctx: Context) -> int:
+    """Every migration: applied or pending, when, by whom, and whether its files changed."""
+    migrations = load_migrations(ctx.project)
+    with connect(ctx.url, ctx.settings, notices=ctx.echo) as conn:
+        rows = status_rows(conn, migrations)
+    if ctx.as_json:
+        emit_json({
+            "migrations": [asdict(r) for r in rows],
+            "applied": sum(r.state == "applied" for r in rows),
+            "pending": sum(r.state == "pending" for r in rows),
+        })
+    else:
+        click.echo(table(
+            ["id", "state", "applied at", "by", "ms", "checksum", "rollback"],
+            [[r.id, r.state, r.applied_at, r.applied_by, r.duration_ms, r.checksum, r.rollback] for r in rows],
+        ))
+    return EXIT_OK
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("--allow-pending", is_flag=True, help="Do not report pending migrations as problems.")
+@common_options()
+def verify(ctx: Context, allow_pending: bool) -> int:
+    """Check files, ledger, yoyo's tables and sql/ against the database; exit 3 on problems."""
+    migrations = load_migrations(ctx.project)
+    with connect(ctx.url, ctx.settings, notices=lambda _m: None) as conn:
+        problems = run_verify(conn, ctx.project, migrations, allow_pending=allow_pending)
+    if ctx.as_json:
+        emit_json({"ok": not problems, "problems": [asdict(p) for p in problems]})
+    elif problems:
+        for problem in problems:
+            click.echo(f"PROBLEM [{problem.kind}] {problem.message}")
+    else:
+        click.echo(f"verify: ok ({len(migrations)} migrations, sql/ agrees with the database)")
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("name")
+@click.option("--dir", "project_dir", envvar="MEMPG_DIR", type=click.Path(file_okay=False, path_type=Path))
+def new(name: str, project_dir: Path | None) -> int:
+    """Scaffold migrations/NNNN_NAME.sql and rollbacks/NNNN_NAME.sql."""
+    project = Project(project_dir.resolve()) if project_dir else find_project()
+    migration, rollback = new_migration(project, name)
+    click.echo(f"created {migration}\ncreated {rollback}")
+    return EXIT_OK
+
+
+@cli.group()
+def db() -> None:
+    """The embedded PostgreSQL server (data in .pgdata/ or $MEMPG_DATA)."""
+
+
+def _project_for_db(project_dir: Path | None) -> Project:
+    return Project(project_dir.resolve()) if project_dir else find_project()
+
+
+dir_option = click.option("--dir", "project_dir", envvar="MEMPG_DIR",
+                          type=click.Path(file_okay=False, path_type=Path))
+
+
+@db.command("start")
+@dir_option
+def db_start(project_dir: Path | None) -> int:
+    """Start the embedded server (or reuse the running one) and print its URL."""
+    info = embedded.start(_project_for_db(project_dir).root)
+    click.echo(f"embedded PostgreSQL running (pid {info.pid}, data {info.pgdata})\n{info.url()}")
+    return EXIT_OK
+
+
+@db.command("stop")
+@dir_option
+def db_stop(project_dir: Path | None) -> int:
+    """Stop the embedded server."""
+    stopped = embedded.stop(_project_for_db(project_dir).root)
+    click.echo("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    return EXIT_OK
+
+
+@db.command("status")
+@dir_option
+@click.option("--json", "as_json", is_flag=True)
+def db_status(project_dir: Path | None, as_json: bool) -> int:
+    """Whether the embedded server runs; exit 1 when it does not."""
+    project = _project_for_db(project_dir)
+    info = embedded.status(project.root)
+    payload = {"running": info is not None, "data": str(embedded.data_dir(project.root)),
+               "pid": info.pid if info else None, "url": info.url() if info else None}
+    if as_json:
+        emit_json(payload)
+    else:
+        click.echo(f"running (pid {info.pid}): {info.url()}" if info else "not running")
+    return EXIT_OK if info else EXIT_FAILURE
+
+
+@db.command("url")
+@click.option("--database", envvar="DATABASE_URL", metavar="URL")
+@dir_option
+def db_url(database: str | None, project_dir: Path | None) -> int:
+    """Print the URL the commands use (DATABASE_URL, else the embedded server's)."""
+    click.echo(database or embedded.start(_project_for_db(project_dir).root).url())
+    return EXIT_OK
+
+
+@db.command("psql", context_settings={"ignore_unknown_options": True})
+@click.option("--database", envvar="DATABASE_URL", metavar="URL")
+@dir_option
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+def db_psql(database: str | None, project_dir: Path | None, psql_args: tuple[str, ...]) -> int:
+    """Open the wheel's own psql on the database; extra arguments go to psql."""
+    url = database or embedded.start(_project_for_db(project_dir).root).url()
+    psql = str(embedded.bin_path("psql"))
+    sys.stdout.flush()
+    os.execv(psql, [psql, url, *psql_args])
+
+
+def main() -> None:
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        code = EXIT_FAILURE
+    except RunnerError as exc:
+        click.echo(f"mempg: {exc}", err=True)
+        code = exc.exit_code
+    except psycopg.Error as exc:
+        click.echo(f"mempg: database error: {first_line(exc)}", err=True)
+        code = EXIT_FAILURE
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        code = 130
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
