@@ -7,7 +7,6 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import psycopg
 from psycopg import errors, generators, pq, sql
@@ -62,14 +61,16 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-@dataclass(frozen=True)
 class ScriptFailure(Exception):
     """A statement of a script failed; everything before it ran in the same transaction."""
 
-    error: psycopg.Error
-    statement_number: int  # 1-based, counting statements the server executed
-    statement: str
-    line: int | None
+    def __init__(self, error: psycopg.Error, statement_number: int, statement: str,
+                 line: int | None) -> None:
+        super().__init__(f"statement {statement_number} failed: {error}")
+        self.error = error
+        self.statement_number = statement_number  # 1-based, counting statements the server ran
+        self.statement = statement
+        self.line = line
 
     def describe(self, source: str) -> str:
         diag = self.error.diag

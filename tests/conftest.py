@@ -1,0 +1,81 @@
+"""Test harness: a real PostgreSQL with pgvector, never a mock.
+
+With no DATABASE_URL the embedded server is started (and left running). pytest-postgresql's
+postgresql_noproc fixture migrates a template database once per run with `mempg apply`, and every
+test that asks for `db` gets a fresh clone of it. Tests that exercise the runner itself get an empty
+database (`empty_db`) and a copy of the project folders (`project`) they may break at will.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from helpers import ROOT, SERVER, Database, admin, run_mempg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from pytest_postgresql import factories
+
+TEMPLATE_DB = "mempg_test"
+
+
+def _migrate_template(host: str, port: int, user: str, dbname: str, password: str | None,
+                      **_ignored: object) -> None:
+    result = run_mempg("apply", url=make_conninfo(host=host, port=port, user=user,
+                                                  password=password, dbname=dbname))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+postgresql_noproc = factories.postgresql_noproc(
+    host=SERVER.host, port=SERVER.port, user=SERVER.user, password=SERVER.password,
+    dbname=TEMPLATE_DB, load=[_migrate_template],
+)
+postgresql = factories.postgresql("postgresql_noproc")
+
+
+@pytest.fixture
+def db(postgresql: psycopg.Connection) -> Database:
+    """A clone of the migrated template, dropped after the test.
+
+    CREATE DATABASE ... TEMPLATE does not copy database-level settings, so the clone gets the
+    template's (the search_path that 0001 sets) here.
+    """
+    name = postgresql.info.dbname
+    with admin() as conn:
+        rows = conn.execute(
+            "SELECT unnest(setconfig) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+            " WHERE d.datname = %s AND s.setrole = 0", (f"{TEMPLATE_DB}_tmpl",)).fetchall()
+        for (setting,) in rows:
+            key, value = setting.split("=", 1)
+            conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                sql.Identifier(name), sql.Identifier(key), sql.SQL(value)))
+    postgresql.commit()
+    return Database(name, SERVER.url(name))
+
+
+@pytest.fixture
+def empty_db() -> Iterator[Database]:
+    """A new, empty database (nothing applied), dropped after the test."""
+    name = f"mempg_empty_{uuid.uuid4().hex[:10]}"
+    with admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield Database(name, SERVER.url(name))
+    finally:
+        with admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of migrations/, rollbacks/ and sql/ that a test may edit."""
+    copy = tmp_path / "project"
+    for folder in ("migrations", "rollbacks", "sql"):
+        shutil.copytree(ROOT / folder, copy / folder)
+    return copy
+
+
