@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -128,7 +129,7 @@ class Runner:
         migrations = load_migrations(self.project)
         last = find(migrations, to) if to else len(migrations) - 1
         report = RunReport("apply", dry_run)
-        with migration_lock(self.url, self.settings, on_wait=self.echo), self._connect() as conn:
+        with migration_lock(self.url, self.settings, on_wait=_to_stderr), self._connect() as conn:
             rows = ledger.read_ledger(conn)
             self._refuse_changed(migrations, rows)
             self._prepare_embedding_dim(conn, embedding_dim)
@@ -240,7 +241,7 @@ class Runner:
         migrations = load_migrations(self.project)
         keep_through = find(migrations, to) if to else None
         report = RunReport("rollback", dry_run)
-        with migration_lock(self.url, self.settings, on_wait=self.echo), self._connect() as conn:
+        with migration_lock(self.url, self.settings, on_wait=_to_stderr), self._connect() as conn:
             rows = ledger.read_ledger(conn)
             problems = changed_on_disk(migrations, rows)
             if problems:
@@ -351,6 +352,10 @@ class Runner:
     def _failed(self, migration: MigrationFile, direction: Direction, message: str) -> StepReport:
         self.echo(f"FAILED {direction} {migration.id}: {message}")
         return StepReport(migration.id, direction, "failed", None, message)
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def installed_embedding_dim(conn: psycopg.Connection) -> int | None:
