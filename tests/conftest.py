@@ -15,24 +15,32 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers import ROOT, SERVER, Database, admin, run_mempg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pytest_postgresql import factories
 
+from helpers import ROOT, SERVER, Database, admin, run_mempg
+
 TEMPLATE_DB = "mempg_test"
 
 
-def _migrate_template(host: str, port: int, user: str, dbname: str, password: str | None,
-                      **_ignored: object) -> None:
-    result = run_mempg("apply", url=make_conninfo(host=host, port=port, user=user,
-                                                  password=password, dbname=dbname))
+def _migrate_template(
+    host: str, port: int, user: str, dbname: str, password: str | None, **_ignored: object
+) -> None:
+    result = run_mempg(
+        "apply",
+        url=make_conninfo(host=host, port=port, user=user, password=password, dbname=dbname),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 postgresql_noproc = factories.postgresql_noproc(
-    host=SERVER.host, port=SERVER.port, user=SERVER.user, password=SERVER.password,
-    dbname=TEMPLATE_DB, load=[_migrate_template],
+    host=SERVER.host,
+    port=SERVER.port,
+    user=SERVER.user,
+    password=SERVER.password,
+    dbname=TEMPLATE_DB,
+    load=[_migrate_template],
 )
 postgresql = factories.postgresql("postgresql_noproc")
 
@@ -48,11 +56,16 @@ def db(postgresql: psycopg.Connection) -> Database:
     with admin() as conn:
         rows = conn.execute(
             "SELECT unnest(setconfig) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
-            " WHERE d.datname = %s AND s.setrole = 0", (f"{TEMPLATE_DB}_tmpl",)).fetchall()
+            " WHERE d.datname = %s AND s.setrole = 0",
+            (f"{TEMPLATE_DB}_tmpl",),
+        ).fetchall()
         for (setting,) in rows:
             key, value = setting.split("=", 1)
-            conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
-                sql.Identifier(name), sql.Identifier(key), sql.SQL(value)))
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(name), sql.Identifier(key), sql.SQL(value)
+                )
+            )
     postgresql.commit()
     return Database(name, SERVER.url(name))
 
@@ -67,7 +80,9 @@ def empty_db() -> Iterator[Database]:
         yield Database(name, SERVER.url(name))
     finally:
         with admin() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture
@@ -77,5 +92,3 @@ def project(tmp_path: Path) -> Path:
     for folder in ("migrations", "rollbacks", "sql"):
         shutil.copytree(ROOT / folder, copy / folder)
     return copy
-
-

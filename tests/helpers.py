@@ -25,17 +25,21 @@ class Server:
     password: str | None
 
     def url(self, dbname: str) -> str:
-        return make_conninfo(host=self.host, port=self.port, user=self.user,
-                             password=self.password, dbname=dbname)
+        return make_conninfo(
+            host=self.host, port=self.port, user=self.user, password=self.password, dbname=dbname
+        )
 
 
 def _server() -> Server:
     url = os.environ.get("DATABASE_URL")
     if url:
         params = conninfo_to_dict(url)
-        return Server(str(params.get("host", "localhost")), int(params.get("port", 5432)),
-                      str(params.get("user", os.environ.get("USER", "postgres"))),
-                      params.get("password"))  # type: ignore[arg-type]
+        return Server(
+            str(params.get("host", "localhost")),
+            int(params.get("port", 5432)),
+            str(params.get("user", os.environ.get("USER", "postgres"))),
+            params.get("password"),
+        )  # type: ignore[arg-type]
     info = embedded.start(ROOT)
     return Server(str(info.socket_dir), int(info.port or 5432), "postgres", None)
 
@@ -43,16 +47,27 @@ def _server() -> Server:
 SERVER = _server()
 
 
-def run_mempg(*args: str, url: str | None = None, project: Path | None = None,
-              env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_mempg(
+    *args: str,
+    url: str | None = None,
+    project: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     """The `mempg` command, as a user runs it: a separate process, exit code and output."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEMPG_DIR")}
     if url is not None:
         full_env["DATABASE_URL"] = url
     full_env["MEMPG_DIR"] = str(project or ROOT)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "runner", *args], env=full_env, text=True,
-                          capture_output=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        env=full_env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -81,17 +96,21 @@ def fingerprint(database: Database) -> str:
     """The schema as pg_dump --schema-only sees it, plus database settings and mempg's roles."""
     dump = subprocess.run(
         [str(embedded.bin_path("pg_dump")), "--schema-only", "--dbname", database.url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     lines = [line for line in dump.splitlines() if line.strip() and not _DUMP_NOISE.match(line)]
     with database.connect() as conn:
         settings = conn.execute(
             "SELECT coalesce(array_to_string(setconfig, ' '), '') FROM pg_db_role_setting"
             " WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND setrole = 0").fetchall()
+            " AND setrole = 0"
+        ).fetchall()
         roles = conn.execute(
             "SELECT rolname, rolbypassrls, rolcanlogin, rolinherit FROM pg_roles"
-            " WHERE rolname IN ('anon', 'authenticated', 'service_role') ORDER BY 1").fetchall()
+            " WHERE rolname IN ('anon', 'authenticated', 'service_role') ORDER BY 1"
+        ).fetchall()
     return "\n".join([*lines, f"-- settings: {settings}", f"-- roles: {roles}"])
 
 
@@ -109,4 +128,6 @@ def yoyo_applied(database: Database) -> list[str]:
         exists = conn.execute("SELECT to_regclass('mempg._yoyo_migration')").fetchone()
         if exists is None or exists[0] is None:
             return []
-        return [r[0] for r in conn.execute("SELECT migration_id FROM mempg._yoyo_migration ORDER BY 1")]
+        return [
+            r[0] for r in conn.execute("SELECT migration_id FROM mempg._yoyo_migration ORDER BY 1")
+        ]

@@ -28,7 +28,7 @@ from runner.config import (
 )
 from runner.database import connect, first_line
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, RunnerError
-from runner.migrate import RunReport, Runner
+from runner.migrate import Runner, RunReport
 from runner.output import emit_json, table
 from runner.project import load_migrations
 from runner.scaffold import new_migration
@@ -48,8 +48,9 @@ Exit codes:
 class Context:
     """What every command needs: the project folders, the database URL and session settings."""
 
-    def __init__(self, project: Project, database: str | None, settings: SessionSettings,
-                 as_json: bool) -> None:
+    def __init__(
+        self, project: Project, database: str | None, settings: SessionSettings, as_json: bool
+    ) -> None:
         self.project = project
         self._database = database
         self.settings = settings
@@ -69,31 +70,64 @@ class Context:
         return Runner(self.project, self.url, self.settings, self.echo)
 
 
-def common_options(*, json_option: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def common_options(
+    *, json_option: bool = True
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--database, --dir, timeouts (and --json) for every command that talks to a database."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         options = [
-            click.option("--database", envvar="DATABASE_URL", metavar="URL",
-                         help="PostgreSQL URL (default: $DATABASE_URL, else the embedded server)."),
-            click.option("--dir", "project_dir", envvar="MEMPG_DIR", type=click.Path(file_okay=False, path_type=Path),
-                         help="Project folder holding migrations/, rollbacks/ and sql/ (default: found from cwd)."),
-            click.option("--lock-timeout", envvar="MEMPG_LOCK_TIMEOUT", default=DEFAULT_LOCK_TIMEOUT,
-                         show_default=True, help="lock_timeout of the runner's sessions."),
-            click.option("--statement-timeout", envvar="MEMPG_STATEMENT_TIMEOUT",
-                         default=DEFAULT_STATEMENT_TIMEOUT, show_default=True,
-                         help="statement_timeout of the runner's sessions."),
-            click.option("--lock-wait", envvar="MEMPG_LOCK_WAIT", type=click.FloatRange(min=0),
-                         default=DEFAULT_LOCK_WAIT_SECONDS, show_default=True,
-                         help="Seconds to wait for another runner's migration lock."),
+            click.option(
+                "--database",
+                envvar="DATABASE_URL",
+                metavar="URL",
+                help="PostgreSQL URL (default: $DATABASE_URL, else the embedded server).",
+            ),
+            click.option(
+                "--dir",
+                "project_dir",
+                envvar="MEMPG_DIR",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="Project folder holding migrations/, rollbacks/ and sql/ (default: found from cwd).",
+            ),
+            click.option(
+                "--lock-timeout",
+                envvar="MEMPG_LOCK_TIMEOUT",
+                default=DEFAULT_LOCK_TIMEOUT,
+                show_default=True,
+                help="lock_timeout of the runner's sessions.",
+            ),
+            click.option(
+                "--statement-timeout",
+                envvar="MEMPG_STATEMENT_TIMEOUT",
+                default=DEFAULT_STATEMENT_TIMEOUT,
+                show_default=True,
+                help="statement_timeout of the runner's sessions.",
+            ),
+            click.option(
+                "--lock-wait",
+                envvar="MEMPG_LOCK_WAIT",
+                type=click.FloatRange(min=0),
+                default=DEFAULT_LOCK_WAIT_SECONDS,
+                show_default=True,
+                help="Seconds to wait for another runner's migration lock.",
+            ),
         ]
         if json_option:
-            options.append(click.option("--json", "as_json", is_flag=True, help="Machine-readable output."))
+            options.append(
+                click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+            )
 
         @functools.wraps(func)
-        def wrapper(database: str | None, project_dir: Path | None, lock_timeout: str,
-                    statement_timeout: str, lock_wait: float, as_json: bool = False,
-                    **kwargs: Any) -> Any:
+        def wrapper(
+            database: str | None,
+            project_dir: Path | None,
+            lock_timeout: str,
+            statement_timeout: str,
+            lock_wait: float,
+            as_json: bool = False,
+            **kwargs: Any,
+        ) -> Any:
             project = Project(project_dir.resolve()) if project_dir else find_project()
             settings = SessionSettings(lock_timeout, statement_timeout, lock_wait)
             return func(Context(project, database or None, settings, as_json), **kwargs)
@@ -120,30 +154,51 @@ def _finish(ctx: Context, report: RunReport) -> int:
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.option("--to", "target", metavar="ID", help="Apply pending migrations up to and including ID.")
-@click.option("--dry-run", is_flag=True, help="Print the plan and SQL, run it in a transaction, roll it back.")
-@click.option("--embedding-dim", type=click.IntRange(1, 16000), metavar="N",
-              help="Embedding dimension, fixed at install (default 1536).")
+@click.option(
+    "--to", "target", metavar="ID", help="Apply pending migrations up to and including ID."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan and SQL, run it in a transaction, roll it back."
+)
+@click.option(
+    "--embedding-dim",
+    type=click.IntRange(1, 16000),
+    metavar="N",
+    help="Embedding dimension, fixed at install (default 1536).",
+)
 @common_options()
 def apply(ctx: Context, target: str | None, dry_run: bool, embedding_dim: int | None) -> int:
     """Apply pending migrations, each in one transaction with its ledger row."""
-    report = ctx.runner().apply(to=target, dry_run=dry_run, embedding_dim=embedding_dim,
-                                show_sql=not ctx.as_json)
+    report = ctx.runner().apply(
+        to=target, dry_run=dry_run, embedding_dim=embedding_dim, show_sql=not ctx.as_json
+    )
     return _finish(ctx, report)
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.option("--steps", type=click.IntRange(min=1), metavar="N", help="Roll back the last N applied migrations (default 1).")
-@click.option("--to", "target", metavar="ID", help="Roll back every migration applied after ID (ID stays).")
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Roll back the last N applied migrations (default 1).",
+)
+@click.option(
+    "--to", "target", metavar="ID", help="Roll back every migration applied after ID (ID stays)."
+)
 @click.option("--all", "everything", is_flag=True, help="Roll back every applied migration.")
-@click.option("--dry-run", is_flag=True, help="Print the plan and SQL, run it in a transaction, roll it back.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan and SQL, run it in a transaction, roll it back."
+)
 @common_options()
-def rollback(ctx: Context, steps: int | None, target: str | None, everything: bool, dry_run: bool) -> int:
+def rollback(
+    ctx: Context, steps: int | None, target: str | None, everything: bool, dry_run: bool
+) -> int:
     """Roll back applied migrations with rollbacks/<id>.sql, newest first."""
     if sum(x is not None and x is not False for x in (steps, target, everything)) > 1:
         raise click.UsageError("use only one of --steps, --to and --all")
-    report = ctx.runner().rollback(steps=steps, to=target, everything=everything, dry_run=dry_run,
-                                   show_sql=not ctx.as_json)
+    report = ctx.runner().rollback(
+        steps=steps, to=target, everything=everything, dry_run=dry_run, show_sql=not ctx.as_json
+    )
     return _finish(ctx, report)
 
 
@@ -155,16 +210,31 @@ def status(ctx: Context) -> int:
     with connect(ctx.url, ctx.settings, notices=ctx.echo) as conn:
         rows = status_rows(conn, migrations)
     if ctx.as_json:
-        emit_json({
-            "migrations": [asdict(r) for r in rows],
-            "applied": sum(r.state == "applied" for r in rows),
-            "pending": sum(r.state == "pending" for r in rows),
-        })
+        emit_json(
+            {
+                "migrations": [asdict(r) for r in rows],
+                "applied": sum(r.state == "applied" for r in rows),
+                "pending": sum(r.state == "pending" for r in rows),
+            }
+        )
     else:
-        click.echo(table(
-            ["id", "state", "applied at", "by", "ms", "checksum", "rollback"],
-            [[r.id, r.state, r.applied_at, r.applied_by, r.duration_ms, r.checksum, r.rollback] for r in rows],
-        ))
+        click.echo(
+            table(
+                ["id", "state", "applied at", "by", "ms", "checksum", "rollback"],
+                [
+                    [
+                        r.id,
+                        r.state,
+                        r.applied_at,
+                        r.applied_by,
+                        r.duration_ms,
+                        r.checksum,
+                        r.rollback,
+                    ]
+                    for r in rows
+                ],
+            )
+        )
     return EXIT_OK
 
 
@@ -188,7 +258,9 @@ def verify(ctx: Context, allow_pending: bool) -> int:
 
 @cli.command(epilog=EXIT_CODES)
 @click.argument("name")
-@click.option("--dir", "project_dir", envvar="MEMPG_DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--dir", "project_dir", envvar="MEMPG_DIR", type=click.Path(file_okay=False, path_type=Path)
+)
 def new(name: str, project_dir: Path | None) -> int:
     """Scaffold migrations/NNNN_NAME.sql and rollbacks/NNNN_NAME.sql."""
     project = Project(project_dir.resolve()) if project_dir else find_project()
@@ -206,8 +278,9 @@ def _project_for_db(project_dir: Path | None) -> Project:
     return Project(project_dir.resolve()) if project_dir else find_project()
 
 
-dir_option = click.option("--dir", "project_dir", envvar="MEMPG_DIR",
-                          type=click.Path(file_okay=False, path_type=Path))
+dir_option = click.option(
+    "--dir", "project_dir", envvar="MEMPG_DIR", type=click.Path(file_okay=False, path_type=Path)
+)
 
 
 @db.command("start")
@@ -235,8 +308,12 @@ def db_status(project_dir: Path | None, as_json: bool) -> int:
     """Whether the embedded server runs; exit 1 when it does not."""
     project = _project_for_db(project_dir)
     info = embedded.status(project.root)
-    payload = {"running": info is not None, "data": str(embedded.data_dir(project.root)),
-               "pid": info.pid if info else None, "url": info.url() if info else None}
+    payload = {
+        "running": info is not None,
+        "data": str(embedded.data_dir(project.root)),
+        "pid": info.pid if info else None,
+        "url": info.url() if info else None,
+    }
     if as_json:
         emit_json(payload)
     else:

@@ -31,7 +31,9 @@ def client_identity() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def connect(url: str, settings: SessionSettings, *, notices: Callable[[str], None]) -> psycopg.Connection:
+def connect(
+    url: str, settings: SessionSettings, *, notices: Callable[[str], None]
+) -> psycopg.Connection:
     """An autocommit session with the runner's timeouts; errors become one line."""
     try:
         conn = psycopg.connect(url, autocommit=True, application_name="mempg", connect_timeout=10)
@@ -64,8 +66,9 @@ def first_line(exc: BaseException) -> str:
 class ScriptFailure(Exception):
     """A statement of a script failed; everything before it ran in the same transaction."""
 
-    def __init__(self, error: psycopg.Error, statement_number: int, statement: str,
-                 line: int | None) -> None:
+    def __init__(
+        self, error: psycopg.Error, statement_number: int, statement: str, line: int | None
+    ) -> None:
         super().__init__(f"statement {statement_number} failed: {error}")
         self.error = error
         self.statement_number = statement_number  # 1-based, counting statements the server ran
@@ -131,7 +134,9 @@ def transaction(conn: psycopg.Connection, *, commit: bool) -> Iterator[None]:
             conn.execute("ROLLBACK")
         raise
     if conn.info.transaction_status == pq.TransactionStatus.IDLE:
-        raise RunnerError("the script ended the runner's transaction (COMMIT or ROLLBACK inside it)")
+        raise RunnerError(
+            "the script ended the runner's transaction (COMMIT or ROLLBACK inside it)"
+        )
     conn.execute("COMMIT" if commit else "ROLLBACK")
 
 

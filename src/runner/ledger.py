@@ -142,7 +142,9 @@ class YoyoBooks:
                 if internalmigrations.needs_upgrading(self.backend):
                     internalmigrations.upgrade(self.backend)
                 if self.backend.lock_table not in self.backend.list_tables():
-                    self.backend.execute(self.backend.format_sql(self.backend.create_lock_table_sql))
+                    self.backend.execute(
+                        self.backend.format_sql(self.backend.create_lock_table_sql)
+                    )
             finally:
                 self.backend._in_transaction = False
 

@@ -86,9 +86,13 @@ def changed_on_disk(
     for migration_id, row in rows.items():
         state = checksum_state(by_id.get(migration_id), row)
         if state.migration != "ok":
-            problems.append((migration_id, f"applied migration {migration_id}: file {state.migration}"))
+            problems.append(
+                (migration_id, f"applied migration {migration_id}: file {state.migration}")
+            )
         if state.rollback != "ok":
-            problems.append((migration_id, f"applied migration {migration_id}: rollback {state.rollback}"))
+            problems.append(
+                (migration_id, f"applied migration {migration_id}: rollback {state.rollback}")
+            )
     return problems
 
 
@@ -123,7 +127,11 @@ class Runner:
 
     # ---------------------------------------------------------------- apply
     def apply(
-        self, *, to: str | None = None, dry_run: bool = False, embedding_dim: int | None = None,
+        self,
+        *,
+        to: str | None = None,
+        dry_run: bool = False,
+        embedding_dim: int | None = None,
         show_sql: bool = True,
     ) -> RunReport:
         migrations = load_migrations(self.project)
@@ -159,7 +167,9 @@ class Runner:
         report.message = _summary(report)
         return report
 
-    def _refuse_changed(self, migrations: list[MigrationFile], rows: dict[str, ledger.LedgerRow]) -> None:
+    def _refuse_changed(
+        self, migrations: list[MigrationFile], rows: dict[str, ledger.LedgerRow]
+    ) -> None:
         failed = [r.id for r in rows.values() if r.status == "failed"]
         if failed:
             raise RunnerError(
@@ -208,7 +218,11 @@ class Runner:
         return StepReport(migration.id, "apply", "applied", elapsed, None, migration.transactional)
 
     def _apply_without_transaction(
-        self, conn: psycopg.Connection, migration: MigrationFile, books: ledger.YoyoBooks, started: float
+        self,
+        conn: psycopg.Connection,
+        migration: MigrationFile,
+        books: ledger.YoyoBooks,
+        started: float,
     ) -> int:
         """`-- transactional: false`: statements one by one (e.g. CREATE INDEX CONCURRENTLY).
 
@@ -222,21 +236,32 @@ class Runner:
                 with transaction(conn, commit=True):
                     _bootstrap(conn, books)
                     ledger.record_applied(
-                        conn, migration.id, _sha(migration), migration.rollback_sha256,
-                        _ms(started), status="failed",
+                        conn,
+                        migration.id,
+                        _sha(migration),
+                        migration.rollback_sha256,
+                        _ms(started),
+                        status="failed",
                     )
                 raise ScriptFailure(failure.error, number, statement, None) from None
         elapsed = _ms(started)
         with transaction(conn, commit=True):
             _bootstrap(conn, books)
-            ledger.record_applied(conn, migration.id, _sha(migration), migration.rollback_sha256, elapsed)
+            ledger.record_applied(
+                conn, migration.id, _sha(migration), migration.rollback_sha256, elapsed
+            )
             books.mark(migration.yoyo)
         return elapsed
 
     # ------------------------------------------------------------- rollback
     def rollback(
-        self, *, steps: int | None = None, to: str | None = None, everything: bool = False,
-        dry_run: bool = False, show_sql: bool = True,
+        self,
+        *,
+        steps: int | None = None,
+        to: str | None = None,
+        everything: bool = False,
+        dry_run: bool = False,
+        show_sql: bool = True,
     ) -> RunReport:
         migrations = load_migrations(self.project)
         keep_through = find(migrations, to) if to else None
@@ -305,13 +330,18 @@ class Runner:
             return self._failed(migration, "rollback", f"{source}: {exc}")
         elapsed = _ms(started)
         self.echo(f"rolled back {migration.id} in {elapsed} ms")
-        return StepReport(migration.id, "rollback", "rolled back", elapsed, None,
-                          migration.rollback_transactional)
+        return StepReport(
+            migration.id, "rollback", "rolled back", elapsed, None, migration.rollback_transactional
+        )
 
     # -------------------------------------------------------------- dry run
     def _dry_run(
-        self, conn: psycopg.Connection, chosen: list[MigrationFile], direction: Direction,
-        report: RunReport, show_sql: bool,
+        self,
+        conn: psycopg.Connection,
+        chosen: list[MigrationFile],
+        direction: Direction,
+        report: RunReport,
+        show_sql: bool,
     ) -> None:
         """Print each script, run them all in one transaction, and roll it back."""
         books = ledger.YoyoBooks(conn)
@@ -322,23 +352,40 @@ class Runner:
                     apply = direction == "apply"
                     path = migration.path if apply else migration.rollback_path
                     script = migration.source if apply else migration.rollback_source
-                    transactional = migration.transactional if apply else migration.rollback_transactional
+                    transactional = (
+                        migration.transactional if apply else migration.rollback_transactional
+                    )
                     if show_sql:
                         self.echo(f"-- {path}\n{script.rstrip()}\n")
                     if not transactional:
                         self.echo(f"{migration.id}: non-transactional, listed but not executed")
-                        report.steps.append(StepReport(migration.id, direction, "skipped", None,
-                                                       "non-transactional: not executed in a dry run", False))
+                        report.steps.append(
+                            StepReport(
+                                migration.id,
+                                direction,
+                                "skipped",
+                                None,
+                                "non-transactional: not executed in a dry run",
+                                False,
+                            )
+                        )
                         continue
                     started = time.monotonic()
                     try:
                         run_script(conn, script)
                     except ScriptFailure as failure:
-                        report.steps.append(self._failed(migration, direction, failure.describe(str(path))))
+                        report.steps.append(
+                            self._failed(migration, direction, failure.describe(str(path)))
+                        )
                         return
                     if apply:
-                        ledger.record_applied(conn, migration.id, _sha(migration),
-                                              migration.rollback_sha256, _ms(started))
+                        ledger.record_applied(
+                            conn,
+                            migration.id,
+                            _sha(migration),
+                            migration.rollback_sha256,
+                            _ms(started),
+                        )
                         books.mark(migration.yoyo)
                     else:
                         _forget(conn, books, migration)

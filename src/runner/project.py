@@ -60,7 +60,9 @@ class MigrationFile:
     @cached_property
     def rollback_source(self) -> str:
         if not self.has_rollback:
-            raise RunnerError(f"migration {self.id} has no rollback: {self.rollback_path} is missing")
+            raise RunnerError(
+                f"migration {self.id} has no rollback: {self.rollback_path} is missing"
+            )
         return self.rollback_path.read_text(encoding="utf-8")
 
     @property

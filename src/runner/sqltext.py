@@ -46,9 +46,9 @@ def split_statements(script: str) -> list[Statement]:
             i = n if end < 0 else end + len(tag)
         elif m := _WORD.match(script, i):
             word = m.group(0).upper()
-            if word == "ATOMIC" and last_words[-1:] == ["BEGIN"]:
-                atomic_depth += 1
-            elif word in ("CASE",) and atomic_depth:
+            if (word == "ATOMIC" and last_words[-1:] == ["BEGIN"]) or (
+                word in ("CASE",) and atomic_depth
+            ):
                 atomic_depth += 1
             elif word == "END" and atomic_depth:
                 atomic_depth -= 1
@@ -103,17 +103,21 @@ def _skip_quoted(script: str, i: int, quote: str, *, backslashes: bool) -> int:
 
 
 def _append(statements: list[Statement], script: str, start: int, end: int) -> None:
-    chunk = script[start:end]
-    if not _has_code(chunk):
-        return
-    offset = len(chunk) - len(chunk.lstrip())
-    line = script.count("\n", 0, start + offset) + 1
-    statements.append(Statement(chunk.strip(), line))
-
-
-def _has_code(chunk: str) -> bool:
-    without_comments = re.sub(r"--[^\n]*|/\*.*?\*/", "", chunk, flags=re.S)
-    return without_comments.strip().strip(";").strip() != ""
+    """Add script[start:end] from its first code character (leading comments dropped)."""
+    i = start
+    while i < end:
+        if script[i].isspace():
+            i += 1
+        elif script.startswith("--", i):
+            newline = script.find("\n", i)
+            i = end if newline < 0 else newline + 1
+        elif script.startswith("/*", i):
+            i = _skip_block_comment(script, i)
+        else:
+            break
+    text = script[i:end].strip()
+    if text.strip(";").strip():
+        statements.append(Statement(text, script.count("\n", 0, i) + 1))
 
 
 def line_of_position(script: str, position: int) -> int:
@@ -121,7 +125,16 @@ def line_of_position(script: str, position: int) -> int:
     return script.count("\n", 0, max(position - 1, 0)) + 1
 
 
-_TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "END", "START", "ABORT", "SAVEPOINT", "RELEASE"}
+_TRANSACTION_CONTROL = {
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "END",
+    "START",
+    "ABORT",
+    "SAVEPOINT",
+    "RELEASE",
+}
 
 
 def transaction_control(script: str) -> Statement | None:
@@ -131,6 +144,8 @@ def transaction_control(script: str) -> Statement | None:
         if not code:
             continue
         first = code[0].upper().rstrip(";")
-        if first in _TRANSACTION_CONTROL and not (first == "BEGIN" and len(code) > 1 and code[1].upper().startswith("ATOMIC")):
+        if first in _TRANSACTION_CONTROL and not (
+            first == "BEGIN" and len(code) > 1 and code[1].upper().startswith("ATOMIC")
+        ):
             return statement
     return None

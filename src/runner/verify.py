@@ -24,19 +24,38 @@ class Problem:
 
 
 def verify(
-    conn: psycopg.Connection, project: Project, migrations: list[MigrationFile], *, allow_pending: bool
+    conn: psycopg.Connection,
+    project: Project,
+    migrations: list[MigrationFile],
+    *,
+    allow_pending: bool,
 ) -> list[Problem]:
     rows = ledger.read_ledger(conn)
     problems = [Problem("changed", i, msg) for i, msg in changed_on_disk(migrations, rows)]
-    problems += [Problem("missing rollback", m.id, f"migration {m.id} has no {m.rollback_path.name} in rollbacks/")
-                 for m in migrations if not m.has_rollback]
-    problems += [Problem("orphan rollback", p.name, f"rollbacks/{p.name} belongs to no migration")
-                 for p in orphan_rollbacks(project, migrations)]
-    problems += [Problem("failed", r.id, f"migration {r.id} stopped half way (non-transactional)")
-                 for r in rows.values() if r.status == "failed"]
+    problems += [
+        Problem(
+            "missing rollback",
+            m.id,
+            f"migration {m.id} has no {m.rollback_path.name} in rollbacks/",
+        )
+        for m in migrations
+        if not m.has_rollback
+    ]
+    problems += [
+        Problem("orphan rollback", p.name, f"rollbacks/{p.name} belongs to no migration")
+        for p in orphan_rollbacks(project, migrations)
+    ]
+    problems += [
+        Problem("failed", r.id, f"migration {r.id} stopped half way (non-transactional)")
+        for r in rows.values()
+        if r.status == "failed"
+    ]
     if not allow_pending:
-        problems += [Problem("pending", m.id, f"migration {m.id} is not applied")
-                     for m in migrations if m.id not in rows]
+        problems += [
+            Problem("pending", m.id, f"migration {m.id} is not applied")
+            for m in migrations
+            if m.id not in rows
+        ]
     problems += _yoyo_mismatch(conn, rows)
     problems += check_sql_folder(conn, project)
     return problems
@@ -46,10 +65,14 @@ def _yoyo_mismatch(conn: psycopg.Connection, rows: dict[str, ledger.LedgerRow]) 
     in_ledger = {r.id for r in rows.values() if r.status == "applied"}
     in_yoyo = ledger.yoyo_applied_ids(conn) or set()
     return [
-        Problem("yoyo mismatch", i, f"{i} is applied in the ledger but not in yoyo's _yoyo_migration")
+        Problem(
+            "yoyo mismatch", i, f"{i} is applied in the ledger but not in yoyo's _yoyo_migration"
+        )
         for i in sorted(in_ledger - in_yoyo)
     ] + [
-        Problem("yoyo mismatch", i, f"{i} is applied in yoyo's _yoyo_migration but not in the ledger")
+        Problem(
+            "yoyo mismatch", i, f"{i} is applied in yoyo's _yoyo_migration but not in the ledger"
+        )
         for i in sorted(in_yoyo - in_ledger)
     ]
 
@@ -65,8 +88,11 @@ def check_sql_folder(conn: psycopg.Connection, project: Project) -> list[Problem
     that the migrations brought up to date, running them must change nothing.
     """
     files = sql_files(project)
-    schemas = sorted(set(PROJECT_SCHEMAS) | {p.name for p in project.sql.iterdir() if p.is_dir()}) \
-        if project.sql.is_dir() else list(PROJECT_SCHEMAS)
+    schemas = (
+        sorted(set(PROJECT_SCHEMAS) | {p.name for p in project.sql.iterdir() if p.is_dir()})
+        if project.sql.is_dir()
+        else list(PROJECT_SCHEMAS)
+    )
     problems: list[Problem] = []
     with transaction(conn, commit=False):
         before = _definitions(conn, schemas)
@@ -75,8 +101,14 @@ def check_sql_folder(conn: psycopg.Connection, project: Project) -> list[Problem
             script = path.read_text(encoding="utf-8")
             control = transaction_control(script)
             if control is not None:
-                problems.append(Problem("sql fails", name, f"{name} line {control.line}: transaction"
-                                        " control is not allowed in sql/ files"))
+                problems.append(
+                    Problem(
+                        "sql fails",
+                        name,
+                        f"{name} line {control.line}: transaction"
+                        " control is not allowed in sql/ files",
+                    )
+                )
                 continue
             try:
                 run_script(conn, script)
@@ -86,25 +118,37 @@ def check_sql_folder(conn: psycopg.Connection, project: Project) -> list[Problem
             after = _definitions(conn, schemas)
             changed = _differences(before, after)
             if changed:
-                problems.append(Problem("sql differs", name,
-                                        f"{name} differs from the database: it changes " + "; ".join(changed)))
+                problems.append(
+                    Problem(
+                        "sql differs",
+                        name,
+                        f"{name} differs from the database: it changes " + "; ".join(changed),
+                    )
+                )
             before = after
     return problems
 
 
 def _definitions(conn: psycopg.Connection, schemas: list[str]) -> dict[tuple[str, str], str]:
-    query = resources.files("runner").joinpath("queries/definitions.sql").read_text(encoding="utf-8")
+    query = (
+        resources.files("runner").joinpath("queries/definitions.sql").read_text(encoding="utf-8")
+    )
     saved = conn.execute("SELECT current_setting('search_path')").fetchone()
     conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")
     try:
         rows = conn.execute(query, {"schemas": schemas}).fetchall()  # type: ignore[arg-type]
     finally:
-        if saved is not None and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        if (
+            saved is not None
+            and conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        ):
             conn.execute("SELECT set_config('search_path', %s, true)", (saved[0],))
     return {(kind, name): definition for kind, name, definition in rows}
 
 
-def _differences(before: dict[tuple[str, str], str], after: dict[tuple[str, str], str]) -> list[str]:
+def _differences(
+    before: dict[tuple[str, str], str], after: dict[tuple[str, str], str]
+) -> list[str]:
     out = []
     for key in sorted(before.keys() | after.keys()):
         kind, name = key

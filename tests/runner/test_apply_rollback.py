@@ -6,20 +6,30 @@ import json
 from pathlib import Path
 
 import pytest
+
 from helpers import Database, fingerprint, ledger, run_mempg, write_migration, yoyo_applied
 
 
 def add_note_migrations(project: Path) -> None:
     """Three small migrations whose names share a word, the trap of yoyo's substring match."""
-    write_migration(project, "0002_notes",
-                    "CREATE TABLE app.notes (id bigint PRIMARY KEY, body text NOT NULL);\n",
-                    "DROP TABLE app.notes;\n")
-    write_migration(project, "0003_notes_index",
-                    "CREATE INDEX notes_body ON app.notes (body);\n",
-                    "DROP INDEX app.notes_body;\n")
-    write_migration(project, "0004_more_notes",
-                    "ALTER TABLE app.notes ADD COLUMN title text;\n",
-                    "ALTER TABLE app.notes DROP COLUMN title;\n")
+    write_migration(
+        project,
+        "0002_notes",
+        "CREATE TABLE app.notes (id bigint PRIMARY KEY, body text NOT NULL);\n",
+        "DROP TABLE app.notes;\n",
+    )
+    write_migration(
+        project,
+        "0003_notes_index",
+        "CREATE INDEX notes_body ON app.notes (body);\n",
+        "DROP INDEX app.notes_body;\n",
+    )
+    write_migration(
+        project,
+        "0004_more_notes",
+        "ALTER TABLE app.notes ADD COLUMN title text;\n",
+        "ALTER TABLE app.notes DROP COLUMN title;\n",
+    )
 
 
 def applied_ids(database: Database) -> list[str]:
@@ -43,14 +53,30 @@ def test_rollback_all_removes_every_schema_but_the_runner_ledger(empty_db: Datab
     assert run_mempg("apply", url=empty_db.url).returncode == 0
     assert run_mempg("rollback", "--all", url=empty_db.url).returncode == 0
     with empty_db.connect() as conn:
-        schemas = {r[0] for r in conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname IN ('memory', 'app', 'travel', 'ops', 'mempg')")}
-        mempg_tables = {r[0] for r in conn.execute(
-            "SELECT relname FROM pg_class WHERE relnamespace = 'mempg'::regnamespace AND relkind = 'r'")}
-        search_path = conn.execute("SELECT count(*) FROM pg_db_role_setting WHERE setdatabase ="
-                                   " (SELECT oid FROM pg_database WHERE datname = current_database())").fetchone()
+        schemas = {
+            r[0]
+            for r in conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname IN ('memory', 'app', 'travel', 'ops', 'mempg')"
+            )
+        }
+        mempg_tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT relname FROM pg_class WHERE relnamespace = 'mempg'::regnamespace AND relkind = 'r'"
+            )
+        }
+        search_path = conn.execute(
+            "SELECT count(*) FROM pg_db_role_setting WHERE setdatabase ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()
     assert schemas == {"mempg"}
-    assert mempg_tables == {"schema_migrations", "_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock"}
+    assert mempg_tables == {
+        "schema_migrations",
+        "_yoyo_migration",
+        "_yoyo_log",
+        "_yoyo_version",
+        "yoyo_lock",
+    }
     assert search_path == (0,)
     assert "CREATE FUNCTION" not in fingerprint(empty_db).replace(before, "")
 
@@ -64,30 +90,40 @@ def test_apply_to_selects_exactly_up_to_the_named_migration(empty_db: Database, 
     assert applied_ids(empty_db) == ["0001_foundation", "0002_notes", "0003_notes_index"]
 
 
-def test_rollback_steps_and_to_select_exactly_the_named_migrations(empty_db: Database, project: Path):
+def test_rollback_steps_and_to_select_exactly_the_named_migrations(
+    empty_db: Database, project: Path
+):
     add_note_migrations(project)
     assert run_mempg("apply", url=empty_db.url, project=project).returncode == 0
     assert run_mempg("rollback", "--steps", "2", url=empty_db.url, project=project).returncode == 0
     assert applied_ids(empty_db) == ["0001_foundation", "0002_notes"]
     assert run_mempg("apply", url=empty_db.url, project=project).returncode == 0
-    assert run_mempg("rollback", "--to", "0002_notes", url=empty_db.url, project=project).returncode == 0
+    assert (
+        run_mempg("rollback", "--to", "0002_notes", url=empty_db.url, project=project).returncode
+        == 0
+    )
     assert applied_ids(empty_db) == ["0001_foundation", "0002_notes"]
     assert run_mempg("rollback", url=empty_db.url, project=project).returncode == 0  # one step
     assert applied_ids(empty_db) == ["0001_foundation"]
     assert yoyo_applied(empty_db) == ["0001_foundation"]
 
 
-@pytest.mark.parametrize("args", [
-    ["apply", "--to", "0099"],
-    ["apply", "--to", "notes"],
-    ["rollback", "--to", "0099_missing"],
-    ["rollback", "--steps", "9"],
-    ["rollback", "--steps", "0"],
-    ["rollback", "--steps", "1", "--all"],
-    ["apply", "--embedding-dim", "0"],
-    ["apply", "--embedding-dim", "16001"],
-])
-def test_unknown_ids_and_bad_selections_are_usage_errors(db: Database, project: Path, args: list[str]):
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["apply", "--to", "0099"],
+        ["apply", "--to", "notes"],
+        ["rollback", "--to", "0099_missing"],
+        ["rollback", "--steps", "9"],
+        ["rollback", "--steps", "0"],
+        ["rollback", "--steps", "1", "--all"],
+        ["apply", "--embedding-dim", "0"],
+        ["apply", "--embedding-dim", "16001"],
+    ],
+)
+def test_unknown_ids_and_bad_selections_are_usage_errors(
+    db: Database, project: Path, args: list[str]
+):
     add_note_migrations(project)
     before = ledger(db)
     result = run_mempg(*args, url=db.url, project=project)
@@ -96,12 +132,17 @@ def test_unknown_ids_and_bad_selections_are_usage_errors(db: Database, project: 
     assert ledger(db) == before
 
 
-def test_a_failing_last_statement_leaves_no_trace_and_names_the_statement(db: Database, project: Path):
-    write_migration(project, "0002_broken",
-                    "CREATE TABLE app.half (id int);\n"
-                    "INSERT INTO app.half VALUES (1);\n"
-                    "-- the mistake:\n"
-                    "INSERT INTO app.half VALUES ('not a number');\n")
+def test_a_failing_last_statement_leaves_no_trace_and_names_the_statement(
+    db: Database, project: Path
+):
+    write_migration(
+        project,
+        "0002_broken",
+        "CREATE TABLE app.half (id int);\n"
+        "INSERT INTO app.half VALUES (1);\n"
+        "-- the mistake:\n"
+        "INSERT INTO app.half VALUES ('not a number');\n",
+    )
     before = fingerprint(db)
     result = run_mempg("apply", url=db.url, project=project)
     assert result.returncode == 1
@@ -115,7 +156,9 @@ def test_a_failing_last_statement_leaves_no_trace_and_names_the_statement(db: Da
     assert yoyo_applied(db) == ["0001_foundation"]
 
 
-def test_a_failing_first_migration_on_an_empty_database_leaves_nothing(empty_db: Database, tmp_path: Path):
+def test_a_failing_first_migration_on_an_empty_database_leaves_nothing(
+    empty_db: Database, tmp_path: Path
+):
     project = tmp_path / "p"
     (project / "migrations").mkdir(parents=True)
     (project / "rollbacks").mkdir()
@@ -129,7 +172,9 @@ def test_a_failing_first_migration_on_an_empty_database_leaves_nothing(empty_db:
 
 def test_later_migrations_are_not_attempted_after_a_failure(db: Database, project: Path):
     write_migration(project, "0002_broken", "SELECT 1/0;\n")
-    write_migration(project, "0003_fine", "CREATE TABLE app.fine (id int);\n", "DROP TABLE app.fine;\n")
+    write_migration(
+        project, "0003_fine", "CREATE TABLE app.fine (id int);\n", "DROP TABLE app.fine;\n"
+    )
     result = run_mempg("apply", "--json", url=db.url, project=project)
     assert result.returncode == 1
     report = json.loads(result.stdout)
@@ -139,8 +184,12 @@ def test_later_migrations_are_not_attempted_after_a_failure(db: Database, projec
 
 
 def test_a_failing_rollback_keeps_the_migration_applied(db: Database, project: Path):
-    write_migration(project, "0002_notes", "CREATE TABLE app.notes (id int);\n",
-                    "DROP TABLE app.notes;\nSELECT 1/0;\n")
+    write_migration(
+        project,
+        "0002_notes",
+        "CREATE TABLE app.notes (id int);\n",
+        "DROP TABLE app.notes;\nSELECT 1/0;\n",
+    )
     assert run_mempg("apply", url=db.url, project=project).returncode == 0
     result = run_mempg("rollback", url=db.url, project=project)
     assert result.returncode == 1
@@ -150,8 +199,12 @@ def test_a_failing_rollback_keeps_the_migration_applied(db: Database, project: P
         assert conn.execute("SELECT to_regclass('app.notes') IS NOT NULL").fetchone() == (True,)
 
 
-def test_transaction_control_inside_a_migration_is_refused_before_it_runs(db: Database, project: Path):
-    write_migration(project, "0002_commits", "CREATE TABLE app.early (id int);\nCOMMIT;\nSELECT 1;\n")
+def test_transaction_control_inside_a_migration_is_refused_before_it_runs(
+    db: Database, project: Path
+):
+    write_migration(
+        project, "0002_commits", "CREATE TABLE app.early (id int);\nCOMMIT;\nSELECT 1;\n"
+    )
     before = fingerprint(db)
     result = run_mempg("apply", url=db.url, project=project)
     assert result.returncode == 1
@@ -168,25 +221,35 @@ def test_a_migration_without_rollback_is_refused(db: Database, project: Path):
 
 
 def test_non_transactional_migration_runs_statement_by_statement(db: Database, project: Path):
-    write_migration(project, "0002_concurrent_index",
-                    "-- transactional: false\nCREATE INDEX CONCURRENTLY settings_value ON mempg.settings (value);\n",
-                    "-- transactional: false\nDROP INDEX CONCURRENTLY mempg.settings_value;\n")
+    write_migration(
+        project,
+        "0002_concurrent_index",
+        "-- transactional: false\nCREATE INDEX CONCURRENTLY settings_value ON mempg.settings (value);\n",
+        "-- transactional: false\nDROP INDEX CONCURRENTLY mempg.settings_value;\n",
+    )
     result = run_mempg("apply", url=db.url, project=project)
     assert result.returncode == 0, result.stderr
     with db.connect() as conn:
-        assert conn.execute("SELECT to_regclass('mempg.settings_value') IS NOT NULL").fetchone() == (True,)
+        assert conn.execute(
+            "SELECT to_regclass('mempg.settings_value') IS NOT NULL"
+        ).fetchone() == (True,)
     assert run_mempg("rollback", url=db.url, project=project).returncode == 0
     with db.connect() as conn:
         assert conn.execute("SELECT to_regclass('mempg.settings_value')").fetchone() == (None,)
     assert ledger(db) == [("0001_foundation", "applied")]
 
 
-def test_a_non_transactional_migration_that_fails_half_way_blocks_apply(db: Database, project: Path):
-    write_migration(project, "0002_concurrent_index",
-                    "-- transactional: false\n"
-                    "CREATE INDEX CONCURRENTLY settings_value ON mempg.settings (value);\n"
-                    "CREATE INDEX CONCURRENTLY settings_nope ON mempg.settings (nope);\n",
-                    "-- transactional: false\nDROP INDEX CONCURRENTLY IF EXISTS mempg.settings_value;\n")
+def test_a_non_transactional_migration_that_fails_half_way_blocks_apply(
+    db: Database, project: Path
+):
+    write_migration(
+        project,
+        "0002_concurrent_index",
+        "-- transactional: false\n"
+        "CREATE INDEX CONCURRENTLY settings_value ON mempg.settings (value);\n"
+        "CREATE INDEX CONCURRENTLY settings_nope ON mempg.settings (nope);\n",
+        "-- transactional: false\nDROP INDEX CONCURRENTLY IF EXISTS mempg.settings_value;\n",
+    )
     result = run_mempg("apply", url=db.url, project=project)
     assert result.returncode == 1
     assert ledger(db)[-1] == ("0002_concurrent_index", "failed")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from helpers import Database, fingerprint, run_mempg
 
 
@@ -16,18 +17,34 @@ def test_status_json_lists_each_migration_with_the_documented_fields(db: Databas
     status = json.loads(result.stdout)
     assert set(status) == {"migrations", "applied", "pending"}
     applied, pending = status["migrations"]
-    assert set(applied) == {"id", "state", "applied_at", "applied_by", "duration_ms", "checksum", "rollback"}
+    assert set(applied) == {
+        "id",
+        "state",
+        "applied_at",
+        "applied_by",
+        "duration_ms",
+        "checksum",
+        "rollback",
+    }
     assert (applied["id"], applied["state"], applied["checksum"], applied["rollback"]) == (
-        "0001_foundation", "applied", "ok", "ok")
+        "0001_foundation",
+        "applied",
+        "ok",
+        "ok",
+    )
     assert applied["applied_by"].startswith("postgres (")
     assert applied["duration_ms"] >= 0
-    assert (pending["id"], pending["state"], pending["rollback"]) == ("0002_later", "pending", "missing")
+    assert (pending["id"], pending["state"], pending["rollback"]) == (
+        "0002_later",
+        "pending",
+        "missing",
+    )
     assert (status["applied"], status["pending"]) == (1, 1)
 
 
 def test_status_table_is_readable(db: Database):
     result = run_mempg("status", url=db.url)
-    header, rule, row = result.stdout.splitlines()
+    header, _rule, row = result.stdout.splitlines()
     assert header.split() == ["id", "state", "applied", "at", "by", "ms", "checksum", "rollback"]
     assert row.startswith("0001_foundation  applied")
 
@@ -39,12 +56,15 @@ def test_verify_json_has_ok_and_problems(db: Database, project: Path):
     assert all(set(p) == {"kind", "subject", "message"} for p in payload["problems"])
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://nobody@127.0.0.1:1/nowhere",        # nothing listens there
-    "postgresql://nobody@/nowhere?host=/nonexistent",  # no such socket
-    "this is not a url",
-    "postgresql://user@host:notaport/db",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://nobody@127.0.0.1:1/nowhere",  # nothing listens there
+        "postgresql://nobody@/nowhere?host=/nonexistent",  # no such socket
+        "this is not a url",
+        "postgresql://user@host:notaport/db",
+    ],
+)
 @pytest.mark.parametrize("command", ["apply", "status", "verify", "rollback"])
 def test_a_bad_database_url_gives_one_line_and_exit_1(url: str, command: str):
     result = run_mempg(command, url=url)
@@ -106,7 +126,8 @@ def test_python_dash_m_runner_is_the_same_command():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "runner", "--version"], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "--version"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0
     assert "0.1.0" in result.stdout

@@ -15,23 +15,31 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-from helpers import Database, ledger, run_mempg, write_migration, yoyo_applied
 
+from helpers import Database, ledger, run_mempg, write_migration, yoyo_applied
 from runner.database import LOCK_CLASS, LOCK_MIGRATIONS
 
 GATE = 4242  # advisory lock the test holds to keep a migration running
 
 
 def gated_migration(project: Path) -> None:
-    write_migration(project, "0002_gated",
-                    f"SELECT pg_advisory_xact_lock({GATE});\nCREATE TABLE app.gated (id int);\n",
-                    "DROP TABLE app.gated;\n")
+    write_migration(
+        project,
+        "0002_gated",
+        f"SELECT pg_advisory_xact_lock({GATE});\nCREATE TABLE app.gated (id int);\n",
+        "DROP TABLE app.gated;\n",
+    )
 
 
 def start_runner(db: Database, project: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "DATABASE_URL": db.url, "MEMPG_DIR": str(project)}
-    return subprocess.Popen([sys.executable, "-m", "runner", "apply", "--lock-timeout", "60s", *args],
-                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", "apply", "--lock-timeout", "60s", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
@@ -42,14 +50,19 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) ->
 
 
 def waiting_on_gate(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
-                       " AND NOT granted", (GATE,)).fetchone()
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted",
+        (GATE,),
+    ).fetchone()
     return bool(row and row[0])
 
 
 def migration_lock_held(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid"
-                       " AND objid = %s::oid AND granted", (LOCK_CLASS, LOCK_MIGRATIONS)).fetchone()
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid"
+        " AND objid = %s::oid AND granted",
+        (LOCK_CLASS, LOCK_MIGRATIONS),
+    ).fetchone()
     return bool(row and row[0])
 
 
@@ -73,8 +86,10 @@ def test_two_runners_at_once_apply_each_migration_exactly_once(db: Database, pro
     assert ledger(db) == [("0001_foundation", "applied"), ("0002_gated", "applied")]
     assert yoyo_applied(db) == ["0001_foundation", "0002_gated"]
     with db.connect() as conn:
-        applies = conn.execute("SELECT migration_id, count(*) FROM mempg._yoyo_log"
-                               " WHERE operation = 'apply' GROUP BY 1 ORDER BY 1").fetchall()
+        applies = conn.execute(
+            "SELECT migration_id, count(*) FROM mempg._yoyo_log"
+            " WHERE operation = 'apply' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     assert applies == [("0001_foundation", 1), ("0002_gated", 1)]
 
 

