@@ -1,0 +1,25 @@
+-- memory.cleanup_expired_sessions(): deletes session memories past expires_at, and soft-deletes
+-- long-term memories past theirs (they are purged later with the other deleted memories).
+-- Returns how many rows of both kinds it removed.
+CREATE OR REPLACE FUNCTION memory.cleanup_expired_sessions()
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    v_sessions integer;
+    v_memories integer;
+BEGIN
+    DELETE FROM memory.session_memories AS s WHERE s.expires_at <= now();
+    GET DIAGNOSTICS v_sessions = ROW_COUNT;
+    UPDATE memory.memories AS m SET is_deleted = true, deleted_at = now()
+    WHERE NOT m.is_deleted AND m.expires_at <= now();
+    GET DIAGNOSTICS v_memories = ROW_COUNT;
+    RETURN v_sessions + v_memories;
+END
+$$;
+
+COMMENT ON FUNCTION memory.cleanup_expired_sessions() IS
+    'Deletes expired session memories and soft-deletes expired memories; returns the count';
+REVOKE ALL ON FUNCTION memory.cleanup_expired_sessions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.cleanup_expired_sessions() TO service_role;

@@ -1,0 +1,16 @@
+-- memory.embedding_dim(): the dimension of memory embeddings, read from the column type itself,
+-- so that application roles need no access to schema mempg to validate their arguments.
+CREATE OR REPLACE FUNCTION memory.embedding_dim()
+RETURNS integer
+LANGUAGE sql
+STABLE PARALLEL SAFE
+AS $$
+    SELECT a.atttypmod FROM pg_catalog.pg_attribute AS a
+    WHERE a.attrelid = 'memory.memories'::regclass AND a.attname = 'embedding'
+$$;
+
+COMMENT ON FUNCTION memory.embedding_dim() IS
+    'Dimension of memory embeddings, read from the column type (fixed at install)';
+
+REVOKE ALL ON FUNCTION memory.embedding_dim() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.embedding_dim() TO authenticated, service_role;

@@ -1,0 +1,26 @@
+-- memory.get_memory(): one live memory by id (P0002 when it does not exist, is deleted, or belongs
+-- to another user: row-level security makes those look the same).
+CREATE OR REPLACE FUNCTION memory.get_memory(id uuid)
+RETURNS SETOF memory.memory_record
+LANGUAGE plpgsql
+STABLE
+AS $$
+BEGIN
+    IF get_memory.id IS NULL THEN
+        RAISE EXCEPTION 'id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY
+    SELECT m.id, m.user_id, m.agent_id, m.run_id, m.memory, m.metadata, m.categories, m.memory_type, m.source,
+           m.hash, m.relevance_score, m.access_count, m.last_accessed_at, m.version, m.expires_at,
+           m.created_at, m.updated_at
+    FROM memory.memories AS m
+    WHERE m.id = get_memory.id AND NOT m.is_deleted;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'memory % not found', get_memory.id USING ERRCODE = 'P0002';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION memory.get_memory(uuid) IS 'One live memory by id, without its embedding; P0002 when not found';
+REVOKE ALL ON FUNCTION memory.get_memory(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.get_memory(uuid) TO authenticated, service_role;

@@ -1,0 +1,91 @@
+-- memory.hybrid_search_memories(): reciprocal rank fusion of a full-text ranking
+-- (websearch_to_tsquery over the generated tsvector, ts_rank_cd) and the vector ranking of
+-- memory.search_memories(), in one statement. Each side contributes weight / (rrf_k + rank);
+-- a memory found by one side only gets that side's share. Both ranks and the fused score are
+-- returned, with the cosine similarity of every row.
+CREATE OR REPLACE FUNCTION memory.hybrid_search_memories(
+    query_text text,
+    query_embedding vector,
+    query_user_id text,
+    match_count integer DEFAULT 10,
+    metadata_filter jsonb DEFAULT '{}',
+    category_filter text[] DEFAULT '{}',
+    full_text_weight double precision DEFAULT 1,
+    semantic_weight double precision DEFAULT 1,
+    rrf_k integer DEFAULT 60)
+RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
+               full_text_rank bigint, semantic_rank bigint, score double precision,
+               created_at timestamptz, updated_at timestamptz)
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    v_categories text[];
+    v_candidates integer;
+BEGIN
+    IF hybrid_search_memories.query_text IS NULL THEN
+        RAISE EXCEPTION 'query_text must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF btrim(hybrid_search_memories.query_text) = '' THEN
+        RAISE EXCEPTION 'query_text must not be empty (use search_memories for vector-only search)'
+            USING ERRCODE = '22023';
+    END IF;
+    IF length(hybrid_search_memories.query_text) > 10000 THEN
+        RAISE EXCEPTION 'query_text is longer than 10000 characters' USING ERRCODE = '22001';
+    END IF;
+    PERFORM memory.check_count(hybrid_search_memories.match_count, 'match_count');
+    PERFORM memory.check_filters(hybrid_search_memories.metadata_filter, hybrid_search_memories.category_filter);
+    IF hybrid_search_memories.full_text_weight IS NULL OR hybrid_search_memories.semantic_weight IS NULL
+       OR hybrid_search_memories.full_text_weight < 0 OR hybrid_search_memories.semantic_weight < 0
+       OR hybrid_search_memories.full_text_weight + hybrid_search_memories.semantic_weight = 0
+       OR hybrid_search_memories.full_text_weight = 'NaN' OR hybrid_search_memories.semantic_weight = 'NaN'
+       OR hybrid_search_memories.full_text_weight = 'Infinity' OR hybrid_search_memories.semantic_weight = 'Infinity' THEN
+        RAISE EXCEPTION 'full_text_weight and semantic_weight must be finite, >= 0 and not both 0, got % and %',
+            hybrid_search_memories.full_text_weight, hybrid_search_memories.semantic_weight USING ERRCODE = '22023';
+    END IF;
+    IF hybrid_search_memories.rrf_k IS NULL OR hybrid_search_memories.rrf_k < 1 THEN
+        RAISE EXCEPTION 'rrf_k must be at least 1, got %', coalesce(hybrid_search_memories.rrf_k::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    v_categories := memory.normalize_categories(hybrid_search_memories.category_filter);
+    v_candidates := least(hybrid_search_memories.match_count * 2, 1000);
+
+    RETURN QUERY
+    WITH semantic AS (
+        SELECT s.id, row_number() OVER (ORDER BY s.similarity DESC, s.id) AS rank
+        FROM memory.search_memories(hybrid_search_memories.query_embedding, hybrid_search_memories.query_user_id,
+                                    v_candidates, hybrid_search_memories.metadata_filter, v_categories, 0) AS s
+    ), full_text AS (
+        SELECT ranked.id, row_number() OVER (ORDER BY ranked.text_rank DESC, ranked.id) AS rank
+        FROM (
+            SELECT m.id, ts_rank_cd(m.fts, q.query) AS text_rank
+            FROM memory.memories AS m,
+                 websearch_to_tsquery('english', hybrid_search_memories.query_text) AS q(query)
+            WHERE m.user_id = hybrid_search_memories.query_user_id AND NOT m.is_deleted
+              AND (m.expires_at IS NULL OR m.expires_at > now())
+              AND m.fts @@ q.query
+              AND m.metadata @> hybrid_search_memories.metadata_filter
+              AND (cardinality(v_categories) = 0 OR m.categories && v_categories)
+            ORDER BY text_rank DESC, m.id
+            LIMIT v_candidates
+        ) AS ranked
+    )
+    SELECT m.id, m.memory, m.metadata, m.categories,
+           1 - (m.embedding <=> hybrid_search_memories.query_embedding),
+           ft.rank, se.rank,
+           coalesce(hybrid_search_memories.full_text_weight / (hybrid_search_memories.rrf_k + ft.rank), 0)
+             + coalesce(hybrid_search_memories.semantic_weight / (hybrid_search_memories.rrf_k + se.rank), 0) AS fused,
+           m.created_at, m.updated_at
+    FROM semantic AS se
+    FULL JOIN full_text AS ft ON ft.id = se.id
+    JOIN memory.memories AS m ON m.id = coalesce(se.id, ft.id)
+    ORDER BY fused DESC, m.id
+    LIMIT hybrid_search_memories.match_count;
+END
+$$;
+
+COMMENT ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer) IS
+    'Full-text and vector search of a user''s memories fused by reciprocal rank, with both ranks';
+REVOKE ALL ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer)
+    TO authenticated, service_role;

@@ -1,0 +1,42 @@
+-- memory.list_memories(): a user's live memories, newest first, one page at a time. Keyset
+-- pagination on (created_at, id): pass the last row's created_at and id to get the next page.
+-- Pages stay stable while memories are added (new ones sort before the first page), unlike OFFSET.
+CREATE OR REPLACE FUNCTION memory.list_memories(
+    user_id text,
+    agent_id text DEFAULT NULL,
+    run_id text DEFAULT NULL,
+    after_created_at timestamptz DEFAULT NULL,
+    after_id uuid DEFAULT NULL,
+    page_size integer DEFAULT 100)
+RETURNS SETOF memory.memory_record
+LANGUAGE plpgsql
+STABLE
+AS $$
+BEGIN
+    IF list_memories.user_id IS NULL THEN
+        RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF (list_memories.after_created_at IS NULL) <> (list_memories.after_id IS NULL) THEN
+        RAISE EXCEPTION 'after_created_at and after_id form one cursor: give both or neither'
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM memory.check_count(list_memories.page_size, 'page_size');
+    RETURN QUERY
+    SELECT m.id, m.user_id, m.agent_id, m.run_id, m.memory, m.metadata, m.categories, m.memory_type, m.source,
+           m.hash, m.relevance_score, m.access_count, m.last_accessed_at, m.version, m.expires_at,
+           m.created_at, m.updated_at
+    FROM memory.memories AS m
+    WHERE m.user_id = list_memories.user_id AND NOT m.is_deleted
+      AND (list_memories.agent_id IS NULL OR m.agent_id = list_memories.agent_id)
+      AND (list_memories.run_id IS NULL OR m.run_id = list_memories.run_id)
+      AND (list_memories.after_created_at IS NULL
+           OR (m.created_at, m.id) < (list_memories.after_created_at, list_memories.after_id))
+    ORDER BY m.created_at DESC, m.id DESC
+    LIMIT list_memories.page_size;
+END
+$$;
+
+COMMENT ON FUNCTION memory.list_memories(text, text, text, timestamptz, uuid, integer) IS
+    'A page of a user''s live memories, newest first; keyset cursor (created_at, id)';
+REVOKE ALL ON FUNCTION memory.list_memories(text, text, text, timestamptz, uuid, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.list_memories(text, text, text, timestamptz, uuid, integer) TO authenticated, service_role;

@@ -1,0 +1,32 @@
+-- memory.maintain_memory_performance(): the periodic job, in one call: decay, expiry, cleanup,
+-- then ANALYZE of the memory tables so the planner's row estimates follow the deletions.
+-- VACUUM cannot run inside a function; `mempg maintain` runs VACUUM (ANALYZE) after this.
+CREATE OR REPLACE FUNCTION memory.maintain_memory_performance()
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    v_started timestamptz := clock_timestamp();
+    v_decayed integer;
+    v_expired integer;
+    v_cleanup record;
+BEGIN
+    v_decayed := memory.decay_memories();
+    v_expired := memory.cleanup_expired_sessions();
+    SELECT * INTO v_cleanup FROM memory.cleanup_old_memories();
+    ANALYZE memory.memories, memory.memory_history, memory.session_memories;
+    RETURN jsonb_build_object(
+        'decayed', v_decayed,
+        'expired', v_expired,
+        'soft_deleted', v_cleanup.soft_deleted,
+        'purged', v_cleanup.purged,
+        'analyzed', jsonb_build_array('memory.memories', 'memory.memory_history', 'memory.session_memories'),
+        'duration_ms', round(extract(epoch FROM clock_timestamp() - v_started) * 1000));
+END
+$$;
+
+COMMENT ON FUNCTION memory.maintain_memory_performance() IS
+    'Decay, expiry, cleanup and ANALYZE of the memory tables; returns a jsonb report';
+REVOKE ALL ON FUNCTION memory.maintain_memory_performance() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.maintain_memory_performance() TO service_role;

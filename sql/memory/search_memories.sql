@@ -1,0 +1,56 @@
+-- memory.search_memories(): a user's live memories (not deleted, not expired) nearest to the query
+-- embedding, whose metadata contains metadata_filter and whose categories overlap category_filter
+-- (an empty filter matches all), with cosine similarity >= similarity_threshold, best first.
+-- It routes to the exact or the HNSW path (see search_paths.sql) by the size of the user's
+-- filtered slice, so light users get recall 1 and heavy users do not pay a linear scan.
+-- It has no side effects: call memory.touch_memories() for the results you use.
+CREATE OR REPLACE FUNCTION memory.search_memories(
+    query_embedding vector,
+    query_user_id text,
+    match_count integer DEFAULT 5,
+    metadata_filter jsonb DEFAULT '{}',
+    category_filter text[] DEFAULT '{}',
+    similarity_threshold double precision DEFAULT 0.3)
+RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
+               created_at timestamptz, updated_at timestamptz)
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    v_categories text[];
+    v_bound integer;
+BEGIN
+    PERFORM memory.check_embedding(search_memories.query_embedding, 'query_embedding');
+    IF search_memories.query_user_id IS NULL THEN
+        RAISE EXCEPTION 'query_user_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF vector_norm(search_memories.query_embedding) = 0 THEN
+        RAISE EXCEPTION 'query_embedding must not be all zeros' USING ERRCODE = '22023';
+    END IF;
+    PERFORM memory.check_count(search_memories.match_count, 'match_count');
+    PERFORM memory.check_filters(search_memories.metadata_filter, search_memories.category_filter);
+    IF search_memories.similarity_threshold IS NULL OR NOT search_memories.similarity_threshold BETWEEN 0 AND 1 THEN
+        RAISE EXCEPTION 'similarity_threshold must be between 0 and 1, got %',
+            coalesce(search_memories.similarity_threshold::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+
+    v_categories := memory.normalize_categories(search_memories.category_filter);
+    v_bound := (SELECT s.exact_search_max_rows FROM memory.settings AS s);
+    IF memory.scope_size(search_memories.query_user_id, search_memories.metadata_filter, v_categories, v_bound) <= v_bound
+       OR NOT memory.has_ann_index() THEN
+        RETURN QUERY SELECT * FROM memory.search_memories_exact(
+            search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
+            search_memories.metadata_filter, v_categories, search_memories.similarity_threshold);
+    ELSE
+        RETURN QUERY SELECT * FROM memory.search_memories_ann(
+            search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
+            search_memories.metadata_filter, v_categories, search_memories.similarity_threshold);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION memory.search_memories(vector, text, integer, jsonb, text[], double precision) IS
+    'Nearest live memories of a user, filtered by metadata and categories, best first';
+REVOKE ALL ON FUNCTION memory.search_memories(vector, text, integer, jsonb, text[], double precision) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.search_memories(vector, text, integer, jsonb, text[], double precision)
+    TO authenticated, service_role;

@@ -1,0 +1,156 @@
+-- The two ways to find a user's nearest memories, and the choice between them.
+--
+-- A user's memories are a small slice of a shared table. An HNSW scan filtered by user_id returns
+-- too few rows (the graph walk ends before enough of the user's rows pass the filter), so:
+--   * exact path: the user's rows come from the btree on user_id, distances are computed for all
+--     of them and sorted. A MATERIALIZED CTE keeps the planner from turning it into an HNSW scan.
+--     Recall is 1 by construction; the cost is linear in the user's rows.
+--   * ANN path: pgvector's iterative HNSW scan (relaxed order, re-sorted) keeps walking the graph
+--     until enough rows pass the filters, up to hnsw_max_scan_tuples. enable_sort is off inside
+--     the function so that the planner cannot answer with the btree plus a sort instead.
+-- memory.scope_size() counts the user's matching rows with a bounded index scan, and the exact
+-- path is taken while that count is at most memory.settings.exact_search_max_rows.
+-- The function-level SET clauses restore every planner and hnsw setting when the function returns.
+CREATE OR REPLACE FUNCTION memory.scope_size(query_user_id text, metadata_filter jsonb,
+                                             category_filter text[], bound integer)
+RETURNS integer
+LANGUAGE sql
+STABLE
+AS $$
+    SELECT count(*)::integer
+    FROM (
+        SELECT 1
+        FROM memory.memories AS m
+        WHERE m.user_id = scope_size.query_user_id AND NOT m.is_deleted
+          AND m.metadata @> scope_size.metadata_filter
+          AND (cardinality(scope_size.category_filter) = 0 OR m.categories && scope_size.category_filter)
+        LIMIT scope_size.bound + 1
+    ) AS bounded
+$$;
+
+COMMENT ON FUNCTION memory.scope_size(text, jsonb, text[], integer) IS
+    'Live memories of a user matching the filters, counted up to bound + 1 (routing of search)';
+
+CREATE OR REPLACE FUNCTION memory.search_memories_exact(
+    query_embedding vector, query_user_id text, match_count integer, metadata_filter jsonb,
+    category_filter text[], similarity_threshold double precision, agent_id text DEFAULT NULL,
+    any_agent boolean DEFAULT true)
+RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
+               created_at timestamptz, updated_at timestamptz)
+LANGUAGE sql
+STABLE
+AS $$
+    WITH scoped AS MATERIALIZED (
+        SELECT m.id, m.memory, m.metadata, m.categories, m.created_at, m.updated_at,
+               m.embedding <=> search_memories_exact.query_embedding AS distance
+        FROM memory.memories AS m
+        WHERE m.user_id = search_memories_exact.query_user_id AND NOT m.is_deleted
+          AND (m.expires_at IS NULL OR m.expires_at > now())
+          AND (search_memories_exact.any_agent OR m.agent_id IS NOT DISTINCT FROM search_memories_exact.agent_id)
+          AND m.metadata @> search_memories_exact.metadata_filter
+          AND (cardinality(search_memories_exact.category_filter) = 0
+               OR m.categories && search_memories_exact.category_filter)
+    )
+    SELECT s.id, s.memory, s.metadata, s.categories, 1 - s.distance, s.created_at, s.updated_at
+    FROM scoped AS s
+    WHERE 1 - s.distance >= search_memories_exact.similarity_threshold
+    ORDER BY s.distance, s.id
+    LIMIT search_memories_exact.match_count
+$$;
+
+COMMENT ON FUNCTION memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean) IS
+    'Exact nearest memories of one user (btree on user_id, every distance computed); recall 1';
+
+CREATE OR REPLACE FUNCTION memory.search_memories_ann(
+    query_embedding vector, query_user_id text, match_count integer, metadata_filter jsonb,
+    category_filter text[], similarity_threshold double precision, agent_id text DEFAULT NULL,
+    any_agent boolean DEFAULT true)
+RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
+               created_at timestamptz, updated_at timestamptz)
+LANGUAGE plpgsql
+VOLATILE
+SET hnsw.iterative_scan = 'relaxed_order'
+SET hnsw.ef_search = '100'
+SET hnsw.max_scan_tuples = '20000'
+SET enable_sort = 'off'
+SET plan_cache_mode = 'force_custom_plan'
+AS $$
+DECLARE
+    v_settings memory.settings;
+BEGIN
+    SELECT * INTO v_settings FROM memory.settings;
+    PERFORM set_config('hnsw.ef_search', greatest(v_settings.hnsw_ef_search, search_memories_ann.match_count)::text, true),
+            set_config('hnsw.max_scan_tuples', v_settings.hnsw_max_scan_tuples::text, true);
+    RETURN QUERY
+    WITH candidates AS MATERIALIZED (
+        SELECT m.id, m.memory, m.metadata, m.categories, m.created_at, m.updated_at,
+               m.embedding <=> search_memories_ann.query_embedding AS distance
+        FROM memory.memories AS m
+        WHERE m.user_id = search_memories_ann.query_user_id AND NOT m.is_deleted
+          AND (m.expires_at IS NULL OR m.expires_at > now())
+          AND (search_memories_ann.any_agent OR m.agent_id IS NOT DISTINCT FROM search_memories_ann.agent_id)
+          AND m.metadata @> search_memories_ann.metadata_filter
+          AND (cardinality(search_memories_ann.category_filter) = 0
+               OR m.categories && search_memories_ann.category_filter)
+        ORDER BY m.embedding <=> search_memories_ann.query_embedding
+        LIMIT search_memories_ann.match_count * 2 + 10  -- relaxed order: take a margin, re-sort below
+    )
+    SELECT c.id, c.memory, c.metadata, c.categories, 1 - c.distance, c.created_at, c.updated_at
+    FROM candidates AS c
+    WHERE 1 - c.distance >= search_memories_ann.similarity_threshold
+    ORDER BY c.distance, c.id
+    LIMIT search_memories_ann.match_count;
+END
+$$;
+
+COMMENT ON FUNCTION memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean) IS
+    'Nearest memories of one user through an iterative HNSW scan (for users with many memories)';
+
+CREATE OR REPLACE FUNCTION memory.nearest_memory(embedding vector, user_id text, agent_id text)
+RETURNS TABLE (id uuid, similarity double precision)
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    v_bound integer := (SELECT s.exact_search_max_rows FROM memory.settings AS s);
+BEGIN
+    -- The user's size (all agents) decides the path: an upper bound of the scope's size.
+    IF memory.scope_size(nearest_memory.user_id, '{}', '{}', v_bound) <= v_bound OR NOT memory.has_ann_index() THEN
+        RETURN QUERY
+        SELECT e.id, e.similarity
+        FROM memory.search_memories_exact(nearest_memory.embedding, nearest_memory.user_id, 1, '{}', '{}', -1,
+                                          nearest_memory.agent_id, false) AS e;
+    ELSE
+        RETURN QUERY
+        SELECT a.id, a.similarity
+        FROM memory.search_memories_ann(nearest_memory.embedding, nearest_memory.user_id, 1, '{}', '{}', -1,
+                                        nearest_memory.agent_id, false) AS a;
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION memory.nearest_memory(vector, text, text) IS
+    'The most similar live memory in one (user, agent) scope, for deduplication';
+
+CREATE OR REPLACE FUNCTION memory.has_ann_index()
+RETURNS boolean
+LANGUAGE sql
+STABLE
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
+        JOIN pg_catalog.pg_am AS am ON am.oid = c.relam
+        WHERE i.indrelid = 'memory.memories'::regclass AND am.amname IN ('hnsw', 'diskann') AND i.indisvalid)
+$$;
+
+COMMENT ON FUNCTION memory.has_ann_index() IS
+    'Whether memory.memories has a valid HNSW (or DiskANN) index; without one, search is exact';
+
+REVOKE ALL ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
+    memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean),
+    memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean),
+    memory.nearest_memory(vector, text, text), memory.has_ann_index() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
+    memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean),
+    memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean),
+    memory.nearest_memory(vector, text, text), memory.has_ann_index() TO authenticated, service_role;

@@ -1,0 +1,13 @@
+-- memory.default_session_expiry(): the default expires_at of a session memory, now() plus the
+-- session_ttl in memory.settings (change the setting, not the table).
+CREATE OR REPLACE FUNCTION memory.default_session_expiry()
+RETURNS timestamptz
+LANGUAGE sql
+STABLE
+AS $$
+    SELECT now() + s.session_ttl FROM memory.settings AS s
+$$;
+
+COMMENT ON FUNCTION memory.default_session_expiry() IS 'now() + memory.settings.session_ttl';
+REVOKE ALL ON FUNCTION memory.default_session_expiry() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.default_session_expiry() TO authenticated, service_role;

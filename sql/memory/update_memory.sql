@@ -1,0 +1,52 @@
+-- memory.update_memory(): change a live memory in place. Arguments left NULL keep their value; a
+-- new text needs its new embedding. Metadata and categories given replace the old ones. The
+-- version goes up and the history trigger records an UPDATE.
+CREATE OR REPLACE FUNCTION memory.update_memory(
+    id uuid,
+    memory text DEFAULT NULL,
+    embedding vector DEFAULT NULL,
+    metadata jsonb DEFAULT NULL,
+    categories text[] DEFAULT NULL)
+RETURNS TABLE (memory_id uuid, event text, version integer)
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+#variable_conflict use_variable
+DECLARE
+    v_version integer;
+BEGIN
+    IF update_memory.id IS NULL THEN
+        RAISE EXCEPTION 'id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF update_memory.memory IS NOT NULL AND update_memory.embedding IS NULL THEN
+        RAISE EXCEPTION 'embedding must be given with a new memory text' USING ERRCODE = '22004';
+    END IF;
+    IF update_memory.embedding IS NOT NULL THEN
+        PERFORM memory.check_embedding(update_memory.embedding, 'embedding');
+    END IF;
+    IF update_memory.metadata IS NOT NULL AND jsonb_typeof(update_memory.metadata) <> 'object' THEN
+        RAISE EXCEPTION 'metadata must be a JSON object, got %', jsonb_typeof(update_memory.metadata)
+            USING ERRCODE = '22023';
+    END IF;
+    IF num_nonnulls(update_memory.memory, update_memory.embedding, update_memory.metadata, update_memory.categories) = 0 THEN
+        RAISE EXCEPTION 'nothing to update: give memory and embedding, metadata or categories' USING ERRCODE = '22023';
+    END IF;
+    UPDATE memory.memories AS m SET
+        memory = coalesce(update_memory.memory, m.memory),
+        embedding = coalesce(update_memory.embedding, m.embedding),
+        metadata = coalesce(update_memory.metadata, m.metadata),
+        categories = coalesce(update_memory.categories, m.categories),
+        version = m.version + 1
+    WHERE m.id = update_memory.id AND NOT m.is_deleted
+    RETURNING m.version INTO v_version;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'memory % not found', update_memory.id USING ERRCODE = 'P0002';
+    END IF;
+    RETURN QUERY SELECT update_memory.id, 'UPDATE'::text, v_version;
+END
+$$;
+
+COMMENT ON FUNCTION memory.update_memory(uuid, text, vector, jsonb, text[]) IS
+    'Changes a live memory in place (NULL keeps a value); version + 1 and a history row; P0002 when not found';
+REVOKE ALL ON FUNCTION memory.update_memory(uuid, text, vector, jsonb, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.update_memory(uuid, text, vector, jsonb, text[]) TO authenticated, service_role;
