@@ -1,6 +1,8 @@
 -- 0002_memory_core rollback: drop everything 0002 created in schema memory (the schema itself
 -- belongs to 0001). Tables go first: their triggers, policies and indexes go with them, and the
--- generated hash column stops depending on memory.text_hash().
+-- generated hash column stops depending on memory.text_hash(). memory.memory_history(uuid)
+-- returns the history table's row type, so it goes before the table.
+DROP FUNCTION memory.memory_history(uuid);
 DROP TABLE memory.memory_history;
 DROP TABLE memory.session_memories;
 DROP TABLE memory.memories;
@@ -10,7 +12,6 @@ DROP FUNCTION memory.cleanup_expired_sessions();
 DROP FUNCTION memory.cleanup_old_memories(interval, double precision, interval, integer);
 DROP FUNCTION memory.decay_memories(interval);
 DROP FUNCTION memory.touch_memories(uuid[]);
-DROP FUNCTION memory.memory_history(uuid);
 DROP FUNCTION memory.restore_memory(uuid);
 DROP FUNCTION memory.delete_memory(uuid);
 DROP FUNCTION memory.update_memory(uuid, text, vector, jsonb, text[]);

@@ -131,3 +131,8 @@ def yoyo_applied(database: Database) -> list[str]:
         return [
             r[0] for r in conn.execute("SELECT migration_id FROM mempg._yoyo_migration ORDER BY 1")
         ]
+
+
+# The project's own migrations, in order: what a migrated database has applied.
+BASE_IDS = sorted(p.stem for p in (ROOT / "migrations").glob("*.sql"))
+BASELINE = [(migration_id, "applied") for migration_id in BASE_IDS]

@@ -7,26 +7,35 @@ from pathlib import Path
 
 import pytest
 
-from helpers import Database, fingerprint, ledger, run_mempg, write_migration, yoyo_applied
+from helpers import (
+    BASE_IDS,
+    BASELINE,
+    Database,
+    fingerprint,
+    ledger,
+    run_mempg,
+    write_migration,
+    yoyo_applied,
+)
 
 
 def add_note_migrations(project: Path) -> None:
     """Three small migrations whose names share a word, the trap of yoyo's substring match."""
     write_migration(
         project,
-        "0002_notes",
+        "0902_notes",
         "CREATE TABLE app.notes (id bigint PRIMARY KEY, body text NOT NULL);\n",
         "DROP TABLE app.notes;\n",
     )
     write_migration(
         project,
-        "0003_notes_index",
+        "0903_notes_index",
         "CREATE INDEX notes_body ON app.notes (body);\n",
         "DROP INDEX app.notes_body;\n",
     )
     write_migration(
         project,
-        "0004_more_notes",
+        "0904_more_notes",
         "ALTER TABLE app.notes ADD COLUMN title text;\n",
         "ALTER TABLE app.notes DROP COLUMN title;\n",
     )
@@ -83,11 +92,11 @@ def test_rollback_all_removes_every_schema_but_the_runner_ledger(empty_db: Datab
 
 def test_apply_to_selects_exactly_up_to_the_named_migration(empty_db: Database, project: Path):
     add_note_migrations(project)
-    result = run_mempg("apply", "--to", "0002_notes", url=empty_db.url, project=project)
+    result = run_mempg("apply", "--to", "0902_notes", url=empty_db.url, project=project)
     assert result.returncode == 0, result.stderr
-    assert applied_ids(empty_db) == ["0001_foundation", "0002_notes"]
-    assert run_mempg("apply", "--to", "0003", url=empty_db.url, project=project).returncode == 0
-    assert applied_ids(empty_db) == ["0001_foundation", "0002_notes", "0003_notes_index"]
+    assert applied_ids(empty_db) == [*BASE_IDS, "0902_notes"]
+    assert run_mempg("apply", "--to", "0903", url=empty_db.url, project=project).returncode == 0
+    assert applied_ids(empty_db) == [*BASE_IDS, "0902_notes", "0903_notes_index"]
 
 
 def test_rollback_steps_and_to_select_exactly_the_named_migrations(
@@ -96,22 +105,22 @@ def test_rollback_steps_and_to_select_exactly_the_named_migrations(
     add_note_migrations(project)
     assert run_mempg("apply", url=empty_db.url, project=project).returncode == 0
     assert run_mempg("rollback", "--steps", "2", url=empty_db.url, project=project).returncode == 0
-    assert applied_ids(empty_db) == ["0001_foundation", "0002_notes"]
+    assert applied_ids(empty_db) == [*BASE_IDS, "0902_notes"]
     assert run_mempg("apply", url=empty_db.url, project=project).returncode == 0
     assert (
-        run_mempg("rollback", "--to", "0002_notes", url=empty_db.url, project=project).returncode
+        run_mempg("rollback", "--to", "0902_notes", url=empty_db.url, project=project).returncode
         == 0
     )
-    assert applied_ids(empty_db) == ["0001_foundation", "0002_notes"]
+    assert applied_ids(empty_db) == [*BASE_IDS, "0902_notes"]
     assert run_mempg("rollback", url=empty_db.url, project=project).returncode == 0  # one step
-    assert applied_ids(empty_db) == ["0001_foundation"]
-    assert yoyo_applied(empty_db) == ["0001_foundation"]
+    assert applied_ids(empty_db) == BASE_IDS
+    assert yoyo_applied(empty_db) == BASE_IDS
 
 
 @pytest.mark.parametrize(
     "args",
     [
-        ["apply", "--to", "0099"],
+        ["apply", "--to", "0999"],
         ["apply", "--to", "notes"],
         ["rollback", "--to", "0099_missing"],
         ["rollback", "--steps", "9"],
@@ -137,7 +146,7 @@ def test_a_failing_last_statement_leaves_no_trace_and_names_the_statement(
 ):
     write_migration(
         project,
-        "0002_broken",
+        "0902_broken",
         "CREATE TABLE app.half (id int);\n"
         "INSERT INTO app.half VALUES (1);\n"
         "-- the mistake:\n"
@@ -147,13 +156,13 @@ def test_a_failing_last_statement_leaves_no_trace_and_names_the_statement(
     result = run_mempg("apply", url=db.url, project=project)
     assert result.returncode == 1
     output = result.stdout + result.stderr
-    assert "0002_broken" in output
+    assert "0902_broken" in output
     assert "statement 3 (line 4)" in output
     assert "INSERT INTO app.half VALUES ('not a number')" in output
     assert "22P02" in output
     assert fingerprint(db) == before
-    assert ledger(db) == [("0001_foundation", "applied")]
-    assert yoyo_applied(db) == ["0001_foundation"]
+    assert ledger(db) == BASELINE
+    assert yoyo_applied(db) == BASE_IDS
 
 
 def test_a_failing_first_migration_on_an_empty_database_leaves_nothing(
@@ -171,30 +180,30 @@ def test_a_failing_first_migration_on_an_empty_database_leaves_nothing(
 
 
 def test_later_migrations_are_not_attempted_after_a_failure(db: Database, project: Path):
-    write_migration(project, "0002_broken", "SELECT 1/0;\n")
+    write_migration(project, "0902_broken", "SELECT 1/0;\n")
     write_migration(
-        project, "0003_fine", "CREATE TABLE app.fine (id int);\n", "DROP TABLE app.fine;\n"
+        project, "0903_fine", "CREATE TABLE app.fine (id int);\n", "DROP TABLE app.fine;\n"
     )
     result = run_mempg("apply", "--json", url=db.url, project=project)
     assert result.returncode == 1
     report = json.loads(result.stdout)
-    assert [(s["id"], s["outcome"]) for s in report["steps"]] == [("0002_broken", "failed")]
+    assert [(s["id"], s["outcome"]) for s in report["steps"]] == [("0902_broken", "failed")]
     assert report["ok"] is False
-    assert ledger(db) == [("0001_foundation", "applied")]
+    assert ledger(db) == BASELINE
 
 
 def test_a_failing_rollback_keeps_the_migration_applied(db: Database, project: Path):
     write_migration(
         project,
-        "0002_notes",
+        "0902_notes",
         "CREATE TABLE app.notes (id int);\n",
         "DROP TABLE app.notes;\nSELECT 1/0;\n",
     )
     assert run_mempg("apply", url=db.url, project=project).returncode == 0
     result = run_mempg("rollback", url=db.url, project=project)
     assert result.returncode == 1
-    assert "rollbacks/0002_notes.sql" in result.stdout + result.stderr
-    assert ledger(db)[-1] == ("0002_notes", "applied")
+    assert "rollbacks/0902_notes.sql" in result.stdout + result.stderr
+    assert ledger(db)[-1] == ("0902_notes", "applied")
     with db.connect() as conn:
         assert conn.execute("SELECT to_regclass('app.notes') IS NOT NULL").fetchone() == (True,)
 
@@ -203,7 +212,7 @@ def test_transaction_control_inside_a_migration_is_refused_before_it_runs(
     db: Database, project: Path
 ):
     write_migration(
-        project, "0002_commits", "CREATE TABLE app.early (id int);\nCOMMIT;\nSELECT 1;\n"
+        project, "0902_commits", "CREATE TABLE app.early (id int);\nCOMMIT;\nSELECT 1;\n"
     )
     before = fingerprint(db)
     result = run_mempg("apply", url=db.url, project=project)
@@ -213,17 +222,17 @@ def test_transaction_control_inside_a_migration_is_refused_before_it_runs(
 
 
 def test_a_migration_without_rollback_is_refused(db: Database, project: Path):
-    (project / "migrations" / "0002_oneway.sql").write_text("CREATE TABLE app.oneway (id int);\n")
+    (project / "migrations" / "0902_oneway.sql").write_text("CREATE TABLE app.oneway (id int);\n")
     result = run_mempg("apply", url=db.url, project=project)
     assert result.returncode == 1
-    assert "0002_oneway" in result.stderr and "rollback" in result.stderr
-    assert ledger(db) == [("0001_foundation", "applied")]
+    assert "0902_oneway" in result.stderr and "rollback" in result.stderr
+    assert ledger(db) == BASELINE
 
 
 def test_non_transactional_migration_runs_statement_by_statement(db: Database, project: Path):
     write_migration(
         project,
-        "0002_concurrent_index",
+        "0902_concurrent_index",
         "-- transactional: false\nCREATE INDEX CONCURRENTLY settings_value ON mempg.settings (value);\n",
         "-- transactional: false\nDROP INDEX CONCURRENTLY mempg.settings_value;\n",
     )
@@ -236,7 +245,7 @@ def test_non_transactional_migration_runs_statement_by_statement(db: Database, p
     assert run_mempg("rollback", url=db.url, project=project).returncode == 0
     with db.connect() as conn:
         assert conn.execute("SELECT to_regclass('mempg.settings_value')").fetchone() == (None,)
-    assert ledger(db) == [("0001_foundation", "applied")]
+    assert ledger(db) == BASELINE
 
 
 def test_a_non_transactional_migration_that_fails_half_way_blocks_apply(
@@ -244,7 +253,7 @@ def test_a_non_transactional_migration_that_fails_half_way_blocks_apply(
 ):
     write_migration(
         project,
-        "0002_concurrent_index",
+        "0902_concurrent_index",
         "-- transactional: false\n"
         "CREATE INDEX CONCURRENTLY settings_value ON mempg.settings (value);\n"
         "CREATE INDEX CONCURRENTLY settings_nope ON mempg.settings (nope);\n",
@@ -252,7 +261,7 @@ def test_a_non_transactional_migration_that_fails_half_way_blocks_apply(
     )
     result = run_mempg("apply", url=db.url, project=project)
     assert result.returncode == 1
-    assert ledger(db)[-1] == ("0002_concurrent_index", "failed")
+    assert ledger(db)[-1] == ("0902_concurrent_index", "failed")
     again = run_mempg("apply", url=db.url, project=project)
     assert again.returncode == 1
     assert "stopped half way" in again.stderr
@@ -260,4 +269,4 @@ def test_a_non_transactional_migration_that_fails_half_way_blocks_apply(
     assert status["migrations"][-1]["state"] == "failed"
     # the way out: roll it back (its rollback is idempotent), fix it, apply again
     assert run_mempg("rollback", url=db.url, project=project).returncode == 0
-    assert ledger(db) == [("0001_foundation", "applied")]
+    assert ledger(db) == BASELINE

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from helpers import Database, fingerprint, run_mempg
+from helpers import BASE_IDS, Database, fingerprint, run_mempg
 
 
 def test_status_json_lists_each_migration_with_the_documented_fields(db: Database, project: Path):
-    (project / "migrations" / "0002_later.sql").write_text("SELECT 1;\n")
+    (project / "migrations" / "0902_later.sql").write_text("SELECT 1;\n")
     result = run_mempg("status", "--json", url=db.url, project=project)
     assert result.returncode == 0
     status = json.loads(result.stdout)
     assert set(status) == {"migrations", "applied", "pending"}
-    applied, pending = status["migrations"]
+    applied, *_others, pending = status["migrations"]
     assert set(applied) == {
         "id",
         "state",
@@ -35,22 +35,22 @@ def test_status_json_lists_each_migration_with_the_documented_fields(db: Databas
     assert applied["applied_by"].startswith("postgres (")
     assert applied["duration_ms"] >= 0
     assert (pending["id"], pending["state"], pending["rollback"]) == (
-        "0002_later",
+        "0902_later",
         "pending",
         "missing",
     )
-    assert (status["applied"], status["pending"]) == (1, 1)
+    assert (status["applied"], status["pending"]) == (len(BASE_IDS), 1)
 
 
 def test_status_table_is_readable(db: Database):
     result = run_mempg("status", url=db.url)
-    header, _rule, row = result.stdout.splitlines()
+    header, _rule, row, *_later = result.stdout.splitlines()
     assert header.split() == ["id", "state", "applied", "at", "by", "ms", "checksum", "rollback"]
-    assert row.startswith("0001_foundation  applied")
+    assert row.split()[:2] == ["0001_foundation", "applied"]
 
 
 def test_verify_json_has_ok_and_problems(db: Database, project: Path):
-    (project / "migrations" / "0002_later.sql").write_text("SELECT 1;\n")
+    (project / "migrations" / "0902_later.sql").write_text("SELECT 1;\n")
     payload = json.loads(run_mempg("verify", "--json", url=db.url, project=project).stdout)
     assert payload["ok"] is False
     assert all(set(p) == {"kind", "subject", "message"} for p in payload["problems"])
@@ -94,19 +94,20 @@ def test_the_default_embedding_dimension_is_1536(db: Database):
 def test_new_scaffolds_the_next_migration_and_its_rollback(project: Path):
     result = run_mempg("new", "add notes", project=project)
     assert result.returncode == 0, result.stderr
-    migration = project / "migrations" / "0002_add_notes.sql"
-    rollback = project / "rollbacks" / "0002_add_notes.sql"
-    assert migration.read_text().startswith("-- 0002_add_notes:")
-    assert rollback.read_text().startswith("-- 0002_add_notes rollback:")
+    number = len(BASE_IDS) + 1
+    migration = project / "migrations" / f"{number:04d}_add_notes.sql"
+    rollback = project / "rollbacks" / f"{number:04d}_add_notes.sql"
+    assert migration.read_text().startswith(f"-- {number:04d}_add_notes:")
+    assert rollback.read_text().startswith(f"-- {number:04d}_add_notes rollback:")
     assert run_mempg("new", "more", project=project).returncode == 0
-    assert (project / "migrations" / "0003_more.sql").exists()
+    assert (project / "migrations" / f"{number + 1:04d}_more.sql").exists()
 
 
 @pytest.mark.parametrize("name", ["1starts_with_digit", "has/slash", "", "x" * 80])
 def test_new_rejects_bad_names_with_exit_2(project: Path, name: str):
     result = run_mempg("new", name, project=project)
     assert result.returncode == 2
-    assert list((project / "migrations").glob("0002_*")) == []
+    assert sorted(p.stem for p in (project / "migrations").glob("*.sql")) == BASE_IDS
 
 
 def test_help_documents_the_exit_codes():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from helpers import Database, ledger, run_mempg, write_migration, yoyo_applied
+from helpers import BASE_IDS, BASELINE, Database, ledger, run_mempg, write_migration, yoyo_applied
 from runner.database import LOCK_CLASS, LOCK_MIGRATIONS
 
 GATE = 4242  # advisory lock the test holds to keep a migration running
@@ -25,7 +25,7 @@ GATE = 4242  # advisory lock the test holds to keep a migration running
 def gated_migration(project: Path) -> None:
     write_migration(
         project,
-        "0002_gated",
+        "0902_gated",
         f"SELECT pg_advisory_xact_lock({GATE});\nCREATE TABLE app.gated (id int);\n",
         "DROP TABLE app.gated;\n",
     )
@@ -83,14 +83,14 @@ def test_two_runners_at_once_apply_each_migration_exactly_once(db: Database, pro
     assert second.returncode == 0, err_second
     assert "applied 1 migration(s)" in out_first
     assert "nothing to apply" in out_second
-    assert ledger(db) == [("0001_foundation", "applied"), ("0002_gated", "applied")]
-    assert yoyo_applied(db) == ["0001_foundation", "0002_gated"]
+    assert ledger(db) == [*BASELINE, ("0902_gated", "applied")]
+    assert yoyo_applied(db) == [*BASE_IDS, "0902_gated"]
     with db.connect() as conn:
         applies = conn.execute(
             "SELECT migration_id, count(*) FROM mempg._yoyo_log"
             " WHERE operation = 'apply' GROUP BY 1 ORDER BY 1"
         ).fetchall()
-    assert applies == [("0001_foundation", 1), ("0002_gated", 1)]
+    assert applies == [*((i, 1) for i in BASE_IDS), ("0902_gated", 1)]
 
 
 def test_a_runner_that_cannot_get_the_lock_in_time_exits_1_clearly(db: Database, project: Path):
@@ -102,7 +102,7 @@ def test_a_runner_that_cannot_get_the_lock_in_time_exits_1_clearly(db: Database,
     assert "another mempg runner holds the migration lock" in result.stderr
     assert "gave up after 0.5s" in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
-    assert ledger(db) == [("0001_foundation", "applied")]
+    assert ledger(db) == BASELINE
 
 
 def test_a_killed_runner_leaves_no_lock_and_no_half_migration(db: Database, project: Path):
@@ -118,9 +118,9 @@ def test_a_killed_runner_leaves_no_lock_and_no_half_migration(db: Database, proj
         # its migration session notices the dead client too (client_connection_check_interval)
         wait_until(lambda: not waiting_on_gate(gate), "the killed runner's migration to abort")
         gate.execute("SELECT pg_advisory_unlock(%s)", (GATE,))
-    assert ledger(db) == [("0001_foundation", "applied")]
+    assert ledger(db) == BASELINE
     with db.connect() as conn:
         assert conn.execute("SELECT to_regclass('app.gated')").fetchone() == (None,)
     result = run_mempg("apply", "--lock-wait", "5", url=db.url, project=project)
     assert result.returncode == 0, result.stderr
-    assert ledger(db) == [("0001_foundation", "applied"), ("0002_gated", "applied")]
+    assert ledger(db) == [*BASELINE, ("0902_gated", "applied")]

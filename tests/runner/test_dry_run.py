@@ -28,17 +28,17 @@ def test_dry_run_of_rollback_changes_nothing(db: Database):
 
 def test_dry_run_reports_a_migration_that_would_fail_with_exit_1(db: Database, project: Path):
     write_migration(
-        project, "0002_fine", "CREATE TABLE app.fine (id int);\n", "DROP TABLE app.fine;\n"
+        project, "0902_fine", "CREATE TABLE app.fine (id int);\n", "DROP TABLE app.fine;\n"
     )
-    write_migration(project, "0003_broken", "ALTER TABLE app.fine ADD COLUMN id int;\n")
+    write_migration(project, "0903_broken", "ALTER TABLE app.fine ADD COLUMN id int;\n")
     before = fingerprint(db), ledger(db)
     result = run_mempg("apply", "--dry-run", "--json", url=db.url, project=project)
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["dry_run"] is True
     assert [(s["id"], s["outcome"]) for s in report["steps"]] == [
-        ("0002_fine", "would apply"),
-        ("0003_broken", "failed"),
+        ("0902_fine", "would apply"),
+        ("0903_broken", "failed"),
     ]
     assert "42701" in report["steps"][1]["error"]  # duplicate column
     assert (fingerprint(db), ledger(db)) == before
@@ -46,7 +46,7 @@ def test_dry_run_reports_a_migration_that_would_fail_with_exit_1(db: Database, p
 
 def test_dry_run_of_a_failing_rollback_exits_1(db: Database, project: Path):
     write_migration(
-        project, "0002_notes", "CREATE TABLE app.notes (id int);\n", "DROP TABLE app.nothing;\n"
+        project, "0902_notes", "CREATE TABLE app.notes (id int);\n", "DROP TABLE app.nothing;\n"
     )
     assert run_mempg("apply", url=db.url, project=project).returncode == 0
     before = fingerprint(db), ledger(db)
@@ -61,16 +61,16 @@ def test_dry_run_lists_a_non_transactional_migration_without_running_it(
 ):
     write_migration(
         project,
-        "0002_concurrent_index",
+        "0902_concurrent_index",
         "-- transactional: false\nCREATE INDEX CONCURRENTLY settings_value ON mempg.settings (value);\n",
         "-- transactional: false\nDROP INDEX CONCURRENTLY mempg.settings_value;\n",
     )
     write_migration(
-        project, "0003_fine", "CREATE TABLE app.fine (id int);\n", "DROP TABLE app.fine;\n"
+        project, "0903_fine", "CREATE TABLE app.fine (id int);\n", "DROP TABLE app.fine;\n"
     )
     before = fingerprint(db), ledger(db)
     result = run_mempg("apply", "--dry-run", url=db.url, project=project)
     assert result.returncode == 0, result.stderr
-    assert "0002_concurrent_index: non-transactional, listed but not executed" in result.stdout
-    assert "0003_fine: would apply" in result.stdout
+    assert "0902_concurrent_index: non-transactional, listed but not executed" in result.stdout
+    assert "0903_fine: would apply" in result.stdout
     assert (fingerprint(db), ledger(db)) == before
