@@ -22,7 +22,7 @@ CREATE TABLE memory.settings (
     merge_threshold       double precision NOT NULL DEFAULT 0.95 CHECK (merge_threshold BETWEEN 0 AND 1),
     session_ttl           interval NOT NULL DEFAULT '24 hours' CHECK (session_ttl > interval '0'),
     exact_search_max_rows integer NOT NULL DEFAULT 5000 CHECK (exact_search_max_rows BETWEEN 1 AND 1000000),
-    hnsw_ef_search        integer NOT NULL DEFAULT 100 CHECK (hnsw_ef_search BETWEEN 1 AND 1000),
+    hnsw_ef_search        integer NOT NULL DEFAULT 200 CHECK (hnsw_ef_search BETWEEN 1 AND 1000),
     hnsw_max_scan_tuples  integer NOT NULL DEFAULT 20000 CHECK (hnsw_max_scan_tuples >= 1),
     CONSTRAINT merge_at_most_replace CHECK (merge_threshold <= replace_threshold)
 );
@@ -636,6 +636,9 @@ DECLARE
 BEGIN
     IF add_memory.user_id IS NULL THEN
         RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF btrim(add_memory.user_id) = '' THEN
+        RAISE EXCEPTION 'user_id must not be empty' USING ERRCODE = '22023';
     END IF;
     IF add_memory.memory IS NULL THEN
         RAISE EXCEPTION 'memory must not be NULL' USING ERRCODE = '22004';

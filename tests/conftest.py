@@ -45,14 +45,9 @@ postgresql_noproc = factories.postgresql_noproc(
 postgresql = factories.postgresql("postgresql_noproc")
 
 
-@pytest.fixture
-def db(postgresql: psycopg.Connection) -> Database:
-    """A clone of the migrated template, dropped after the test.
-
-    CREATE DATABASE ... TEMPLATE does not copy database-level settings, so the clone gets the
-    template's (the search_path that 0001 sets) here.
-    """
-    name = postgresql.info.dbname
+def _copy_database_settings(name: str) -> None:
+    """CREATE DATABASE ... TEMPLATE does not copy database-level settings (the search_path that
+    0001 sets): copy the template's to the clone."""
     with admin() as conn:
         rows = conn.execute(
             "SELECT unnest(setconfig) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
@@ -66,8 +61,39 @@ def db(postgresql: psycopg.Connection) -> Database:
                     sql.Identifier(name), sql.Identifier(key), sql.SQL(value)
                 )
             )
+
+
+@pytest.fixture
+def db(postgresql: psycopg.Connection) -> Database:
+    """A clone of the migrated template, dropped after the test."""
+    name = postgresql.info.dbname
+    _copy_database_settings(name)
     postgresql.commit()
     return Database(name, SERVER.url(name))
+
+
+@pytest.fixture(scope="module")
+def module_db(postgresql_noproc: object, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A clone of the migrated template shared by one test module (for data that is slow to load)."""
+    name = f"mempg_module_{uuid.uuid4().hex[:10]}"
+    with admin() as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (f"{TEMPLATE_DB}_tmpl",),
+        )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(f"{TEMPLATE_DB}_tmpl")
+            )
+        )
+    _copy_database_settings(name)
+    try:
+        yield Database(name, SERVER.url(name))
+    finally:
+        with admin() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture

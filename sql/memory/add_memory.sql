@@ -21,6 +21,9 @@ BEGIN
     IF add_memory.user_id IS NULL THEN
         RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = '22004';
     END IF;
+    IF btrim(add_memory.user_id) = '' THEN
+        RAISE EXCEPTION 'user_id must not be empty' USING ERRCODE = '22023';
+    END IF;
     IF add_memory.memory IS NULL THEN
         RAISE EXCEPTION 'memory must not be NULL' USING ERRCODE = '22004';
     END IF;
