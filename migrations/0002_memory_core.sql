@@ -1032,6 +1032,26 @@ COMMENT ON FUNCTION memory.cleanup_expired_sessions() IS
 REVOKE ALL ON FUNCTION memory.cleanup_expired_sessions() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.cleanup_expired_sessions() TO service_role;
 
+-- memory.analyze_memory_tables(): ANALYZE of the memory tables for service_role, which does not
+-- own them (ANALYZE needs ownership, or PostgreSQL 17's MAINTAIN privilege). SECURITY DEFINER with
+-- a pinned search_path; it takes no arguments and does nothing else.
+CREATE OR REPLACE FUNCTION memory.analyze_memory_tables()
+RETURNS text[]
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    ANALYZE memory.memories, memory.memory_history, memory.session_memories;
+    RETURN ARRAY['memory.memories', 'memory.memory_history', 'memory.session_memories'];
+END
+$$;
+
+COMMENT ON FUNCTION memory.analyze_memory_tables() IS 'ANALYZE of the memory tables (owner rights, for service_role)';
+REVOKE ALL ON FUNCTION memory.analyze_memory_tables() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.analyze_memory_tables() TO service_role;
+
 -- memory.maintain_memory_performance(): the periodic job, in one call: decay, expiry, cleanup,
 -- then ANALYZE of the memory tables so the planner's row estimates follow the deletions.
 -- VACUUM cannot run inside a function; `mempg maintain` runs VACUUM (ANALYZE) after this.
@@ -1045,17 +1065,18 @@ DECLARE
     v_decayed integer;
     v_expired integer;
     v_cleanup record;
+    v_analyzed text[];
 BEGIN
     v_decayed := memory.decay_memories();
     v_expired := memory.cleanup_expired_sessions();
     SELECT * INTO v_cleanup FROM memory.cleanup_old_memories();
-    ANALYZE memory.memories, memory.memory_history, memory.session_memories;
+    v_analyzed := memory.analyze_memory_tables();
     RETURN jsonb_build_object(
         'decayed', v_decayed,
         'expired', v_expired,
         'soft_deleted', v_cleanup.soft_deleted,
         'purged', v_cleanup.purged,
-        'analyzed', jsonb_build_array('memory.memories', 'memory.memory_history', 'memory.session_memories'),
+        'analyzed', to_jsonb(v_analyzed),
         'duration_ms', round(extract(epoch FROM clock_timestamp() - v_started) * 1000));
 END
 $$;

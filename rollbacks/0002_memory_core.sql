@@ -8,6 +8,7 @@ DROP TABLE memory.session_memories;
 DROP TABLE memory.memories;
 
 DROP FUNCTION memory.maintain_memory_performance();
+DROP FUNCTION memory.analyze_memory_tables();
 DROP FUNCTION memory.cleanup_expired_sessions();
 DROP FUNCTION memory.cleanup_old_memories(interval, double precision, interval, integer);
 DROP FUNCTION memory.decay_memories(interval);

@@ -11,17 +11,18 @@ DECLARE
     v_decayed integer;
     v_expired integer;
     v_cleanup record;
+    v_analyzed text[];
 BEGIN
     v_decayed := memory.decay_memories();
     v_expired := memory.cleanup_expired_sessions();
     SELECT * INTO v_cleanup FROM memory.cleanup_old_memories();
-    ANALYZE memory.memories, memory.memory_history, memory.session_memories;
+    v_analyzed := memory.analyze_memory_tables();
     RETURN jsonb_build_object(
         'decayed', v_decayed,
         'expired', v_expired,
         'soft_deleted', v_cleanup.soft_deleted,
         'purged', v_cleanup.purged,
-        'analyzed', jsonb_build_array('memory.memories', 'memory.memory_history', 'memory.session_memories'),
+        'analyzed', to_jsonb(v_analyzed),
         'duration_ms', round(extract(epoch FROM clock_timestamp() - v_started) * 1000));
 END
 $$;
