@@ -224,7 +224,7 @@ def test_hybrid_search_refuses_bad_input(alice, case, override, sqlstate):
 LIGHT_USERS = [f"light{i:02d}" for i in range(40)]
 LIGHT_SIZE = 40
 HEAVY_USERS = ["heavy0", "heavy1"]
-HEAVY_SIZE = 6000  # above the default exact_search_max_rows (5000): the HNSW path
+HEAVY_SIZE = 6000  # above the default exact_search_max_rows (3000): the HNSW path
 CENTRES = np.random.default_rng(7).normal(size=(30, DIM)).astype(np.float32)
 
 
