@@ -288,8 +288,12 @@ def test_the_empty_user_gets_nothing(module_db: Database, loaded):
     assert rows == []
 
 
-def plans_of_search(url: str, user: str, query: np.ndarray) -> str:
-    """The plans of every statement search_memories runs, as auto_explain logs them."""
+def plans_of_search(url: str, user: str, query: np.ndarray, calls: int = 1) -> str:
+    """The plans of the statements search_memories runs on its last call, as auto_explain logs them.
+
+    Several calls in one session let PL/pgSQL and SQL functions switch to cached generic plans
+    (after five executions), which must still take the intended path.
+    """
     plans: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn:
         from pgvector.psycopg import register_vector
@@ -310,14 +314,18 @@ def plans_of_search(url: str, user: str, query: np.ndarray) -> str:
     return "\n".join(plans)
 
 
-def test_light_users_are_searched_exactly_through_the_user_index(module_db: Database, loaded):
-    plans = plans_of_search(module_db.url, LIGHT_USERS[0], unit(5))
+@pytest.mark.parametrize("calls", [1, 8], ids=["first call", "cached plans"])
+def test_light_users_are_searched_exactly_through_the_user_index(
+    module_db: Database, loaded, calls
+):
+    plans = plans_of_search(module_db.url, LIGHT_USERS[0], unit(5), calls)
     assert re.search(
         r"(Index Scan using|Bitmap Index Scan on) memories_user_(created|updated)", plans
     )
     assert "memories_embedding_ann" not in plans
 
 
-def test_heavy_users_are_searched_through_the_hnsw_index(module_db: Database, loaded):
-    plans = plans_of_search(module_db.url, HEAVY_USERS[0], unit(5))
+@pytest.mark.parametrize("calls", [1, 8], ids=["first call", "cached plans"])
+def test_heavy_users_are_searched_through_the_hnsw_index(module_db: Database, loaded, calls):
+    plans = plans_of_search(module_db.url, HEAVY_USERS[0], unit(5), calls)
     assert "Index Scan using memories_embedding_ann" in plans
