@@ -363,3 +363,50 @@ def main() -> None:
         click.echo("interrupted", err=True)
         code = 130
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+@cli.group()
+def keys() -> None:
+    """Users' API keys: master key generation and rotation (MEMPG_MASTER_KEY_<version>)."""
+
+
+@keys.command("generate")
+def keys_generate() -> int:
+    """Print a new random master key (base64 of 32 bytes) for MEMPG_MASTER_KEY_<version>."""
+    from runner.keys import generate_master_key
+
+    click.echo(generate_master_key())
+    return EXIT_OK
+
+
+@keys.command("rotate", epilog=EXIT_CODES)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=500,
+    show_default=True,
+    help="Rows re-encrypted per committed batch.",
+)
+@click.option(
+    "--max-batches", type=click.IntRange(min=1), help="Stop after this many batches (resume later)."
+)
+@common_options()
+def keys_rotate(ctx: Context, batch_size: int, max_batches: int | None) -> int:
+    """Re-encrypt every API key onto the newest master key version, in batches; resumable."""
+    from runner.keys import Keyring, rotate
+
+    keyring = Keyring.from_env()
+    with connect(ctx.url, ctx.settings, notices=ctx.echo) as conn:
+        report = rotate(
+            conn, keyring, batch_size=batch_size, max_batches=max_batches, echo=ctx.echo
+        )
+    if ctx.as_json:
+        emit_json(asdict(report))
+    else:
+        click.echo(
+            f"rotated {report.rotated} key(s) onto version {report.newest_version} in"
+            f" {report.batches} batch(es); {report.remaining} left on older versions"
+        )
+        for failure in report.failed:
+            click.echo(f"FAILED {failure}", err=True)
+    return EXIT_FAILURE if report.failed else EXIT_OK

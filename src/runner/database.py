@@ -113,14 +113,18 @@ def run_script(conn: psycopg.Connection, script: str) -> None:
     error = errors.error_from_result(failed[0], encoding=conn.info.encoding)
     statements = split_statements(script)
     position = error.diag.statement_position
+    number = done + 1
     if position:
+        # A syntax error stops the whole script before anything runs: locate it by position.
         line: int | None = line_of_position(script, int(position))
-        text = next((s.text for s in reversed(statements) if s.line <= line), "")
+        before = [i for i, s in enumerate(statements) if s.line <= line]
+        number = before[-1] + 1 if before else 1
+        text = statements[number - 1].text if before else ""
     elif done < len(statements):
         line, text = statements[done].line, statements[done].text
     else:
         line, text = None, "(unknown)"
-    raise ScriptFailure(error, done + 1, text, line)
+    raise ScriptFailure(error, number, text, line)
 
 
 @contextmanager
