@@ -12,6 +12,7 @@ import pytest
 
 from helpers import ROOT, SERVER, run_mempg
 from runner import embedded
+from runner.errors import RunnerError
 from runner.keys import KeyDecryptionError, Keyring, read_key, rotate, store_key
 
 SENTINEL = "sk-SENTINEL-" + secrets.token_hex(16)
@@ -150,5 +151,5 @@ def test_mempg_keys_rotate_reports_in_json(db, people, session_as):
 
 @pytest.mark.parametrize("env", [{}, {"MEMPG_MASTER_KEY_1": base64.b64encode(b"short").decode()}])
 def test_a_missing_or_short_master_key_is_refused(env):
-    with pytest.raises(Exception, match="master key|32 bytes"):
+    with pytest.raises(RunnerError, match=r"master key|32 bytes"):
         Keyring.from_env(env)
