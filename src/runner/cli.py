@@ -410,3 +410,181 @@ def keys_rotate(ctx: Context, batch_size: int, max_batches: int | None) -> int:
         for failure in report.failed:
             click.echo(f"FAILED {failure}", err=True)
     return EXIT_FAILURE if report.failed else EXIT_OK
+
+
+STATUS_COLOURS = {"ok": "green", "warning": "yellow", "critical": "red"}
+
+
+@cli.command(
+    epilog="""\b
+Exit codes:
+  0  every check is ok
+  1  a critical finding (or the database is unreachable)
+  3  warnings only
+"""
+)
+@common_options()
+def health(ctx: Context) -> int:
+    """Health report from ops.health_report(): metrics, findings and a 0-100 score."""
+    from runner.operations import health_report
+
+    with connect(ctx.url, ctx.settings, notices=lambda _m: None) as conn:
+        report = health_report(conn)
+    if ctx.as_json:
+        emit_json(report)
+    else:
+        colour = sys.stdout.isatty()
+
+        def paint(status: str) -> str:
+            return click.style(status, fg=STATUS_COLOURS.get(status)) if colour else status
+
+        click.echo(
+            table(
+                ["metric", "value", "status", "detail"],
+                [
+                    [m["metric"], m["value"], paint(m["status"]), m["detail"]]
+                    for m in report["database_health"]
+                ],
+            )
+        )
+        click.echo()
+        for deduction in report["deductions"]:
+            click.echo(
+                f"-{deduction['points']:>3}  {paint(deduction['severity'])}  {deduction['reason']}"
+            )
+        click.echo(f"score {report['score']}/100, status {paint(report['status'])}")
+    return {"ok": EXIT_OK, "critical": EXIT_FAILURE}.get(report["status"], EXIT_PROBLEMS)
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("--vacuum", is_flag=True, help="VACUUM (ANALYZE) every table of mempg's schemas.")
+@click.option(
+    "--reindex",
+    is_flag=True,
+    help="Rebuild vector indexes whose parameters no longer fit their rows.",
+)
+@common_options()
+def maintain(ctx: Context, vacuum: bool, reindex: bool) -> int:
+    """Decay, cleanup and ANALYZE of memories; optionally VACUUM and REINDEX. Takes the runner's lock,
+    so two at once (or one during a migration) never overlap: the second waits --lock-wait seconds,
+    then skips cleanly (exit 0), which suits cron."""
+    from runner.database import migration_lock
+    from runner.operations import maintain as run_maintenance
+
+    try:
+        with (
+            migration_lock(ctx.url, ctx.settings, on_wait=lambda m: click.echo(m, err=True)),
+            connect(ctx.url, ctx.settings, notices=ctx.echo) as conn,
+        ):
+            conn.execute(
+                "SET statement_timeout = 0"
+            )  # VACUUM and REINDEX take as long as they take
+            report = run_maintenance(conn, vacuum=vacuum, reindex=reindex, echo=ctx.echo)
+    except RunnerError as exc:
+        if "holds the migration lock" not in str(exc):
+            raise
+        message = "skipped: another mempg runner is working on this database"
+        if ctx.as_json:
+            emit_json({"skipped": True, "reason": message})
+        else:
+            click.echo(message)
+        return EXIT_OK
+    if ctx.as_json:
+        emit_json({"skipped": False, **asdict(report)})
+    else:
+        click.echo(
+            f"maintained: {len(report.vacuumed)} table(s) vacuumed, {len(report.reindexed)} index(es) rebuilt"
+        )
+    return EXIT_OK
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Backup file (default backups/<db>-<time>.dump).",
+)
+@click.option(
+    "--verify",
+    "check",
+    is_flag=True,
+    help="Restore into a scratch database, compare every table's rows and checksum, run verify, drop it.",
+)
+@common_options()
+def backup(ctx: Context, out: Path | None, check: bool) -> int:
+    """pg_dump in custom format with the server's own pg_dump; --verify proves it restores."""
+    import datetime
+
+    from runner import operations
+
+    database = psycopg.conninfo.conninfo_to_dict(ctx.url).get("dbname") or "mempg"
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = out or ctx.project.root / "backups" / f"{database}-{stamp}.dump"
+    operations.backup(ctx.url, target)
+    result: dict[str, Any] = {"file": str(target), "bytes": target.stat().st_size, "verified": None}
+    ctx.echo(f"backup written: {target} ({target.stat().st_size} bytes)")
+    code = EXIT_OK
+    if check:
+        scratch = operations.scratch_name()
+        scratch_url = operations.create_database(ctx.url, scratch)
+        try:
+            operations.restore(target, scratch_url)
+            source, restored = (
+                operations.table_fingerprints(ctx.url),
+                operations.table_fingerprints(scratch_url),
+            )
+            differences = sorted(
+                t for t in source.keys() | restored.keys() if source.get(t) != restored.get(t)
+            )
+            with connect(scratch_url, ctx.settings, notices=lambda _m: None) as conn:
+                problems = run_verify(
+                    conn, ctx.project, load_migrations(ctx.project), allow_pending=False
+                )
+        finally:
+            operations.drop_database(ctx.url, scratch)
+        result.update(
+            verified=not differences and not problems,
+            tables=len(source),
+            rows=sum(count for count, _ in source.values()),
+            differences=differences,
+            verify_problems=[asdict(p) for p in problems],
+        )
+        ctx.echo(
+            f"restored into {scratch}: {len(source)} tables, {result['rows']} rows;"
+            f" {len(differences)} differ; verify found {len(problems)} problem(s); scratch dropped"
+        )
+        code = EXIT_OK if result["verified"] else EXIT_FAILURE
+    if ctx.as_json:
+        emit_json(result)
+    return code
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--into", "into_url", metavar="URL", help="Restore into this existing, empty database."
+)
+@click.option(
+    "--new-db", metavar="NAME", help="Create this database on the server and restore into it."
+)
+@common_options()
+def restore(ctx: Context, file: Path, into_url: str | None, new_db: str | None) -> int:
+    """Restore a backup (one transaction), then run verify on the result (exit 3 on problems)."""
+    from runner import operations
+
+    if (into_url is None) == (new_db is None):
+        raise click.UsageError("give exactly one of --into URL and --new-db NAME")
+    target = into_url or operations.create_database(ctx.url, str(new_db))
+    operations.restore(file, target)
+    with connect(target, ctx.settings, notices=lambda _m: None) as conn:
+        problems = run_verify(conn, ctx.project, load_migrations(ctx.project), allow_pending=False)
+    if ctx.as_json:
+        emit_json(
+            {"restored_into": target, "ok": not problems, "problems": [asdict(p) for p in problems]}
+        )
+    else:
+        click.echo(f"restored {file} into {target}")
+        for problem in problems:
+            click.echo(f"PROBLEM [{problem.kind}] {problem.message}")
+        click.echo("verify: ok" if not problems else f"verify found {len(problems)} problem(s)")
+    return EXIT_PROBLEMS if problems else EXIT_OK

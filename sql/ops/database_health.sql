@@ -1,0 +1,53 @@
+-- ops.database_health: one row per health metric of the current database, with its value, the
+-- thresholds from ops.thresholds, and a status ok / warning / critical. Replication lag appears
+-- only when replicas are connected; the cache hit ratio once 10,000 blocks were read (NULL and ok
+-- before: a young database has read little). Owner-privileged view (not security_invoker) so that it sees
+-- every session's state; it shows counts and ages only, never query text or user data, and only
+-- service_role may read it.
+CREATE OR REPLACE VIEW ops.database_health AS
+WITH metrics AS (  -- every arm names its columns, so a dump and restore deparses it the same
+    SELECT 'connections_used_ratio' AS metric,
+           round((SELECT count(*) FROM pg_catalog.pg_stat_activity)::numeric
+                 / current_setting('max_connections')::numeric, 4) AS value,
+           (SELECT string_agg(state || ': ' || n, ', ' ORDER BY state)
+            FROM (SELECT coalesce(state, 'background') AS state, count(*) AS n
+                  FROM pg_catalog.pg_stat_activity GROUP BY 1) AS s)
+             || ' of max_connections ' || current_setting('max_connections') AS detail
+    UNION ALL
+    SELECT 'cache_hit_ratio' AS metric,
+           CASE WHEN d.blks_hit + d.blks_read >= 10000
+                THEN round(d.blks_hit::numeric / (d.blks_hit + d.blks_read), 4) END AS value,
+           d.blks_hit || ' buffer hits, ' || d.blks_read || ' reads since ' || coalesce(d.stats_reset::text, 'server start') AS detail
+    FROM pg_catalog.pg_stat_database AS d WHERE d.datname = current_database()
+    UNION ALL
+    SELECT 'oldest_xid_age' AS metric, age(d.datfrozenxid)::numeric AS value,
+           'transactions since datfrozenxid (wraparound at 2^31)' AS detail
+    FROM pg_catalog.pg_database AS d WHERE d.datname = current_database()
+    UNION ALL
+    SELECT 'long_running_queries' AS metric, count(*)::numeric AS value,
+           'active for more than ' || (SELECT s.value FROM ops.settings AS s WHERE s.key = 'long_running_seconds') || ' s' AS detail
+    FROM pg_catalog.pg_stat_activity AS a
+    WHERE a.state = 'active' AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+      AND a.query_start < now() - make_interval(secs => (SELECT s.value FROM ops.settings AS s WHERE s.key = 'long_running_seconds'))
+    UNION ALL
+    SELECT 'idle_in_transaction_sessions' AS metric, count(*)::numeric AS value,
+           'idle in transaction for more than ' || (SELECT s.value FROM ops.settings AS s WHERE s.key = 'idle_in_transaction_seconds') || ' s' AS detail
+    FROM pg_catalog.pg_stat_activity AS a
+    WHERE a.state LIKE 'idle in transaction%'
+      AND a.state_change < now() - make_interval(secs => (SELECT s.value FROM ops.settings AS s WHERE s.key = 'idle_in_transaction_seconds'))
+    UNION ALL
+    SELECT 'replication_lag_bytes' AS metric, max(pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn))::numeric AS value,
+           count(*) || ' replica(s)' AS detail
+    FROM pg_catalog.pg_stat_replication AS r
+    HAVING count(*) > 0
+)
+SELECT m.metric, m.value, t.warning, t.critical,
+       CASE WHEN t.higher_is_worse AND m.value >= t.critical THEN 'critical'
+            WHEN t.higher_is_worse AND m.value >= t.warning THEN 'warning'
+            WHEN NOT t.higher_is_worse AND m.value <= t.critical THEN 'critical'
+            WHEN NOT t.higher_is_worse AND m.value <= t.warning THEN 'warning'
+            ELSE 'ok' END AS status,
+       m.detail, t.description
+FROM metrics AS m JOIN ops.thresholds AS t USING (metric);
+
+COMMENT ON VIEW ops.database_health IS 'Health metrics of this database with status ok / warning / critical (thresholds in ops.thresholds)';
