@@ -44,20 +44,52 @@ ALTER TABLE app.chat_messages SET (autovacuum_vacuum_insert_scale_factor = 0.05,
 ALTER TABLE app.audit_log SET (autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
 
 
+-- ops.session_states() and ops.replica_lag(): the parts of pg_stat_activity and
+-- pg_stat_replication that health checks need. PostgreSQL shows other sessions' state and the
+-- replicas' positions only to privileged roles, so these are SECURITY DEFINER; they return no
+-- query text, user or client address, only states and times, to service_role only.
+CREATE OR REPLACE FUNCTION ops.session_states()
+RETURNS TABLE (backend_type text, state text, query_start timestamptz, state_change timestamptz)
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.backend_type, a.state, a.query_start, a.state_change
+    FROM pg_catalog.pg_stat_activity AS a
+    WHERE a.pid <> pg_catalog.pg_backend_pid()
+$$;
+
+COMMENT ON FUNCTION ops.session_states() IS 'Every other session''s type, state and times (no query text), for health checks';
+
+CREATE OR REPLACE FUNCTION ops.replica_lag()
+RETURNS TABLE (replicas bigint, max_lag_bytes numeric)
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT count(*), max(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), r.replay_lsn))
+    FROM pg_catalog.pg_stat_replication AS r
+$$;
+
+COMMENT ON FUNCTION ops.replica_lag() IS 'Connected replicas and the WAL bytes the slowest has not replayed';
+REVOKE ALL ON FUNCTION ops.session_states(), ops.replica_lag() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ops.session_states(), ops.replica_lag() TO service_role;
+
 -- ops.database_health: one row per health metric of the current database, with its value, the
 -- thresholds from ops.thresholds, and a status ok / warning / critical. Replication lag appears
 -- only when replicas are connected; the cache hit ratio once 10,000 blocks were read (NULL and ok
--- before: a young database has read little). Owner-privileged view (not security_invoker) so that it sees
--- every session's state; it shows counts and ages only, never query text or user data, and only
--- service_role may read it.
+-- before: a young database has read little). Session states come from ops.session_states(); the
+-- view shows counts and ages only, never query text or user data, and only service_role may read it.
 CREATE OR REPLACE VIEW ops.database_health AS
 WITH metrics AS (  -- every arm names its columns, so a dump and restore deparses it the same
     SELECT 'connections_used_ratio' AS metric,
-           round((SELECT count(*) FROM pg_catalog.pg_stat_activity)::numeric
+           round((SELECT count(*) + 1 FROM ops.session_states())::numeric
                  / current_setting('max_connections')::numeric, 4) AS value,
            (SELECT string_agg(state || ': ' || n, ', ' ORDER BY state)
-            FROM (SELECT coalesce(state, 'background') AS state, count(*) AS n
-                  FROM pg_catalog.pg_stat_activity GROUP BY 1) AS s)
+            FROM (SELECT coalesce(a.state, 'background') AS state, count(*) AS n
+                  FROM ops.session_states() AS a GROUP BY 1) AS s)
              || ' of max_connections ' || current_setting('max_connections') AS detail
     UNION ALL
     SELECT 'cache_hit_ratio' AS metric,
@@ -72,20 +104,19 @@ WITH metrics AS (  -- every arm names its columns, so a dump and restore deparse
     UNION ALL
     SELECT 'long_running_queries' AS metric, count(*)::numeric AS value,
            'active for more than ' || (SELECT s.value FROM ops.settings AS s WHERE s.key = 'long_running_seconds') || ' s' AS detail
-    FROM pg_catalog.pg_stat_activity AS a
-    WHERE a.state = 'active' AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+    FROM ops.session_states() AS a
+    WHERE a.state = 'active' AND a.backend_type = 'client backend'
       AND a.query_start < now() - make_interval(secs => (SELECT s.value FROM ops.settings AS s WHERE s.key = 'long_running_seconds'))
     UNION ALL
     SELECT 'idle_in_transaction_sessions' AS metric, count(*)::numeric AS value,
            'idle in transaction for more than ' || (SELECT s.value FROM ops.settings AS s WHERE s.key = 'idle_in_transaction_seconds') || ' s' AS detail
-    FROM pg_catalog.pg_stat_activity AS a
+    FROM ops.session_states() AS a
     WHERE a.state LIKE 'idle in transaction%'
       AND a.state_change < now() - make_interval(secs => (SELECT s.value FROM ops.settings AS s WHERE s.key = 'idle_in_transaction_seconds'))
     UNION ALL
-    SELECT 'replication_lag_bytes' AS metric, max(pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn))::numeric AS value,
-           count(*) || ' replica(s)' AS detail
-    FROM pg_catalog.pg_stat_replication AS r
-    HAVING count(*) > 0
+    SELECT 'replication_lag_bytes' AS metric, r.max_lag_bytes AS value, r.replicas || ' replica(s)' AS detail
+    FROM ops.replica_lag() AS r
+    WHERE r.replicas > 0
 )
 SELECT m.metric, m.value, t.warning, t.critical,
        CASE WHEN t.higher_is_worse AND m.value >= t.critical THEN 'critical'
@@ -296,7 +327,8 @@ GRANT EXECUTE ON FUNCTION ops.recommended_vector_parameters(text, bigint), ops.v
 
 -- ops.capacity_estimate(): size per table and per index of the project's schemas, growth per day
 -- from the rows created in the last 30 days (tables with created_at), and the size projected at
--- 6 and 12 months at that rate. An index grows with its table's rows.
+-- 6 and 12 months at that rate. An index grows with its table's rows. Tables the caller cannot
+-- read (and the runner's own schema mempg) are left out.
 CREATE OR REPLACE FUNCTION ops.capacity_estimate()
 RETURNS TABLE (relation text, kind text, row_count bigint, bytes bigint, rows_per_day numeric, bytes_per_day numeric,
                bytes_in_6_months bigint, bytes_in_12_months bigint)
@@ -314,7 +346,8 @@ BEGIN
                EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                        WHERE a.attrelid = c.oid AND a.attname = 'created_at' AND NOT a.attisdropped) AS has_created_at
         FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('memory', 'app', 'travel', 'ops', 'mempg')
+        WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('memory', 'app', 'travel', 'ops')
+          AND has_table_privilege(c.oid, 'SELECT')
         ORDER BY 2
     LOOP
         EXECUTE format('SELECT count(*) FROM %s', v_table.name) INTO v_rows;

@@ -8,6 +8,8 @@ DROP FUNCTION ops.slow_queries(double precision, integer);
 DROP VIEW ops.index_usage;
 DROP VIEW ops.table_stats;
 DROP VIEW ops.database_health;
+DROP FUNCTION ops.replica_lag();
+DROP FUNCTION ops.session_states();
 DROP TABLE ops.settings;
 DROP TABLE ops.thresholds;
 

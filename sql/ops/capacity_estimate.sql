@@ -1,6 +1,7 @@
 -- ops.capacity_estimate(): size per table and per index of the project's schemas, growth per day
 -- from the rows created in the last 30 days (tables with created_at), and the size projected at
--- 6 and 12 months at that rate. An index grows with its table's rows.
+-- 6 and 12 months at that rate. An index grows with its table's rows. Tables the caller cannot
+-- read (and the runner's own schema mempg) are left out.
 CREATE OR REPLACE FUNCTION ops.capacity_estimate()
 RETURNS TABLE (relation text, kind text, row_count bigint, bytes bigint, rows_per_day numeric, bytes_per_day numeric,
                bytes_in_6_months bigint, bytes_in_12_months bigint)
@@ -18,7 +19,8 @@ BEGIN
                EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                        WHERE a.attrelid = c.oid AND a.attname = 'created_at' AND NOT a.attisdropped) AS has_created_at
         FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('memory', 'app', 'travel', 'ops', 'mempg')
+        WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('memory', 'app', 'travel', 'ops')
+          AND has_table_privilege(c.oid, 'SELECT')
         ORDER BY 2
     LOOP
         EXECUTE format('SELECT count(*) FROM %s', v_table.name) INTO v_rows;

@@ -1,17 +1,16 @@
 -- ops.database_health: one row per health metric of the current database, with its value, the
 -- thresholds from ops.thresholds, and a status ok / warning / critical. Replication lag appears
 -- only when replicas are connected; the cache hit ratio once 10,000 blocks were read (NULL and ok
--- before: a young database has read little). Owner-privileged view (not security_invoker) so that it sees
--- every session's state; it shows counts and ages only, never query text or user data, and only
--- service_role may read it.
+-- before: a young database has read little). Session states come from ops.session_states(); the
+-- view shows counts and ages only, never query text or user data, and only service_role may read it.
 CREATE OR REPLACE VIEW ops.database_health AS
 WITH metrics AS (  -- every arm names its columns, so a dump and restore deparses it the same
     SELECT 'connections_used_ratio' AS metric,
-           round((SELECT count(*) FROM pg_catalog.pg_stat_activity)::numeric
+           round((SELECT count(*) + 1 FROM ops.session_states())::numeric
                  / current_setting('max_connections')::numeric, 4) AS value,
            (SELECT string_agg(state || ': ' || n, ', ' ORDER BY state)
-            FROM (SELECT coalesce(state, 'background') AS state, count(*) AS n
-                  FROM pg_catalog.pg_stat_activity GROUP BY 1) AS s)
+            FROM (SELECT coalesce(a.state, 'background') AS state, count(*) AS n
+                  FROM ops.session_states() AS a GROUP BY 1) AS s)
              || ' of max_connections ' || current_setting('max_connections') AS detail
     UNION ALL
     SELECT 'cache_hit_ratio' AS metric,
@@ -26,20 +25,19 @@ WITH metrics AS (  -- every arm names its columns, so a dump and restore deparse
     UNION ALL
     SELECT 'long_running_queries' AS metric, count(*)::numeric AS value,
            'active for more than ' || (SELECT s.value FROM ops.settings AS s WHERE s.key = 'long_running_seconds') || ' s' AS detail
-    FROM pg_catalog.pg_stat_activity AS a
-    WHERE a.state = 'active' AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+    FROM ops.session_states() AS a
+    WHERE a.state = 'active' AND a.backend_type = 'client backend'
       AND a.query_start < now() - make_interval(secs => (SELECT s.value FROM ops.settings AS s WHERE s.key = 'long_running_seconds'))
     UNION ALL
     SELECT 'idle_in_transaction_sessions' AS metric, count(*)::numeric AS value,
            'idle in transaction for more than ' || (SELECT s.value FROM ops.settings AS s WHERE s.key = 'idle_in_transaction_seconds') || ' s' AS detail
-    FROM pg_catalog.pg_stat_activity AS a
+    FROM ops.session_states() AS a
     WHERE a.state LIKE 'idle in transaction%'
       AND a.state_change < now() - make_interval(secs => (SELECT s.value FROM ops.settings AS s WHERE s.key = 'idle_in_transaction_seconds'))
     UNION ALL
-    SELECT 'replication_lag_bytes' AS metric, max(pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn))::numeric AS value,
-           count(*) || ' replica(s)' AS detail
-    FROM pg_catalog.pg_stat_replication AS r
-    HAVING count(*) > 0
+    SELECT 'replication_lag_bytes' AS metric, r.max_lag_bytes AS value, r.replicas || ' replica(s)' AS detail
+    FROM ops.replica_lag() AS r
+    WHERE r.replicas > 0
 )
 SELECT m.metric, m.value, t.warning, t.critical,
        CASE WHEN t.higher_is_worse AND m.value >= t.critical THEN 'critical'

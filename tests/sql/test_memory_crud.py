@@ -247,8 +247,18 @@ def test_another_users_ids_look_like_unknown_ids(alice, bob):
     with pytest.raises(psycopg.errors.NoDataFound):
         bob.execute("SELECT * FROM memory.restore_memory(%s)", (memory_id,))
     assert bob.execute("SELECT * FROM memory.list_memories('alice')").fetchall() == []
-    assert bob.execute("SELECT * FROM memory.search_memories(%s, 'alice', 10, '{}', '{}', 0)", (unit(1),)).fetchall() == []
-    assert bob.execute("SELECT * FROM memory.hybrid_search_memories('secret', %s, 'alice')", (unit(1),)).fetchall() == []
+    assert (
+        bob.execute(
+            "SELECT * FROM memory.search_memories(%s, 'alice', 10, '{}', '{}', 0)", (unit(1),)
+        ).fetchall()
+        == []
+    )
+    assert (
+        bob.execute(
+            "SELECT * FROM memory.hybrid_search_memories('secret', %s, 'alice')", (unit(1),)
+        ).fetchall()
+        == []
+    )
     assert bob.execute(
         "SELECT memory.touch_memories(ARRAY[%s::uuid])", (memory_id,)
     ).fetchone() == (0,)
