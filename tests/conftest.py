@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,7 @@ from psycopg.conninfo import make_conninfo
 from pytest_postgresql import factories
 
 from helpers import ROOT, SERVER, Database, admin, run_mempg
+from runner.operations import drop_database
 
 TEMPLATE_DB = "mempg_test"
 
@@ -72,43 +74,38 @@ def db(postgresql: psycopg.Connection) -> Database:
     return Database(name, SERVER.url(name))
 
 
-@pytest.fixture(scope="module")
-def module_db(postgresql_noproc: object, request: pytest.FixtureRequest) -> Iterator[Database]:
-    """A clone of the migrated template shared by one test module (for data that is slow to load)."""
-    name = f"mempg_module_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def scratch_database(prefix: str, template: str | None = None) -> Iterator[Database]:
+    """A new database (optionally a clone of `template`), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin() as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-            (f"{TEMPLATE_DB}_tmpl",),
-        )
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(f"{TEMPLATE_DB}_tmpl")
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (template,),
             )
-        )
-    _copy_database_settings(name)
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        conn.execute(create)
     try:
         yield Database(name, SERVER.url(name))
     finally:
-        with admin() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        drop_database(SERVER.url("postgres"), name)
+
+
+@pytest.fixture(scope="module")
+def module_db(postgresql_noproc: object) -> Iterator[Database]:
+    """A clone of the migrated template shared by one test module (for data that is slow to load)."""
+    with scratch_database("mempg_module", f"{TEMPLATE_DB}_tmpl") as database:
+        _copy_database_settings(database.name)
+        yield database
 
 
 @pytest.fixture
 def empty_db() -> Iterator[Database]:
     """A new, empty database (nothing applied), dropped after the test."""
-    name = f"mempg_empty_{uuid.uuid4().hex[:10]}"
-    with admin() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield Database(name, SERVER.url(name))
-    finally:
-        with admin() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with scratch_database("mempg_empty") as database:
+        yield database
 
 
 @pytest.fixture

@@ -203,11 +203,7 @@ class Runner:
                 with transaction(conn, commit=True):
                     _bootstrap(conn, books)
                     run_script(conn, migration.source)
-                    elapsed = _ms(started)
-                    ledger.record_applied(
-                        conn, migration.id, _sha(migration), migration.rollback_sha256, elapsed
-                    )
-                    books.mark(migration.yoyo)
+                    elapsed = _remember(conn, books, migration, started)
             else:
                 elapsed = self._apply_without_transaction(conn, migration, books, started)
         except ScriptFailure as failure:
@@ -235,23 +231,11 @@ class Runner:
             except ScriptFailure as failure:
                 with transaction(conn, commit=True):
                     _bootstrap(conn, books)
-                    ledger.record_applied(
-                        conn,
-                        migration.id,
-                        _sha(migration),
-                        migration.rollback_sha256,
-                        _ms(started),
-                        status="failed",
-                    )
+                    _remember(conn, books, migration, started, status="failed")
                 raise ScriptFailure(failure.error, number, statement, None) from None
-        elapsed = _ms(started)
         with transaction(conn, commit=True):
             _bootstrap(conn, books)
-            ledger.record_applied(
-                conn, migration.id, _sha(migration), migration.rollback_sha256, elapsed
-            )
-            books.mark(migration.yoyo)
-        return elapsed
+            return _remember(conn, books, migration, started)
 
     # ------------------------------------------------------------- rollback
     def rollback(
@@ -379,14 +363,7 @@ class Runner:
                         )
                         return
                     if apply:
-                        ledger.record_applied(
-                            conn,
-                            migration.id,
-                            _sha(migration),
-                            migration.rollback_sha256,
-                            _ms(started),
-                        )
-                        books.mark(migration.yoyo)
+                        _remember(conn, books, migration, started)
                     else:
                         _forget(conn, books, migration)
                     elapsed = _ms(started)
@@ -417,6 +394,23 @@ def _bootstrap(conn: psycopg.Connection, books: ledger.YoyoBooks) -> None:
     if not ledger.ledger_exists(conn):
         conn.execute(ledger.bootstrap_sql())
     books.ensure_tables()
+
+
+def _remember(
+    conn: psycopg.Connection,
+    books: ledger.YoyoBooks,
+    migration: MigrationFile,
+    started: float,
+    status: str = "applied",
+) -> int:
+    """The ledger row and (once applied) yoyo's mark, in the caller's transaction; returns ms."""
+    elapsed = _ms(started)
+    ledger.record_applied(
+        conn, migration.id, _sha(migration), migration.rollback_sha256, elapsed, status
+    )
+    if status == "applied":
+        books.mark(migration.yoyo)
+    return elapsed
 
 
 def _forget(conn: psycopg.Connection, books: ledger.YoyoBooks, migration: MigrationFile) -> None:
