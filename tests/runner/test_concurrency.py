@@ -124,3 +124,37 @@ def test_a_killed_runner_leaves_no_lock_and_no_half_migration(db: Database, proj
     result = run_mempg("apply", "--lock-wait", "5", url=db.url, project=project)
     assert result.returncode == 0, result.stderr
     assert ledger(db) == [*BASELINE, ("0902_gated", "applied")]
+
+
+def test_the_runner_gives_up_on_a_lock_after_its_lock_timeout(db: Database, project: Path):
+    write_migration(
+        project,
+        "0902_touch_settings",
+        "ALTER TABLE mempg.settings ADD COLUMN note text;\n",
+        "ALTER TABLE mempg.settings DROP COLUMN note;\n",
+    )
+    with db.connect(autocommit=True) as holder:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE mempg.settings IN ACCESS SHARE MODE")  # a long-running reader
+        started = time.monotonic()
+        result = run_mempg("apply", "--lock-timeout", "300ms", url=db.url, project=project)
+        waited = time.monotonic() - started
+        holder.execute("ROLLBACK")
+    assert result.returncode == 1
+    assert "55P03" in result.stdout + result.stderr  # lock_not_available, not an endless queue
+    assert waited < 30
+    assert ledger(db) == BASELINE
+
+
+def test_a_migration_may_raise_its_own_statement_timeout(db: Database, project: Path):
+    write_migration(
+        project, "0902_slow", "SET LOCAL statement_timeout = '5s';\nSELECT pg_sleep(0.5);\n"
+    )
+    result = run_mempg("apply", "--statement-timeout", "200ms", url=db.url, project=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    fast = run_mempg("rollback", url=db.url, project=project)
+    assert fast.returncode == 0
+    (project / "migrations" / "0902_slow.sql").write_text("SELECT pg_sleep(0.5);\n")
+    (project / "rollbacks" / "0902_slow.sql").write_text("SELECT 1;\n")
+    timed_out = run_mempg("apply", "--statement-timeout", "200ms", url=db.url, project=project)
+    assert timed_out.returncode == 1 and "57014" in timed_out.stdout  # query_canceled

@@ -124,3 +124,19 @@ def test_restore_needs_exactly_one_target(tmp_path):
     assert run_mempg("restore", str(tmp_path / "x.dump")).returncode == 2
     missing = run_mempg("restore", str(tmp_path / "x.dump"), "--into", SERVER.url("postgres"))
     assert missing.returncode == 1 and "no such backup file" in missing.stderr
+
+
+def test_restore_into_an_existing_empty_database(db: Database, tmp_path):
+    add_data(db)
+    out = tmp_path / "mempg.dump"
+    assert run_mempg("backup", "--out", str(out), url=db.url).returncode == 0
+    name = f"mempg_into_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(SERVER.url("postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        result = run_mempg("restore", str(out), "--into", SERVER.url(name), url=db.url)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "verify: ok" in result.stdout
+        assert table_fingerprints(SERVER.url(name)) == table_fingerprints(db.url)
+    finally:
+        drop_database(SERVER.url("postgres"), name)

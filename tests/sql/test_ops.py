@@ -137,6 +137,15 @@ def test_slow_queries_finds_a_deliberately_slow_query(service, admin):
         pytest.skip("pg_stat_statements is not preloaded on this server")
     admin.execute("SELECT pg_sleep(0.15)")
     admin.execute("SELECT pg_sleep(0.15)")
+    assert columns(service, "SELECT * FROM ops.slow_queries()") == [
+        "query",
+        "calls",
+        "mean_ms",
+        "max_ms",
+        "total_ms",
+        "rows_per_call",
+        "cache_hit_ratio",
+    ]
     rows = service.execute("SELECT query, calls, mean_ms FROM ops.slow_queries(100, 50)").fetchall()
     [slow] = [r for r in rows if "pg_sleep" in r[0]]
     assert slow[1] >= 2 and slow[2] >= 100
@@ -169,6 +178,18 @@ def test_ops_functions_refuse_bad_input(service, call):
 def test_vector_index_health_reports_parameters_recommendations_and_recall(
     with_data, admin, service
 ):
+    assert columns(service, "SELECT * FROM ops.vector_index_health(0)") == [
+        "schema_name",
+        "table_name",
+        "index_name",
+        "access_method",
+        "indexed_rows",
+        "index_bytes",
+        "build_parameters",
+        "recommended_parameters",
+        "needs_rebuild",
+        "estimated_recall",
+    ]
     [row] = service.execute(
         "SELECT index_name, access_method, build_parameters, recommended_parameters, needs_rebuild, estimated_recall"
         " FROM ops.vector_index_health(5)"
