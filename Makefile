@@ -6,11 +6,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 MEMPG  := $(BIN)/mempg
 
-.PHONY: migrate test psql db-stop lint fmt clean
+.PHONY: migrate test bench bench-full bench-check psql db-stop lint fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev,bench]'
 	touch $(STAMP)
 
 migrate: $(STAMP)
@@ -23,6 +23,16 @@ migrate: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Benchmarks (not part of `make test`): quick under 10 minutes on 2 cores; see bench/run.py.
+bench: $(STAMP)
+	$(BIN)/python -m bench --mode quick
+
+bench-full: $(STAMP)
+	$(BIN)/python -m bench --mode full
+
+bench-check: $(STAMP)
+	$(BIN)/python -m bench --mode quick --compare bench/results/quick.json --no-write
+
 psql: $(STAMP)
 	$(MEMPG) db psql
 
@@ -30,12 +40,12 @@ db-stop: $(STAMP)
 	$(MEMPG) db stop
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

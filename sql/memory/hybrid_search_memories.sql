@@ -64,7 +64,7 @@ BEGIN
             WHERE m.user_id = hybrid_search_memories.query_user_id AND NOT m.is_deleted
               AND (m.expires_at IS NULL OR m.expires_at > now())
               AND m.fts @@ q.query
-              AND m.metadata @> hybrid_search_memories.metadata_filter
+              AND (hybrid_search_memories.metadata_filter = '{}'::jsonb OR m.metadata @> hybrid_search_memories.metadata_filter)
               AND (cardinality(v_categories) = 0 OR m.categories && v_categories)
             ORDER BY text_rank DESC, m.id
             LIMIT v_candidates

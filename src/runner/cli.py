@@ -588,3 +588,22 @@ def restore(ctx: Context, file: Path, into_url: str | None, new_db: str | None) 
             click.echo(f"PROBLEM [{problem.kind}] {problem.message}")
         click.echo("verify: ok" if not problems else f"verify found {len(problems)} problem(s)")
     return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--mode", type=click.Choice(["quick", "full"]), default="quick", show_default=True)
+@click.option(
+    "--compare",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Baseline JSON: exit 1 when a ratio or a recall regresses beyond tolerance.",
+)
+@dir_option
+def bench(mode: str, compare: Path | None, project_dir: Path | None) -> int:
+    """Run the benchmark in bench/ (the same as `make bench` / `make bench-check`)."""
+    project = _project_for_db(project_dir)
+    command = [sys.executable, "-m", "bench", "--mode", mode]
+    if compare is not None:
+        command += ["--compare", str(compare.resolve()), "--no-write"]
+    import subprocess
+
+    return subprocess.run(command, cwd=project.root, check=False).returncode

@@ -1,0 +1,489 @@
+"""`make bench`: build the data set, measure every system side by side, write JSON, PNG and the
+README table; `--compare BASELINE` exits 1 when a ratio or a recall regresses beyond tolerance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+
+from bench.data import Population, exact_top, with_similarity
+from bench.systems import LANGCHAIN_COLLECTION, PEER_INDEXES, PEER_TABLES, SYSTEMS, System
+from runner import embedded
+from runner.config import Project, SessionSettings
+from runner.migrate import Runner
+from runner.operations import create_database, drop_database
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+MODES = {
+    "quick": {
+        "heavy": {"heavy_a": 6000, "heavy_b": 12000},
+        "light_users": 400,
+        "light_size": 25,
+        "queries": 30,
+        "rounds": 3,
+        "inserts": 400,
+    },
+    "full": {
+        "heavy": {"heavy_a": 5000, "heavy_b": 10000, "heavy_c": 20000},
+        "light_users": 2000,
+        "light_size": 30,
+        "queries": 60,
+        "rounds": 5,
+        "inserts": 1000,
+    },
+}
+# A regression is a recall that drops by more than RECALL_TOLERANCE, or a ratio that moves the wrong
+# way by more than RATIO_TOLERANCE times (these machines are shared: single figures drift).
+RECALL_TOLERANCE = 0.02
+RATIO_TOLERANCE = 1.5
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+# ------------------------------------------------------------------ set up
+def load(url: str, population: Population) -> tuple[dict[str, tuple[str, int]], dict[str, Any]]:
+    """Memories (triggers off: a bulk load), then the HNSW index, then the peers' tables."""
+    owner_of: dict[str, tuple[str, int]] = {}
+    figures: dict[str, Any] = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        register_vector(conn)
+        conn.execute("DROP INDEX memory.memories_embedding_ann")
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(PEER_TABLES.format(dim=population.dim))
+        started = time.perf_counter()
+        with conn.cursor().copy(
+            "COPY memory.memories (id, user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["uuid", "text", "text", "vector"])
+            for user, rows in population.vectors.items():
+                for i, row in enumerate(rows):
+                    memory_id = uuid.uuid4()
+                    owner_of[str(memory_id)] = (user, i)
+                    copy.write_row((memory_id, user, f"{user} note {i}", row))
+        figures["load_seconds"] = round(time.perf_counter() - started, 2)
+        conn.execute(
+            "INSERT INTO bench.mem0_memories (id, vector, payload)"
+            " SELECT id, embedding, jsonb_build_object('user_id', user_id, 'data', memory) FROM memory.memories"
+        )
+        conn.execute(
+            "INSERT INTO bench.langchain_pg_embedding (id, collection_id, embedding, document, cmetadata)"
+            " SELECT id::text, %s, embedding, memory, jsonb_build_object('user_id', user_id) FROM memory.memories",
+            (LANGCHAIN_COLLECTION,),
+        )
+        conn.execute("SET session_replication_role = origin")
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        conn.execute(
+            "SET min_parallel_table_scan_size = 0"
+        )  # else a parallel HNSW build starts no workers
+        started = time.perf_counter()
+        conn.execute(
+            "CREATE INDEX memories_embedding_ann ON memory.memories USING hnsw (embedding vector_cosine_ops)"
+            " WITH (m = 16, ef_construction = 64) WHERE NOT is_deleted"
+        )
+        figures["hnsw_build_seconds"] = round(time.perf_counter() - started, 2)
+        conn.execute(PEER_INDEXES)
+        conn.execute("VACUUM ANALYZE memory.memories")
+        conn.execute("VACUUM ANALYZE bench.mem0_memories")
+        conn.execute("VACUUM ANALYZE bench.langchain_pg_embedding")
+        row = conn.execute(
+            "SELECT count(*), pg_relation_size('memory.memories'), pg_total_relation_size('memory.memories'),"
+            " pg_relation_size('memory.memories_embedding_ann') FROM memory.memories"
+        ).fetchone()
+        figures.update(
+            rows=row[0],
+            table_bytes=row[1],
+            total_bytes=row[2],
+            hnsw_bytes=row[3],
+            bytes_per_memory=round(row[2] / max(row[0], 1)),
+        )
+    return owner_of, figures
+
+
+# ----------------------------------------------------------------- measure
+def session(url: str, role: str) -> psycopg.Connection:
+    conn = psycopg.connect(url, autocommit=True)
+    register_vector(conn)
+    if role != "postgres":
+        conn.execute("SELECT set_config('role', %s, false)", (role,))
+    return conn
+
+
+def run_system(
+    url: str, system: System, work: list[tuple[str, np.ndarray]], threads: int
+) -> dict[str, Any]:
+    """Every (user, query) once, split over `threads` sessions; latencies and returned ids."""
+    latencies: list[float] = []
+    returned: dict[int, list[str]] = {}
+    lock = threading.Lock()
+
+    def worker(offset: int) -> None:
+        with session(url, system.role) as conn:
+            warm_user, warm_query = work[
+                offset % len(work)
+            ]  # a new session loads its caches: untimed
+            if system.role == "authenticated":
+                conn.execute("SELECT set_config('app.user_id', %s, false)", (warm_user,))
+            system.search(conn, warm_user, warm_query)
+            for index in range(offset, len(work), threads):
+                user, query = work[index]
+                if system.role == "authenticated":
+                    conn.execute("SELECT set_config('app.user_id', %s, false)", (user,))
+                started = time.perf_counter()
+                ids = system.search(conn, user, query)
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    latencies.append(elapsed)
+                    returned[index] = ids
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    wall = time.perf_counter() - started
+    return {"latencies": latencies, "returned": returned, "qps": len(work) / wall}
+
+
+def measure(
+    url: str, population: Population, owner_of: dict[str, tuple[str, int]], mode: dict[str, Any]
+) -> dict[str, Any]:
+    queries = population.queries(mode["queries"], seed=4242)
+    light = [u for u in population.users if u.startswith("light")]
+    groups = {
+        "light": [(light[(i * 7) % len(light)], q) for i, q in enumerate(queries)],
+        "heavy": [
+            (list(population.heavy)[i % len(population.heavy)], q) for i, q in enumerate(queries)
+        ],
+        "empty": [("nobody", queries[0])],
+    }
+    results: dict[str, Any] = {}
+    for system in SYSTEMS:
+        results[system.name] = {}
+        for group, work in groups.items():
+            truth = [
+                [str(k) for k in _truth_ids(population, owner_of, user, q)] for user, q in work
+            ]
+            per_threads = {}
+            for threads in (1, 2):
+                rounds = [run_system(url, system, work, threads) for _ in range(mode["rounds"])]
+                recalls = [_recall(r["returned"], truth) for r in rounds]
+                short = sum(
+                    1 for i, t in enumerate(truth) if len(rounds[0]["returned"][i]) < len(t)
+                )
+                per_threads[str(threads)] = {
+                    "p50_ms": statistics.median(percentile(r["latencies"], 50) for r in rounds),
+                    "p95_ms": statistics.median(percentile(r["latencies"], 95) for r in rounds),
+                    "p99_ms": statistics.median(percentile(r["latencies"], 99) for r in rounds),
+                    "qps": statistics.median(r["qps"] for r in rounds),
+                    "recall_at_10": statistics.median(recalls),
+                    "mean_rows_returned": float(
+                        np.mean([len(v) for v in rounds[0]["returned"].values()])
+                    ),
+                    "queries_short": short,
+                }
+            results[system.name][group] = per_threads
+            log(
+                f"{system.name} / {group}: p95 {per_threads['1']['p95_ms']:.2f} ms,"
+                f" recall {per_threads['1']['recall_at_10']:.3f}, qps(2) {per_threads['2']['qps']:.0f}"
+            )
+    return results
+
+
+_ids_by_user: dict[str, list[str]] = {}
+
+
+def _truth_ids(
+    population: Population, owner_of: dict[str, tuple[str, int]], user: str, query: np.ndarray
+) -> list[str]:
+    if user not in population.vectors:
+        return []
+    if user not in _ids_by_user:
+        ids = [""] * population.size(user)
+        for memory_id, (owner, index) in owner_of.items():
+            if owner == user:
+                ids[index] = memory_id
+        _ids_by_user[user] = ids
+    # every system is asked for similarity >= 0 (search_memories' threshold 0): so is the truth
+    vectors = population.vectors[user]
+    sims = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
+    return [_ids_by_user[user][i] for i in exact_top(vectors, query) if sims[i] >= 0]
+
+
+def _recall(returned: dict[int, list[str]], truth: list[list[str]]) -> float:
+    scores = [len(set(returned[i]) & set(t)) / len(t) for i, t in enumerate(truth) if t]
+    return float(np.mean(scores)) if scores else 1.0
+
+
+def measure_hybrid(url: str, population: Population, mode: dict[str, Any]) -> dict[str, Any]:
+    queries = population.queries(mode["queries"], seed=99)
+    user = next(iter(population.heavy))
+    out = {}
+    for name, statement in [
+        (
+            "vector only (search_memories)",
+            "SELECT id FROM memory.search_memories(%(q)s, %(u)s, 10, '{}', '{}', 0)",
+        ),
+        (
+            "hybrid (hybrid_search_memories)",
+            "SELECT id FROM memory.hybrid_search_memories(%(t)s, %(q)s, %(u)s, 10)",
+        ),
+    ]:
+        with session(url, "service_role") as conn:
+            latencies = []
+            for i, q in enumerate(queries):
+                started = time.perf_counter()
+                conn.execute(statement, {"q": q, "u": user, "t": f"note {i}"}).fetchall()
+                latencies.append((time.perf_counter() - started) * 1000)
+        out[name] = {"p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95)}
+    return out
+
+
+def measure_inserts(url: str, population: Population, mode: dict[str, Any]) -> dict[str, Any]:
+    """add_memory (dedup trigger on) against plain INSERTs with the dedup trigger disabled, at 0, 10
+    and 50% duplicates, counting the planted duplicates that were caught (no new row)."""
+    count = mode["inserts"]
+    centres = population.centre_matrix()
+    out: dict[str, Any] = {}
+    with session(url, "postgres") as conn:
+        for percent in (0, 10, 50):
+            user = f"insert_bench_{percent}"
+            rng = np.random.default_rng(percent)
+            plan: list[tuple[str, np.ndarray, str]] = []  # text, embedding, planted kind
+            originals: list[tuple[str, np.ndarray]] = []
+            for i in range(count):
+                if originals and rng.random() < percent / 100:
+                    text, embedding = originals[int(rng.integers(0, len(originals)))]
+                    if i % 2:  # the same fact again, written the same way
+                        plan.append((text, embedding, "exact"))
+                    else:  # the same fact restated: cosine 0.99
+                        plan.append(
+                            (f"{text}, restated", with_similarity(embedding, 0.99, seed=i), "near")
+                        )
+                else:
+                    fresh = with_similarity(
+                        centres[i % len(centres)], 0.7, seed=percent * 100000 + i
+                    )
+                    originals.append((f"{user} fact {i}", fresh))
+                    plan.append((f"{user} fact {i}", fresh, "new"))
+            events: dict[str, int] = {"exact": 0, "near": 0}
+            planted: dict[str, int] = {"exact": 0, "near": 0}
+            started = time.perf_counter()
+            for text, embedding, kind in plan:
+                event = conn.execute(
+                    "SELECT event FROM memory.add_memory(%s, %s, %s)", (user, text, embedding)
+                ).fetchone()[0]
+                if kind in planted:
+                    planted[kind] += 1
+                    if event != "ADD":  # caught: folded into the memory it repeats, no new row
+                        events[kind] += 1
+            dedup_rate = count / (time.perf_counter() - started)
+            # the same rows into the same table with the deduplication trigger disabled (history,
+            # audit and normalisation stay on): what deduplication itself costs
+            conn.execute("ALTER TABLE memory.memories DISABLE TRIGGER memories_20_deduplicate")
+            started = time.perf_counter()
+            for text, embedding, _kind in plan:
+                conn.execute(
+                    "INSERT INTO memory.memories (user_id, memory, embedding) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (user + "_plain", text, embedding),
+                )
+            plain_rate = count / (time.perf_counter() - started)
+            conn.execute("ALTER TABLE memory.memories ENABLE TRIGGER memories_20_deduplicate")
+            out[f"{percent}%"] = {
+                "add_memory_rows_per_s": round(dedup_rate, 1),
+                "plain_insert_rows_per_s": round(plain_rate, 1),
+                "ratio": round(dedup_rate / plain_rate, 3),
+                "exact_duplicates": planted["exact"],
+                "exact_caught": events["exact"],
+                "near_duplicates": planted["near"],
+                "near_caught": events["near"],
+            }
+            log(f"inserts {percent}% duplicates: {out[f'{percent}%']}")
+    return out
+
+
+def capture_plans(url: str, population: Population) -> dict[str, str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of each shape for a heavy user; auto_explain for the functions."""
+    user = next(iter(population.heavy))
+    query = population.queries(1, seed=5)[0]
+    plans: dict[str, str] = {}
+    with session(url, "postgres") as conn:
+        for system in SYSTEMS:
+            if system.plan_sql:
+                params = (
+                    (query, user)
+                    if "mem0" in system.plan_sql
+                    else (LANGCHAIN_COLLECTION, user, query)
+                )
+                rows = conn.execute(
+                    "EXPLAIN (ANALYZE, BUFFERS) " + system.plan_sql, params
+                ).fetchall()
+                plans[system.name] = "\n".join(r[0] for r in rows)
+        for name, statement in [
+            (
+                "mempg search_memories (heavy user)",
+                "SELECT * FROM memory.search_memories(%s, %s, 10, '{}', '{}', 0)",
+            ),
+            (
+                "mempg search_memories (light user)",
+                "SELECT * FROM memory.search_memories(%s, 'light0000', 10, '{}', '{}', 0)",
+            ),
+        ]:
+            notices: list[str] = []
+            conn.add_notice_handler(lambda d, sink=notices: sink.append(d.message_primary or ""))
+            conn.execute("LOAD 'auto_explain'")
+            conn.execute(
+                "SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;"
+                " SET auto_explain.log_buffers = on; SET auto_explain.log_nested_statements = on;"
+                " SET client_min_messages = log"
+            )
+            conn.execute(statement, (query, user) if "%s, %s" in statement else (query,))
+            conn.execute("SET client_min_messages = notice; SET auto_explain.log_min_duration = -1")
+            plans[name] = "\n\n".join(n for n in notices if "memories" in n)
+    return plans
+
+
+# ------------------------------------------------------------------ report
+def headline(results: dict[str, Any]) -> dict[str, float]:
+    """The ratios and recalls the targets and --compare are about."""
+    mempg, service = (
+        results["systems"]["mempg search_memories (authenticated, RLS)"],
+        results["systems"]["mempg search_memories (service_role)"],
+    )
+    exact, mem0 = (
+        results["systems"]["exact search (same filters)"],
+        results["systems"]["Mem0 pgvector shape (HNSW, ef_search 40)"],
+    )
+    inserts = results["inserts"]
+    return {
+        "recall_light": mempg["light"]["1"]["recall_at_10"],
+        "recall_heavy": mempg["heavy"]["1"]["recall_at_10"],
+        "p95_ratio_vs_exact_heavy": mempg["heavy"]["1"]["p95_ms"] / exact["heavy"]["1"]["p95_ms"],
+        "p95_ratio_vs_mem0_heavy": mempg["heavy"]["1"]["p95_ms"] / mem0["heavy"]["1"]["p95_ms"],
+        "p95_ratio_vs_mem0_light": mempg["light"]["1"]["p95_ms"] / mem0["light"]["1"]["p95_ms"],
+        "mem0_recall_light": mem0["light"]["1"]["recall_at_10"],
+        "mem0_recall_heavy": mem0["heavy"]["1"]["recall_at_10"],
+        "rls_overhead": max(
+            mempg[g]["1"]["p50_ms"] / service[g]["1"]["p50_ms"] for g in ("light", "heavy")
+        ),
+        "insert_ratio_0pct": inserts["0%"]["ratio"],
+        "exact_duplicates_caught": sum(v["exact_caught"] for v in inserts.values())
+        / max(1, sum(v["exact_duplicates"] for v in inserts.values())),
+        "near_duplicates_caught": sum(v["near_caught"] for v in inserts.values())
+        / max(1, sum(v["near_duplicates"] for v in inserts.values())),
+    }
+
+
+LOWER_IS_BETTER = {
+    "p95_ratio_vs_exact_heavy",
+    "p95_ratio_vs_mem0_heavy",
+    "p95_ratio_vs_mem0_light",
+    "rls_overhead",
+}
+HIGHER_IS_BETTER = {"insert_ratio_0pct"}
+RECALLS = {"recall_light", "recall_heavy", "exact_duplicates_caught", "near_duplicates_caught"}
+
+
+def regressions(current: dict[str, float], baseline: dict[str, float]) -> list[str]:
+    found = []
+    for key, value in current.items():
+        if key not in baseline:
+            continue
+        before = baseline[key]
+        if key in RECALLS and value < before - RECALL_TOLERANCE:
+            found.append(f"{key}: {value:.3f} < baseline {before:.3f} - {RECALL_TOLERANCE}")
+        elif key in LOWER_IS_BETTER and value > before * RATIO_TOLERANCE:
+            found.append(f"{key}: {value:.3f} > baseline {before:.3f} x {RATIO_TOLERANCE}")
+        elif key in HIGHER_IS_BETTER and value < before / RATIO_TOLERANCE:
+            found.append(f"{key}: {value:.3f} < baseline {before:.3f} / {RATIO_TOLERANCE}")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--mode", choices=sorted(MODES), default="quick")
+    parser.add_argument(
+        "--compare", type=Path, help="Baseline JSON: exit 1 when a ratio or recall regresses."
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="Do not write results (with --compare)."
+    )
+    args = parser.parse_args()
+    mode = MODES[args.mode]
+    server = os.environ.get("DATABASE_URL") or embedded.start(ROOT).url("postgres")
+    name = f"mempg_bench_{uuid.uuid4().hex[:8]}"
+    url = create_database(server, name)
+    try:
+        log(f"benchmark ({args.mode}) in database {name}")
+        runner = Runner(Project(ROOT), url, SessionSettings(), lambda _m: None)
+        report = runner.apply()
+        if report.failed:
+            raise SystemExit(f"migrations failed: {report.message}")
+        with psycopg.connect(url) as conn:
+            dim = conn.execute("SELECT mempg.embedding_dim()").fetchone()[0]
+            versions = conn.execute(
+                "SELECT version(), (SELECT extversion FROM pg_extension WHERE extname = 'vector')"
+            ).fetchone()
+        population = Population(
+            dim=dim,
+            heavy=mode["heavy"],
+            light_users=mode["light_users"],
+            light_size=mode["light_size"],
+        )
+        population.build()
+        owner_of, storage = load(url, population)
+        log(f"loaded {storage['rows']} memories; HNSW built in {storage['hnsw_build_seconds']} s")
+        results: dict[str, Any] = {
+            "mode": args.mode,
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+            },
+            "versions": {"postgres": versions[0], "pgvector": versions[1]},
+            "settings": {
+                "dimension": dim,
+                **{k: v for k, v in mode.items()},
+                "users": len(population.users) + 1,
+            },
+            "storage": storage,
+        }
+        results["systems"] = measure(url, population, owner_of, mode)
+        results["hybrid"] = measure_hybrid(url, population, mode)
+        results["inserts"] = measure_inserts(url, population, mode)
+        results["plans"] = capture_plans(url, population)
+        results["headline"] = headline(results)
+    finally:
+        drop_database(server, name)
+    log(json.dumps(results["headline"], indent=2))
+    if not args.no_write:
+        from bench.report import write_outputs
+
+        write_outputs(results, RESULTS, ROOT / "README.md")
+    if args.compare:
+        baseline = json.loads(args.compare.read_text())["headline"]
+        found = regressions(results["headline"], baseline)
+        for line in found:
+            log(f"REGRESSION {line}")
+        raise SystemExit(1 if found else 0)
