@@ -1145,13 +1145,19 @@ CREATE TRIGGER memories_10_normalize
 -- and each query below takes a fresh snapshot (READ COMMITTED), so the second of two concurrent
 -- inserts sees the first once it commits. The unique index on (user, agent, hash) of live rows is
 -- the backstop for the exact path (under REPEATABLE READ it raises 23505 rather than duplicate).
+-- Plans are custom (plan_cache_mode), and the hash is computed once into a variable: PL/pgSQL's
+-- cached generic plan looked the hash up through the user_id index, filtering the user's rows and
+-- calling text_hash() on each (4.6 ms per insert at 400 memories, measured), instead of one probe
+-- of the unique index.
 CREATE OR REPLACE FUNCTION memory.deduplicate_memories()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
+SET plan_cache_mode = 'force_custom_plan'
 AS $$
 DECLARE
     v_settings memory.settings;
+    v_hash text := memory.text_hash(NEW.memory);
     v_existing_id uuid;
     v_similarity double precision;
     v_event text;
@@ -1165,7 +1171,7 @@ BEGIN
     SELECT m.id INTO v_existing_id
     FROM memory.memories AS m
     WHERE m.user_id = NEW.user_id AND coalesce(m.agent_id, '') = coalesce(NEW.agent_id, '')
-      AND m.hash = memory.text_hash(NEW.memory) AND NOT m.is_deleted
+      AND m.hash = v_hash AND NOT m.is_deleted
     FOR UPDATE;
 
     IF FOUND THEN
