@@ -128,7 +128,7 @@ def common_options(
             as_json: bool = False,
             **kwargs: Any,
         ) -> Any:
-            project = Project(project_dir.resolve()) if project_dir else find_project()
+            project = _project(project_dir)
             settings = SessionSettings(lock_timeout, statement_timeout, lock_wait)
             return func(Context(project, database or None, settings, as_json), **kwargs)
 
@@ -263,7 +263,7 @@ def verify(ctx: Context, allow_pending: bool) -> int:
 )
 def new(name: str, project_dir: Path | None) -> int:
     """Scaffold migrations/NNNN_NAME.sql and rollbacks/NNNN_NAME.sql."""
-    project = Project(project_dir.resolve()) if project_dir else find_project()
+    project = _project(project_dir)
     migration, rollback = new_migration(project, name)
     click.echo(f"created {migration}\ncreated {rollback}")
     return EXIT_OK
@@ -274,7 +274,8 @@ def db() -> None:
     """The embedded PostgreSQL server (data in .pgdata/ or $MEMPG_DATA)."""
 
 
-def _project_for_db(project_dir: Path | None) -> Project:
+def _project(project_dir: Path | None) -> Project:
+    """--dir (or MEMPG_DIR) when given, else the folder found from the current directory."""
     return Project(project_dir.resolve()) if project_dir else find_project()
 
 
@@ -287,7 +288,7 @@ dir_option = click.option(
 @dir_option
 def db_start(project_dir: Path | None) -> int:
     """Start the embedded server (or reuse the running one) and print its URL."""
-    info = embedded.start(_project_for_db(project_dir).root)
+    info = embedded.start(_project(project_dir).root)
     click.echo(f"embedded PostgreSQL running (pid {info.pid}, data {info.pgdata})\n{info.url()}")
     return EXIT_OK
 
@@ -296,7 +297,7 @@ def db_start(project_dir: Path | None) -> int:
 @dir_option
 def db_stop(project_dir: Path | None) -> int:
     """Stop the embedded server."""
-    stopped = embedded.stop(_project_for_db(project_dir).root)
+    stopped = embedded.stop(_project(project_dir).root)
     click.echo("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
     return EXIT_OK
 
@@ -306,7 +307,7 @@ def db_stop(project_dir: Path | None) -> int:
 @click.option("--json", "as_json", is_flag=True)
 def db_status(project_dir: Path | None, as_json: bool) -> int:
     """Whether the embedded server runs; exit 1 when it does not."""
-    project = _project_for_db(project_dir)
+    project = _project(project_dir)
     info = embedded.status(project.root)
     payload = {
         "running": info is not None,
@@ -326,7 +327,7 @@ def db_status(project_dir: Path | None, as_json: bool) -> int:
 @dir_option
 def db_url(database: str | None, project_dir: Path | None) -> int:
     """Print the URL the commands use (DATABASE_URL, else the embedded server's)."""
-    click.echo(database or embedded.start(_project_for_db(project_dir).root).url())
+    click.echo(database or embedded.start(_project(project_dir).root).url())
     return EXIT_OK
 
 
@@ -336,7 +337,7 @@ def db_url(database: str | None, project_dir: Path | None) -> int:
 @click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
 def db_psql(database: str | None, project_dir: Path | None, psql_args: tuple[str, ...]) -> int:
     """Open the wheel's own psql on the database; extra arguments go to psql."""
-    url = database or embedded.start(_project_for_db(project_dir).root).url()
+    url = database or embedded.start(_project(project_dir).root).url()
     psql = str(embedded.bin_path("psql"))
     sys.stdout.flush()
     os.execv(psql, [psql, url, *psql_args])
@@ -600,7 +601,7 @@ def restore(ctx: Context, file: Path, into_url: str | None, new_db: str | None) 
 @dir_option
 def bench(mode: str, compare: Path | None, project_dir: Path | None) -> int:
     """Run the benchmark in bench/ (the same as `make bench` / `make bench-check`)."""
-    project = _project_for_db(project_dir)
+    project = _project(project_dir)
     command = [sys.executable, "-m", "bench", "--mode", mode]
     if compare is not None:
         command += ["--compare", str(compare.resolve()), "--no-write"]

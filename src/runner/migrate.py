@@ -383,11 +383,12 @@ def _to_stderr(message: str) -> None:
 
 
 def installed_embedding_dim(conn: psycopg.Connection) -> int | None:
-    exists = conn.execute("SELECT to_regclass('mempg.settings') IS NOT NULL").fetchone()
+    """mempg.embedding_dim() (from 0001) when it is installed, else None."""
+    exists = conn.execute("SELECT to_regprocedure('mempg.embedding_dim()') IS NOT NULL").fetchone()
     if not (exists and exists[0]):
         return None
-    row = conn.execute("SELECT value FROM mempg.settings WHERE key = 'embedding_dim'").fetchone()
-    return int(row[0]) if row else None
+    row = conn.execute("SELECT mempg.embedding_dim()").fetchone()
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def _bootstrap(conn: psycopg.Connection, books: ledger.YoyoBooks) -> None:

@@ -21,10 +21,21 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from runner import embedded
+from runner.config import PROJECT_SCHEMAS
 from runner.errors import RunnerError
 
-PROJECT_SCHEMAS = ("memory", "app", "travel", "ops", "mempg")
 Echo = Callable[[str], None]
+
+
+def project_tables(conn: psycopg.Connection) -> list[str]:
+    """Every ordinary table of mempg's schemas, schema-qualified and quoted."""
+    rows = conn.execute(
+        "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind = 'r' AND n.nspname = ANY(%s) ORDER BY 1",
+        (list(PROJECT_SCHEMAS),),
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def health_report(conn: psycopg.Connection) -> dict[str, Any]:
@@ -51,12 +62,8 @@ def maintain(
     report.memory = dict(row[0]) if row else {}
     echo(f"memory: {report.memory}")
     if vacuum:
-        tables = conn.execute(
-            "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE c.relkind = 'r' AND n.nspname = ANY(%s) ORDER BY 1",
-            (list(PROJECT_SCHEMAS),),
-        ).fetchall()
-        for index, (table,) in enumerate(tables, start=1):
+        tables = project_tables(conn)
+        for index, table in enumerate(tables, start=1):
             conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(table)))
             report.vacuumed.append(table)
             echo(f"vacuum (analyze) {index}/{len(tables)}: {table}")
@@ -166,12 +173,7 @@ def table_fingerprints(url: str) -> dict[str, tuple[int, str]]:
     """(row count, md5 of the rows in a fixed order) of every table of the project's schemas."""
     out: dict[str, tuple[int, str]] = {}
     with psycopg.connect(url) as conn:
-        tables = conn.execute(
-            "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE c.relkind = 'r' AND n.nspname = ANY(%s) ORDER BY 1",
-            (list(PROJECT_SCHEMAS),),
-        ).fetchall()
-        for (table,) in tables:
+        for table in project_tables(conn):
             row = conn.execute(
                 sql.SQL(
                     "SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM {} AS t"
