@@ -98,7 +98,7 @@ def load(url: str, population: Population) -> tuple[dict[str, tuple[str, int]], 
         started = time.perf_counter()
         conn.execute(
             "CREATE INDEX memories_embedding_ann ON memory.memories USING hnsw (embedding vector_cosine_ops)"
-            " WITH (m = 16, ef_construction = 64) WHERE NOT is_deleted"
+            " WITH (m = 16, ef_construction = 128) WHERE NOT is_deleted"
         )
         figures["hnsw_build_seconds"] = round(time.perf_counter() - started, 2)
         conn.execute(PEER_INDEXES)

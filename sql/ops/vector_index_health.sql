@@ -1,6 +1,7 @@
 -- ops.recommended_vector_parameters(): index parameters for a row count. HNSW: m and
--- ef_construction grow with the data (more links keep recall as the graph grows; pgvector's
--- defaults 16 / 64 suit up to about a million rows), ef_search with them. IVFFlat: lists about
+-- ef_construction grow with the data (more links keep recall as the graph grows; 16 / 128 up to
+-- about a million rows: at pgvector's default 64 some rows become unreachable, see 0002), ef_search
+-- with them. IVFFlat: lists about
 -- rows / 1000 up to 1M rows and sqrt(rows) above (pgvector's guidance), probes about sqrt(lists).
 CREATE OR REPLACE FUNCTION ops.recommended_vector_parameters(access_method text, indexed_rows bigint)
 RETURNS jsonb
@@ -9,7 +10,7 @@ IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT CASE recommended_vector_parameters.access_method
         WHEN 'hnsw' THEN CASE
-            WHEN recommended_vector_parameters.indexed_rows < 1000000 THEN '{"m": 16, "ef_construction": 64, "ef_search": 200}'::jsonb
+            WHEN recommended_vector_parameters.indexed_rows < 1000000 THEN '{"m": 16, "ef_construction": 128, "ef_search": 200}'::jsonb
             WHEN recommended_vector_parameters.indexed_rows < 10000000 THEN '{"m": 24, "ef_construction": 128, "ef_search": 200}'::jsonb
             ELSE '{"m": 32, "ef_construction": 200, "ef_search": 400}'::jsonb END
         WHEN 'ivfflat' THEN jsonb_build_object(

@@ -66,7 +66,7 @@ def test_maintain_runs_the_memory_job_vacuum_and_reindex(db: Database):
             "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables"
             " WHERE relid = 'memory.memories'::regclass"
         ).fetchone()
-    assert options == (["m=16", "ef_construction=64"],)
+    assert options == (["m=16", "ef_construction=128"],)
     assert vacuumed == (True,)
 
 

@@ -249,7 +249,7 @@ def loaded(module_db: Database) -> dict[str, np.ndarray]:
         conn.execute("SET maintenance_work_mem = '512MB'")
         conn.execute(
             "CREATE INDEX memories_embedding_ann ON memory.memories USING hnsw (embedding vector_cosine_ops)"
-            " WITH (m = 16, ef_construction = 64) WHERE NOT is_deleted"
+            " WITH (m = 16, ef_construction = 128) WHERE NOT is_deleted"
         )
         conn.execute("VACUUM ANALYZE memory.memories")
     return vectors

@@ -195,7 +195,7 @@ def test_vector_index_health_reports_parameters_recommendations_and_recall(
         " FROM ops.vector_index_health(5)"
     ).fetchall()
     assert row[:2] == ("memories_embedding_ann", "hnsw")
-    assert row[2] == {"m": 16, "ef_construction": 64}
+    assert row[2] == {"m": 16, "ef_construction": 128}
     assert row[3]["m"] == 16 and row[4] is False
     assert row[5] == 1.0
     admin.execute(
