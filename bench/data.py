@@ -1,4 +1,5 @@
-"""The benchmark's data: clustered embeddings for a skewed population of users.
+"""The benchmark's data: a skewed population of users, with clustered synthetic embeddings (quick)
+or real text embeddings (full, see bench/corpus.py).
 
 Random Gaussian vectors have no neighbours, so recall measured on them means nothing: points are
 drawn around centres, as real embeddings cluster by topic. A few heavy users hold thousands of
@@ -44,6 +45,52 @@ class Population:
 
     def queries(self, count: int, seed: int) -> np.ndarray:
         return clustered(count, self.centre_matrix(), self.spread, seed)
+
+    def query_texts(self, count: int, seed: int) -> list[str]:
+        """The texts of queries(count, seed), for hybrid search."""
+        return [f"note {i}" for i in range(count)]
+
+    def memory_text(self, user: str, index: int) -> str:
+        return f"{user} note {index}"
+
+
+QUERY_RESERVE = 1000  # glosses no user holds: queries and fresh insert vectors come from these
+
+
+@dataclass(frozen=True)
+class TextPopulation(Population):
+    """Real embeddings: each user holds a slice of the embedded WordNet glosses (bench/corpus.py);
+    queries are glosses that no user holds, so their neighbours are real semantic neighbours."""
+
+    texts: list[str] = field(default_factory=list, compare=False)
+    pool: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), compare=False)
+    offsets: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def rows(self) -> int:
+        return sum(self.size(u) for u in self.users)
+
+    def build(self) -> dict[str, np.ndarray]:
+        offset = QUERY_RESERVE
+        for user in self.users:
+            self.offsets[user] = offset
+            self.vectors[user] = self.pool[offset : offset + self.size(user)]
+            offset += self.size(user)
+        return self.vectors
+
+    def _reserved(self, count: int, seed: int) -> np.ndarray:
+        return np.random.default_rng(seed).choice(QUERY_RESERVE, size=count, replace=False)
+
+    def queries(self, count: int, seed: int) -> np.ndarray:
+        return self.pool[self._reserved(count, seed)]
+
+    def query_texts(self, count: int, seed: int) -> list[str]:
+        return [self.texts[i] for i in self._reserved(count, seed)]
+
+    def memory_text(self, user: str, index: int) -> str:
+        return self.texts[self.offsets[user] + index]
+
+    def centre_matrix(self) -> np.ndarray:
+        return self.pool[QUERY_RESERVE - self.centres : QUERY_RESERVE]
 
 
 def clustered(count: int, centres: np.ndarray, spread: float, seed: int) -> np.ndarray:

@@ -7,7 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+START, END = "<!-- bench:{mode}:start -->", "<!-- bench:{mode}:end -->"
+EMBEDDINGS = {
+    "clustered": "clustered synthetic vectors (64 centres); recall is measured against numpy's exact top 10.",
+    "text": "WordNet glosses embedded with all-MiniLM-L6-v2 (384 dims), zero-padded to the installed"
+    " dimension and rotated by one random orthogonal matrix; queries are glosses no user holds.",
+}
 
 
 def write_outputs(results: dict[str, Any], folder: Path, readme: Path) -> None:
@@ -17,11 +22,12 @@ def write_outputs(results: dict[str, Any], folder: Path, readme: Path) -> None:
     plot(results, folder / f"{mode}.png")
     if readme.exists():
         text = readme.read_text()
-        if START in text and END in text:
+        start, end = START.format(mode=mode), END.format(mode=mode)
+        if start in text and end in text:
             table = markdown(results)
             text = re.sub(
-                re.escape(START) + ".*?" + re.escape(END),
-                f"{START}\n{table}\n{END}",
+                re.escape(start) + ".*?" + re.escape(end),
+                f"{start}\n{table}\n{end}",
                 text,
                 flags=re.S,
             )
@@ -34,6 +40,14 @@ def markdown(results: dict[str, Any]) -> str:
         f" dimensions over {results['settings']['users']} users ({', '.join(f'{u}: {n:,}' for u, n in results['settings']['heavy'].items())};"
         f" {results['settings']['light_users']} light users with {results['settings']['light_size']} each; one empty user),"
         f" {results['machine']['cpus']} CPUs, {results['versions']['postgres'].split(' on ')[0]}, pgvector {results['versions']['pgvector']}.",
+        f"Embeddings: {EMBEDDINGS.get(results['settings'].get('embeddings', 'clustered'), '')}",
+        "Peers: "
+        + "; ".join(
+            f"{name}: {driver}"
+            for name, driver in results.get("drivers", {}).items()
+            if not name.startswith(("mempg", "exact"))
+        )
+        + ".",
         "",
         "| system | users | p50 ms | p95 ms | p99 ms | QPS 1 / 2 threads | recall@10 | rows returned |",
         "|---|---|---|---|---|---|---|---|",

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import threading
@@ -19,8 +20,17 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from bench.data import Population, exact_top, with_similarity
-from bench.systems import LANGCHAIN_COLLECTION, PEER_INDEXES, PEER_TABLES, SYSTEMS, System
+from bench import peers
+from bench.data import QUERY_RESERVE, Population, TextPopulation, exact_top, with_similarity
+from bench.systems import (
+    LANGCHAIN_COLLECTION,
+    LANGCHAIN_TABLE,
+    MEM0_INDEX,
+    MEM0_NAME,
+    MEM0_TABLE,
+    System,
+    systems,
+)
 from runner import embedded
 from runner.config import Project, SessionSettings
 from runner.migrate import Runner
@@ -36,14 +46,16 @@ MODES = {
         "queries": 30,
         "rounds": 3,
         "inserts": 400,
+        "embeddings": "clustered",
     },
     "full": {
         "heavy": {"heavy_a": 5000, "heavy_b": 10000, "heavy_c": 20000},
         "light_users": 2000,
         "light_size": 30,
         "queries": 60,
-        "rounds": 5,
+        "rounds": 3,
         "inserts": 1000,
+        "embeddings": "text",
     },
 }
 # A regression is a recall that drops by more than RECALL_TOLERANCE, or a ratio that moves the wrong
@@ -61,15 +73,47 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # ------------------------------------------------------------------ set up
-def load(url: str, population: Population) -> tuple[dict[str, tuple[str, int]], dict[str, Any]]:
-    """Memories (triggers off: a bulk load), then the HNSW index, then the peers' tables."""
+def make_population(mode: dict[str, Any], dim: int) -> Population:
+    """Clustered synthetic embeddings (quick), or embedded WordNet glosses lifted to `dim` (full)."""
+    shape = {
+        "dim": dim,
+        "heavy": mode["heavy"],
+        "light_users": mode["light_users"],
+        "light_size": mode["light_size"],
+    }
+    if mode["embeddings"] == "clustered":
+        population = Population(**shape)
+    else:
+        from bench import corpus
+
+        needed = (
+            QUERY_RESERVE + sum(mode["heavy"].values()) + mode["light_users"] * mode["light_size"]
+        )
+        texts = corpus.glosses()[:needed]
+        if len(texts) < needed:
+            raise SystemExit(f"the corpus holds {len(texts)} texts, the full run needs {needed}")
+        pool = corpus.lift(corpus.embed(texts), dim)
+        population = TextPopulation(**shape, texts=texts, pool=pool)
+    population.build()
+    return population
+
+
+def load(
+    url: str, population: Population, stores: dict[str, Any]
+) -> tuple[dict[str, tuple[str, int]], dict[str, Any]]:
+    """Memories (triggers off: a bulk load), then the HNSW index, then the peers' tables: created
+    by their packages when installed (`stores`), else re-created here."""
     owner_of: dict[str, tuple[str, int]] = {}
     figures: dict[str, Any] = {}
     with psycopg.connect(url, autocommit=True) as conn:
         register_vector(conn)
         conn.execute("DROP INDEX memory.memories_embedding_ann")
         conn.execute("SET session_replication_role = replica")
-        conn.execute(PEER_TABLES.format(dim=population.dim))
+        conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
+        if "mem0" not in stores:
+            conn.execute(MEM0_TABLE.format(dim=population.dim))
+        if "langchain" not in stores:
+            conn.execute(LANGCHAIN_TABLE.format(dim=population.dim))
         started = time.perf_counter()
         with conn.cursor().copy(
             "COPY memory.memories (id, user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
@@ -79,29 +123,34 @@ def load(url: str, population: Population) -> tuple[dict[str, tuple[str, int]], 
                 for i, row in enumerate(rows):
                     memory_id = uuid.uuid4()
                     owner_of[str(memory_id)] = (user, i)
-                    copy.write_row((memory_id, user, f"{user} note {i}", row))
+                    copy.write_row((memory_id, user, population.memory_text(user, i), row))
         figures["load_seconds"] = round(time.perf_counter() - started, 2)
-        conn.execute(
-            "INSERT INTO bench.mem0_memories (id, vector, payload)"
-            " SELECT id, embedding, jsonb_build_object('user_id', user_id, 'data', memory) FROM memory.memories"
-        )
-        conn.execute(
-            "INSERT INTO bench.langchain_pg_embedding (id, collection_id, embedding, document, cmetadata)"
-            " SELECT id::text, %s, embedding, memory, jsonb_build_object('user_id', user_id) FROM memory.memories",
-            (LANGCHAIN_COLLECTION,),
-        )
         conn.execute("SET session_replication_role = origin")
         conn.execute("SET maintenance_work_mem = '1GB'")
-        conn.execute(
-            "SET min_parallel_table_scan_size = 0"
-        )  # else a parallel HNSW build starts no workers
+        # else a parallel HNSW build starts no workers
+        conn.execute("SET min_parallel_table_scan_size = 0")
         started = time.perf_counter()
         conn.execute(
             "CREATE INDEX memories_embedding_ann ON memory.memories USING hnsw (embedding vector_cosine_ops)"
             " WITH (m = 16, ef_construction = 128) WHERE NOT is_deleted"
         )
         figures["hnsw_build_seconds"] = round(time.perf_counter() - started, 2)
-        conn.execute(PEER_INDEXES)
+        if "mem0" in stores:
+            stores["mem0"].load(conn)
+        else:
+            conn.execute(
+                "INSERT INTO bench.mem0_memories (id, vector, payload)"
+                " SELECT id, embedding, jsonb_build_object('user_id', user_id, 'data', memory) FROM memory.memories"
+            )
+            conn.execute(MEM0_INDEX)
+        if "langchain" in stores:
+            stores["langchain"].load(conn)
+        else:
+            conn.execute(
+                "INSERT INTO bench.langchain_pg_embedding (id, collection_id, embedding, document, cmetadata)"
+                " SELECT id::text, %s, embedding, memory, jsonb_build_object('user_id', user_id) FROM memory.memories",
+                (LANGCHAIN_COLLECTION,),
+            )
         conn.execute("VACUUM ANALYZE memory.memories")
         conn.execute("VACUUM ANALYZE bench.mem0_memories")
         conn.execute("VACUUM ANALYZE bench.langchain_pg_embedding")
@@ -166,7 +215,11 @@ def run_system(
 
 
 def measure(
-    url: str, population: Population, owner_of: dict[str, tuple[str, int]], mode: dict[str, Any]
+    url: str,
+    population: Population,
+    owner_of: dict[str, tuple[str, int]],
+    mode: dict[str, Any],
+    measured: list[System],
 ) -> dict[str, Any]:
     queries = population.queries(mode["queries"], seed=4242)
     light = [u for u in population.users if u.startswith("light")]
@@ -178,7 +231,7 @@ def measure(
         "empty": [("nobody", queries[0])],
     }
     results: dict[str, Any] = {}
-    for system in SYSTEMS:
+    for system in measured:
         results[system.name] = {}
         for group, work in groups.items():
             truth = [
@@ -237,6 +290,7 @@ def _recall(returned: dict[int, list[str]], truth: list[list[str]]) -> float:
 
 def measure_hybrid(url: str, population: Population, mode: dict[str, Any]) -> dict[str, Any]:
     queries = population.queries(mode["queries"], seed=99)
+    texts = population.query_texts(mode["queries"], seed=99)
     user = next(iter(population.heavy))
     out = {}
     for name, statement in [
@@ -253,7 +307,7 @@ def measure_hybrid(url: str, population: Population, mode: dict[str, Any]) -> di
             latencies = []
             for i, q in enumerate(queries):
                 started = time.perf_counter()
-                conn.execute(statement, {"q": q, "u": user, "t": f"note {i}"}).fetchall()
+                conn.execute(statement, {"q": q, "u": user, "t": texts[i]}).fetchall()
                 latencies.append((time.perf_counter() - started) * 1000)
         out[name] = {"p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95)}
     return out
@@ -328,23 +382,22 @@ def measure_inserts(url: str, population: Population, mode: dict[str, Any]) -> d
     return out
 
 
-def capture_plans(url: str, population: Population) -> dict[str, str]:
-    """EXPLAIN (ANALYZE, BUFFERS) of each shape for a heavy user; auto_explain for the functions."""
+def capture_plans(url: str, population: Population, measured: list[System]) -> dict[str, str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of each peer shape for a heavy and a light user; auto_explain for
+    the functions. Query vectors are elided from the plans ('[...]')."""
     user = next(iter(population.heavy))
     query = population.queries(1, seed=5)[0]
     plans: dict[str, str] = {}
     with session(url, "postgres") as conn:
-        for system in SYSTEMS:
-            if system.plan_sql:
-                params = (
-                    (query, user)
-                    if "mem0" in system.plan_sql
-                    else (LANGCHAIN_COLLECTION, user, query)
-                )
+        for system in measured:
+            if not system.plan_sql or not system.plan_params:
+                continue
+            for kind, who in (("heavy user", user), ("light user", "light0000")):
+                params = system.plan_params(who, query)
                 rows = conn.execute(
                     "EXPLAIN (ANALYZE, BUFFERS) " + system.plan_sql, params
                 ).fetchall()
-                plans[system.name] = "\n".join(r[0] for r in rows)
+                plans[f"{system.name} ({kind})"] = "\n".join(r[0] for r in rows)
         for name, statement in [
             (
                 "mempg search_memories (heavy user)",
@@ -366,7 +419,10 @@ def capture_plans(url: str, population: Population) -> dict[str, str]:
             conn.execute(statement, (query, user) if "%s, %s" in statement else (query,))
             conn.execute("SET client_min_messages = notice; SET auto_explain.log_min_duration = -1")
             plans[name] = "\n\n".join(n for n in notices if "memories" in n)
-    return plans
+    return {name: VECTOR_LITERAL.sub("'[...]'", plan) for name, plan in plans.items()}
+
+
+VECTOR_LITERAL = re.compile(r"'\[[-0-9.e,+]{100,}\]'")
 
 
 # ------------------------------------------------------------------ report
@@ -378,7 +434,7 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     )
     exact, mem0 = (
         results["systems"]["exact search (same filters)"],
-        results["systems"]["Mem0 pgvector shape (HNSW, ef_search 40)"],
+        results["systems"][MEM0_NAME],
     )
     inserts = results["inserts"]
     return {
@@ -450,14 +506,10 @@ def main() -> None:
             versions = conn.execute(
                 "SELECT version(), (SELECT extversion FROM pg_extension WHERE extname = 'vector')"
             ).fetchone()
-        population = Population(
-            dim=dim,
-            heavy=mode["heavy"],
-            light_users=mode["light_users"],
-            light_size=mode["light_size"],
-        )
-        population.build()
-        owner_of, storage = load(url, population)
+        population = make_population(mode, dim)
+        stores = peers.open_stores(url, dim)
+        measured = systems(stores, peers.available())
+        owner_of, storage = load(url, population, stores)
         log(f"loaded {storage['rows']} memories; HNSW built in {storage['hnsw_build_seconds']} s")
         results: dict[str, Any] = {
             "mode": args.mode,
@@ -474,10 +526,13 @@ def main() -> None:
             },
             "storage": storage,
         }
-        results["systems"] = measure(url, population, owner_of, mode)
+        results["drivers"] = {system.name: system.driver for system in measured}
+        results["systems"] = measure(url, population, owner_of, mode, measured)
         results["hybrid"] = measure_hybrid(url, population, mode)
         results["inserts"] = measure_inserts(url, population, mode)
-        results["plans"] = capture_plans(url, population)
+        results["plans"] = capture_plans(url, population, measured)
+        for store in stores.values():
+            store.close()
         results["headline"] = headline(results)
     finally:
         drop_database(server, name)
