@@ -308,9 +308,11 @@ def plans_of_search(url: str, user: str, query: np.ndarray, calls: int = 1) -> s
             "SELECT set_config('role', 'authenticated', false), set_config('app.user_id', %s, false)",
             (user,),
         )
-        conn.execute(
-            "SELECT * FROM memory.search_memories(%s, %s, 10, '{}', '{}', 0)", (query, user)
-        )
+        for _ in range(calls):
+            plans.clear()
+            conn.execute(
+                "SELECT * FROM memory.search_memories(%s, %s, 10, '{}', '{}', 0)", (query, user)
+            )
     return "\n".join(plans)
 
 
@@ -329,3 +331,5 @@ def test_light_users_are_searched_exactly_through_the_user_index(
 def test_heavy_users_are_searched_through_the_hnsw_index(module_db: Database, loaded, calls):
     plans = plans_of_search(module_db.url, HEAVY_USERS[0], unit(5), calls)
     assert "Index Scan using memories_embedding_ann" in plans
+    # the routing count reads the btree alone, never the heavy user's rows from the heap
+    assert re.search(r"Index Only Scan using memories_user_(created|updated)", plans)
