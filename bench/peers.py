@@ -98,18 +98,13 @@ class LangChainStore:
 
     def __init__(self, url: str, dim: int) -> None:
         from langchain_postgres import PGVector
+        from sqlalchemy import create_engine
 
-        params = conninfo_to_dict(_peer_url(url))
-        host, dbname = params.pop("host"), params.pop("dbname")
-        user, options = params.pop("user", "postgres"), params.pop("options")
-        port = params.pop("port", "5432")
-        engine_url = (
-            f"postgresql+psycopg://{user}@/{dbname}?host={host}&port={port}"
-            f"&options={options.replace(' ', '%20').replace('=', '%3D')}"
-        )
+        peer_url = _peer_url(url)  # any libpq URL or key=value string, as given
+        engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(peer_url))
         self.store = PGVector(
             embeddings=_GivenEmbeddings(),  # type: ignore[arg-type]
-            connection=engine_url,
+            connection=engine,
             collection_name=LANGCHAIN_COLLECTION_NAME,
             embedding_length=dim,
             use_jsonb=True,
