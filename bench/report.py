@@ -82,6 +82,15 @@ def markdown(results: dict[str, Any]) -> str:
         f"| hybrid vs vector-only p95 (heavy user) | {hybrid['hybrid (hybrid_search_memories)']['p95_ms']:.1f} ms vs"
         f" {hybrid['vector only (search_memories)']['p95_ms']:.1f} ms |"
     ]
+    if "rls" in results:
+        lines += [
+            "| RLS, paired p50 (application user vs service_role) | "
+            + "; ".join(
+                f"{group} {row['authenticated_p50_ms']:.3f} vs {row['service_role_p50_ms']:.3f} ms"
+                for group, row in results["rls"].items()
+            )
+            + " |"
+        ]
     lines += ["", f"![latency against recall](bench/results/{results['mode']}.png)"]
     return "\n".join(lines)
 
