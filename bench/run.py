@@ -215,6 +215,21 @@ def run_system(
     return {"latencies": latencies, "returned": returned, "qps": len(work) / wall}
 
 
+def workloads(
+    population: Population, mode: dict[str, Any]
+) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """The (user, query) pairs of each group: light users in turn, heavy users in turn, the empty
+    user once; the same pairs for every measurement."""
+    queries = population.queries(mode["queries"], seed=4242)
+    light = [u for u in population.users if u.startswith("light")]
+    heavy = list(population.heavy)
+    return {
+        "light": [(light[(i * 7) % len(light)], q) for i, q in enumerate(queries)],
+        "heavy": [(heavy[i % len(heavy)], q) for i, q in enumerate(queries)],
+        "empty": [("nobody", queries[0])],
+    }
+
+
 def measure(
     url: str,
     population: Population,
@@ -222,15 +237,7 @@ def measure(
     mode: dict[str, Any],
     measured: list[System],
 ) -> dict[str, Any]:
-    queries = population.queries(mode["queries"], seed=4242)
-    light = [u for u in population.users if u.startswith("light")]
-    groups = {
-        "light": [(light[(i * 7) % len(light)], q) for i, q in enumerate(queries)],
-        "heavy": [
-            (list(population.heavy)[i % len(population.heavy)], q) for i, q in enumerate(queries)
-        ],
-        "empty": [("nobody", queries[0])],
-    }
+    groups = workloads(population, mode)
     results: dict[str, Any] = {}
     for system in measured:
         results[system.name] = {}
@@ -297,13 +304,8 @@ def measure_rls(url: str, population: Population, mode: dict[str, Any]) -> dict[
     turn, in two sessions, alternating which goes first, so both see the machine at the same moment.
     Sub-millisecond medians measured one system after the other moved from 0.9x to 1.6x between runs
     on these shared machines; paired, they agree."""
-    queries = population.queries(mode["queries"], seed=4242)
-    light = [u for u in population.users if u.startswith("light")]
-    heavy = list(population.heavy)
-    groups = {
-        "light": [(light[(i * 7) % len(light)], q) for i, q in enumerate(queries)],
-        "heavy": [(heavy[i % len(heavy)], q) for i, q in enumerate(queries)],
-    }
+    groups = workloads(population, mode)
+    del groups["empty"]
     out: dict[str, Any] = {}
     with session(url, "authenticated") as app, session(url, "service_role") as service:
         sessions = [("authenticated", app), ("service_role", service)]

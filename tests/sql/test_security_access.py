@@ -25,6 +25,13 @@ class Spec:
     append_only: bool = False  # no UPDATE/DELETE privilege at all: 42501 instead of 0 rows
 
 
+# A key row for user %(a)s: 32 bytes of ciphertext, a 12-byte nonce (the database never sees a key).
+API_KEY_ROW = (
+    "INSERT INTO app.user_api_keys (id, user_id, service, ciphertext, nonce, key_version, last_four)"
+    f" VALUES (gen_random_uuid(), %(a)s, 'openai', '\\x{'00' * 32}', '\\x{'00' * 12}', 1, 'abcd')"
+)
+
+
 TRIP = "11111111-1111-1111-1111-111111111111"
 SESSION = "22222222-2222-2222-2222-222222222222"
 MEMORY = "33333333-3333-3333-3333-333333333333"
@@ -45,12 +52,7 @@ SPECS = [
     ),
     Spec(
         "app.user_api_keys",
-        "INSERT INTO app.user_api_keys (id, user_id, service, ciphertext, nonce, key_version, last_four)"
-        " VALUES (gen_random_uuid(), %(a)s, 'openai', '\\x"
-        + "00" * 32
-        + "', '\\x"
-        + "00" * 12
-        + "', 1, 'abcd')",
+        API_KEY_ROW,
         "user_id = %(a)s",
         "is_valid = false",
         "INSERT INTO app.user_api_keys (id, user_id, service, ciphertext, nonce, key_version, last_four)"
@@ -148,12 +150,7 @@ SPECS = [
     ),
     Spec(
         "app.my_api_keys",
-        "INSERT INTO app.user_api_keys (id, user_id, service, ciphertext, nonce, key_version, last_four)"
-        " VALUES (gen_random_uuid(), %(a)s, 'openai', '\\x"
-        + "00" * 32
-        + "', '\\x"
-        + "00" * 12
-        + "', 1, 'abcd')",
+        API_KEY_ROW,
         "service = 'openai'",
         "last_four = 'zzzz'",
         None,
