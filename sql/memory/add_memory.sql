@@ -1,5 +1,12 @@
 -- memory.add_memory(): Mem0's add, in SQL. Inserts through the deduplication trigger and returns
 -- what happened: ADD (a new memory), or NOOP, UPDATE or MERGE of the existing memory it matched.
+-- Every argument is checked by the row trigger (memories_10_normalize) before deduplication
+-- decides anything, whatever the outcome; the embedding's dimension is checked before the INSERT,
+-- and expires_at must lie in the future.
+-- Under REPEATABLE READ and SERIALIZABLE, two transactions adding the same new memory at once
+-- cannot see each other's row: the second one's insert meets the first one's committed row in the
+-- unique index. It gets 40001 (serialization failure: retry the transaction, which then finds the
+-- memory: NOOP), not 23505; the subtransaction this takes exists only at those levels.
 CREATE OR REPLACE FUNCTION memory.add_memory(
     user_id text,
     memory text,
@@ -17,32 +24,33 @@ AS $$
 DECLARE
     v_id uuid;
     v_result text;
+    v_constraint text;
 BEGIN
-    IF add_memory.user_id IS NULL THEN
-        RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = '22004';
-    END IF;
-    IF btrim(add_memory.user_id) = '' THEN
-        RAISE EXCEPTION 'user_id must not be empty' USING ERRCODE = '22023';
-    END IF;
-    IF add_memory.memory IS NULL THEN
-        RAISE EXCEPTION 'memory must not be NULL' USING ERRCODE = '22004';
-    END IF;
+    -- checked here too: the INSERT casts to the column's vector(D) before any trigger could
     PERFORM memory.check_embedding(add_memory.embedding, 'embedding');
-    IF add_memory.metadata IS NOT NULL AND jsonb_typeof(add_memory.metadata) <> 'object' THEN
-        RAISE EXCEPTION 'metadata must be a JSON object, got %', jsonb_typeof(add_memory.metadata)
-            USING ERRCODE = '22023';
-    END IF;
     IF add_memory.expires_at IS NOT NULL AND add_memory.expires_at <= now() THEN
         RAISE EXCEPTION 'expires_at must be in the future, got %', add_memory.expires_at USING ERRCODE = '22023';
     END IF;
 
     PERFORM set_config('memory.dedup_result', '', true);
-    INSERT INTO memory.memories AS m (user_id, memory, embedding, metadata, categories, agent_id, run_id,
-                                      memory_type, expires_at)
-    VALUES (add_memory.user_id, add_memory.memory, add_memory.embedding, coalesce(add_memory.metadata, '{}'),
-            coalesce(add_memory.categories, '{}'), add_memory.agent_id, add_memory.run_id,
-            add_memory.memory_type, add_memory.expires_at)
-    RETURNING m.id INTO v_id;
+    IF current_setting('transaction_isolation') = 'read committed' THEN
+        v_id := memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
+                                     add_memory.metadata, add_memory.categories, add_memory.agent_id,
+                                     add_memory.run_id, add_memory.memory_type, add_memory.expires_at);
+    ELSE
+        BEGIN
+            v_id := memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
+                                         add_memory.metadata, add_memory.categories, add_memory.agent_id,
+                                         add_memory.run_id, add_memory.memory_type, add_memory.expires_at);
+        EXCEPTION WHEN unique_violation THEN
+            GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+            IF v_constraint <> 'memories_live_text_unique' THEN
+                RAISE;
+            END IF;
+            RAISE EXCEPTION 'a concurrent transaction added the same memory after this transaction''s snapshot was taken'
+                USING ERRCODE = '40001', HINT = 'retry the transaction: the memory is then found (NOOP)';
+        END;
+    END IF;
 
     IF v_id IS NOT NULL THEN
         RETURN QUERY SELECT v_id, 'ADD'::text;
@@ -55,6 +63,27 @@ $$;
 
 COMMENT ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz) IS
     'Adds a memory through deduplication; returns its id and ADD, UPDATE, MERGE or NOOP';
-REVOKE ALL ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz)
+
+-- memory.insert_memory(): the one INSERT behind add_memory; NULL when deduplication cancelled it.
+CREATE OR REPLACE FUNCTION memory.insert_memory(
+    user_id text, memory text, embedding vector, metadata jsonb, categories text[], agent_id text,
+    run_id text, memory_type text, expires_at timestamptz)
+RETURNS uuid
+LANGUAGE sql
+VOLATILE
+AS $$
+    INSERT INTO memory.memories AS m (user_id, memory, embedding, metadata, categories, agent_id, run_id,
+                                      memory_type, expires_at)
+    VALUES (insert_memory.user_id, insert_memory.memory, insert_memory.embedding,
+            coalesce(insert_memory.metadata, '{}'), coalesce(insert_memory.categories, '{}'),
+            insert_memory.agent_id, insert_memory.run_id, insert_memory.memory_type, insert_memory.expires_at)
+    RETURNING m.id
+$$;
+
+COMMENT ON FUNCTION memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz) IS
+    'INSERT of one memory through the triggers; its id, or NULL when deduplication cancelled it';
+REVOKE ALL ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz),
+    memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz),
+    memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz)
     TO authenticated, service_role;

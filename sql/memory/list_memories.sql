@@ -1,6 +1,8 @@
 -- memory.list_memories(): a user's live memories, newest first, one page at a time. Keyset
 -- pagination on (created_at, id): pass the last row's created_at and id to get the next page.
 -- Pages stay stable while memories are added (new ones sort before the first page), unlike OFFSET.
+-- Identifiers are checked as add_memory checks them: an empty agent_id is refused, not a filter
+-- that matches nothing.
 CREATE OR REPLACE FUNCTION memory.list_memories(
     user_id text,
     agent_id text DEFAULT NULL,
@@ -12,10 +14,13 @@ RETURNS SETOF memory.memory_record
 LANGUAGE plpgsql
 STABLE
 AS $$
+DECLARE
+    v_max_id_chars integer;
 BEGIN
-    IF list_memories.user_id IS NULL THEN
-        RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = '22004';
-    END IF;
+    SELECT s.max_id_chars INTO v_max_id_chars FROM memory.settings AS s;
+    PERFORM memory.check_label(list_memories.user_id, 'user_id', v_max_id_chars, true);
+    PERFORM memory.check_label(list_memories.agent_id, 'agent_id', v_max_id_chars);
+    PERFORM memory.check_label(list_memories.run_id, 'run_id', v_max_id_chars);
     IF (list_memories.after_created_at IS NULL) <> (list_memories.after_id IS NULL) THEN
         RAISE EXCEPTION 'after_created_at and after_id form one cursor: give both or neither'
             USING ERRCODE = '22023';

@@ -26,14 +26,11 @@ AS $$
 DECLARE
     v_categories text[];
     v_bound integer;
+    v_max_id_chars integer;
 BEGIN
     PERFORM memory.check_embedding(search_memories.query_embedding, 'query_embedding');
-    IF search_memories.query_user_id IS NULL THEN
-        RAISE EXCEPTION 'query_user_id must not be NULL' USING ERRCODE = '22004';
-    END IF;
-    IF vector_norm(search_memories.query_embedding) = 0 THEN
-        RAISE EXCEPTION 'query_embedding must not be all zeros' USING ERRCODE = '22023';
-    END IF;
+    SELECT s.exact_search_max_rows, s.max_id_chars INTO v_bound, v_max_id_chars FROM memory.settings AS s;
+    PERFORM memory.check_label(search_memories.query_user_id, 'query_user_id', v_max_id_chars, true);
     PERFORM memory.check_count(search_memories.match_count, 'match_count');
     PERFORM memory.check_filters(search_memories.metadata_filter, search_memories.category_filter);
     IF search_memories.similarity_threshold IS NULL OR NOT search_memories.similarity_threshold BETWEEN 0 AND 1 THEN
@@ -42,7 +39,6 @@ BEGIN
     END IF;
 
     v_categories := memory.normalize_categories(search_memories.category_filter);
-    v_bound := (SELECT s.exact_search_max_rows FROM memory.settings AS s);
     IF memory.scope_size(search_memories.query_user_id, search_memories.metadata_filter, v_categories, v_bound) <= v_bound
        OR NOT memory.has_ann_index() THEN
         RETURN QUERY SELECT * FROM memory.search_memories_exact(

@@ -11,6 +11,7 @@
 -- memory.scope_size() counts the user's matching rows with a bounded index scan, and the exact
 -- path is taken while that count is at most memory.settings.exact_search_max_rows.
 -- The function-level SET clauses restore every planner and hnsw setting when the function returns.
+-- Thresholds compare through memory.meets_threshold(): a NaN similarity is never a match.
 -- An empty metadata filter is skipped explicitly: `metadata @> '{}'` matches every row, yet the
 -- planner answered it with a scan of the whole GIN index (18 ms per call at 28,000 rows, measured
 -- in the benchmark), on every search and every deduplicated insert.
@@ -64,7 +65,7 @@ AS $$
     )
     SELECT s.id, s.memory, s.metadata, s.categories, 1 - s.distance, s.created_at, s.updated_at
     FROM scoped AS s
-    WHERE 1 - s.distance >= search_memories_exact.similarity_threshold
+    WHERE memory.meets_threshold(1 - s.distance, search_memories_exact.similarity_threshold)
     ORDER BY s.distance, s.id
     LIMIT search_memories_exact.match_count
 $$;
@@ -108,7 +109,7 @@ BEGIN
     )
     SELECT c.id, c.memory, c.metadata, c.categories, 1 - c.distance, c.created_at, c.updated_at
     FROM candidates AS c
-    WHERE 1 - c.distance >= search_memories_ann.similarity_threshold
+    WHERE memory.meets_threshold(1 - c.distance, search_memories_ann.similarity_threshold)
     ORDER BY c.distance, c.id
     LIMIT search_memories_ann.match_count;
 END
