@@ -101,6 +101,13 @@ def module_db(postgresql_noproc: object) -> Iterator[Database]:
         yield database
 
 
+@pytest.fixture(scope="module")
+def module_empty_db() -> Iterator[Database]:
+    """A new, empty database shared by one test module (to install with other options)."""
+    with scratch_database("mempg_module_empty") as database:
+        yield database
+
+
 @pytest.fixture
 def empty_db() -> Iterator[Database]:
     """A new, empty database (nothing applied), dropped after the test."""

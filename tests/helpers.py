@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,3 +137,21 @@ def yoyo_applied(database: Database) -> list[str]:
 # The project's own migrations, in order: what a migrated database has applied.
 BASE_IDS = sorted(p.stem for p in (ROOT / "migrations").glob("*.sql"))
 BASELINE = [(migration_id, "applied") for migration_id in BASE_IDS]
+
+
+def wait_until_blocked_on_advisory_locks(
+    admin: psycopg.Connection, pids: list[int], errors: list[BaseException], timeout: float = 60
+) -> None:
+    """Poll pg_locks until every session in `pids` waits for an advisory lock (the proof of an
+    interleaving, instead of a sleep); fail on a worker's error or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = ANY(%s)",
+            (pids,),
+        ).fetchone()
+        if row is not None and row[0] == len(pids):
+            return
+        assert not errors, errors
+        assert time.monotonic() < deadline, "the sessions never all reached the lock"
+        time.sleep(0.02)

@@ -59,3 +59,28 @@ def owner(url: str) -> psycopg.Connection:
     conn = psycopg.connect(url, autocommit=True)
     register_vector(conn)
     return conn
+
+
+def nested_plans(url: str, user: str, statement: str, params: tuple, calls: int = 1) -> str:
+    """The plans of every statement `statement` runs on its last call, as auto_explain logs them
+    (nested statements included), in a session acting as `user`.
+
+    Several calls in one session let PL/pgSQL and SQL functions switch to cached generic plans
+    (after five executions), which must still take the intended path.
+    """
+    plans: list[str] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        register_vector(conn)
+        conn.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
+        conn.execute("LOAD 'auto_explain'")
+        conn.execute("SET auto_explain.log_min_duration = 0")
+        conn.execute("SET auto_explain.log_nested_statements = on")
+        conn.execute("SET client_min_messages = log")
+        conn.execute(
+            "SELECT set_config('role', 'authenticated', false), set_config('app.user_id', %s, false)",
+            (user,),
+        )
+        for _ in range(calls):
+            plans.clear()
+            conn.execute(statement, params).fetchall()
+    return "\n".join(plans)

@@ -7,24 +7,15 @@ pg_locks shows all 16 sessions blocked on it inside the trigger, then lets them 
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 
 import psycopg
 
-from helpers import Database
+from helpers import Database, wait_until_blocked_on_advisory_locks
 from vectors import connect_as, owner, unit, with_similarity
 
 SESSIONS = 16
 INSERTS = 50
-
-
-def blocked_on_advisory_locks(admin: psycopg.Connection, pids: list[int]) -> int:
-    row = admin.execute(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = ANY(%s)",
-        (pids,),
-    ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def run_concurrently(db: Database, gate_user: str, work) -> list:
@@ -49,11 +40,7 @@ def run_concurrently(db: Database, gate_user: str, work) -> list:
         for thread in threads:
             thread.start()
         pids = [conn.info.backend_pid for conn in conns]
-        deadline = time.monotonic() + 60
-        while blocked_on_advisory_locks(admin, pids) < len(conns):
-            assert not errors, errors
-            assert time.monotonic() < deadline, "the sessions never all reached the scope lock"
-            time.sleep(0.02)
+        wait_until_blocked_on_advisory_locks(admin, pids, errors)
         admin.execute("SELECT pg_advisory_unlock_all()")
         for thread in threads:
             thread.join(timeout=300)

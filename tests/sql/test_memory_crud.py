@@ -169,8 +169,22 @@ def test_update_memory_changes_in_place_with_a_new_version_and_history(alice):
         ("%(id)s", "22023"),
         ("%(id)s, metadata => '[]'", "22023"),
         ("%(id)s, memory => 'x', embedding => '[1,2,3]'", "22023"),
-        ("%(id)s, memory => '', embedding => %(e)s", "23514"),
-        ("%(id)s, memory => repeat('x', 10001), embedding => %(e)s", "23514"),
+        ("%(id)s, memory => '', embedding => %(e)s", "22023"),
+        ("%(id)s, memory => repeat('x', 10001), embedding => %(e)s", "22001"),
+        ("%(id)s, memory => repeat('many words ', 100000), embedding => %(e)s", "22001"),
+        (
+            "%(id)s, memory => 'x', embedding => array_fill(1e38::real, ARRAY[1536])::vector",
+            "22023",
+        ),
+        ("%(id)s, categories => ARRAY[repeat('c', 1000000)]", "22001"),
+        (
+            "%(id)s, categories => (SELECT array_agg('c' || i) FROM generate_series(1, 101) AS i)",
+            "22001",
+        ),
+        (
+            "%(id)s, metadata => (SELECT jsonb_object_agg('k' || i, i) FROM generate_series(1, 100000) AS i)",
+            "22001",
+        ),
         ("gen_random_uuid(), metadata => '{}'", "P0002"),
     ],
 )

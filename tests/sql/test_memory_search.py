@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from helpers import Database
-from vectors import DIM, clustered, connect_as, owner, unit, with_similarity
+from vectors import DIM, clustered, connect_as, nested_plans, owner, unit, with_similarity
 
 ALICE = "alice"
 
@@ -289,31 +289,13 @@ def test_the_empty_user_gets_nothing(module_db: Database, loaded):
 
 
 def plans_of_search(url: str, user: str, query: np.ndarray, calls: int = 1) -> str:
-    """The plans of the statements search_memories runs on its last call, as auto_explain logs them.
-
-    Several calls in one session let PL/pgSQL and SQL functions switch to cached generic plans
-    (after five executions), which must still take the intended path.
-    """
-    plans: list[str] = []
-    with psycopg.connect(url, autocommit=True) as conn:
-        from pgvector.psycopg import register_vector
-
-        register_vector(conn)
-        conn.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
-        conn.execute("LOAD 'auto_explain'")
-        conn.execute("SET auto_explain.log_min_duration = 0")
-        conn.execute("SET auto_explain.log_nested_statements = on")
-        conn.execute("SET client_min_messages = log")
-        conn.execute(
-            "SELECT set_config('role', 'authenticated', false), set_config('app.user_id', %s, false)",
-            (user,),
-        )
-        for _ in range(calls):
-            plans.clear()
-            conn.execute(
-                "SELECT * FROM memory.search_memories(%s, %s, 10, '{}', '{}', 0)", (query, user)
-            )
-    return "\n".join(plans)
+    return nested_plans(
+        url,
+        user,
+        "SELECT * FROM memory.search_memories(%s, %s, 10, '{}', '{}', 0)",
+        (query, user),
+        calls,
+    )
 
 
 @pytest.mark.parametrize("calls", [1, 8], ids=["first call", "cached plans"])
