@@ -54,9 +54,13 @@ psql: $(STAMP)
 db-stop: $(STAMP)
 	$(MEMPG) db stop
 
+# squawk lints the migrations and rollbacks (each sent whole in one transaction); the rules it
+# does not apply here are turned off, with the reason, in lint/squawk-*.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/squawk -c lint/squawk-migrations.toml 'migrations/*.sql'
+	$(BIN)/squawk -c lint/squawk-rollbacks.toml 'rollbacks/*.sql'
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench

@@ -5,9 +5,12 @@
 -- bulky derived data (embeddings, tsvectors).
 -- It runs as the acting role: authenticated may INSERT into the log only rows stamped with its own
 -- role, app user and transaction (a policy checks it), and nobody but the owner may change it.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION app.audit_change()
 RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_key_columns text[] := string_to_array(TG_ARGV[0], ',');

@@ -3,9 +3,12 @@
 -- (42501) a session the writer cannot see. app.chat_session_counters() (AFTER INSERT OR DELETE) keeps
 -- message_count and last_activity of the session. app.list_chat_messages() pages a session's
 -- messages newest first with a keyset cursor (the id of the last message seen).
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION app.chat_message_defaults()
 RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
     SELECT s.user_id INTO NEW.user_id FROM app.chat_sessions AS s WHERE s.id = NEW.session_id;
@@ -21,6 +24,7 @@ COMMENT ON FUNCTION app.chat_message_defaults() IS 'Trigger: a message belongs t
 CREATE OR REPLACE FUNCTION app.chat_session_counters()
 RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -50,6 +54,7 @@ CREATE OR REPLACE FUNCTION app.list_chat_messages(session_id uuid, before_id big
 RETURNS SETOF app.chat_messages
 LANGUAGE plpgsql
 STABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
     IF list_chat_messages.session_id IS NULL THEN

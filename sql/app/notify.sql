@@ -3,10 +3,13 @@
 -- with {table, operation, id}. NOTIFY is transactional: delivered after commit, never on rollback.
 -- PostgreSQL lets anyone LISTEN on any channel, so the payload carries ids only; clients read the
 -- row itself through row-level security.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION app.user_channel(user_id uuid)
 RETURNS text
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT 'mempg_user_' || user_channel.user_id::text
 $$;
@@ -16,6 +19,7 @@ COMMENT ON FUNCTION app.user_channel(uuid) IS 'The LISTEN channel of a user''s l
 CREATE OR REPLACE FUNCTION app.notify_change()
 RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_row jsonb := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);

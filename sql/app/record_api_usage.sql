@@ -1,5 +1,7 @@
 -- app.record_api_usage(): add one call's requests, tokens and cost to the user's daily total per
 -- provider (an upsert, safe under concurrency). Returns the day's totals.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION app.record_api_usage(
     user_id uuid,
     provider text,
@@ -10,6 +12,7 @@ CREATE OR REPLACE FUNCTION app.record_api_usage(
 RETURNS app.api_usage
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_row app.api_usage;

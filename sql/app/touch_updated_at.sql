@@ -1,7 +1,10 @@
 -- app.touch_updated_at(): stamps updated_at on every UPDATE of the tables that have one.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION app.touch_updated_at()
 RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
     NEW.updated_at := now();

@@ -1,10 +1,13 @@
 -- app.jsonb_deep_merge() and app.user_preferences(): a user's preferences deep-merged over the
 -- documented defaults, so a client always gets every key (currency, theme, travel preferences)
 -- and a user stores only what they changed.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION app.jsonb_deep_merge(base jsonb, patch jsonb)
 RETURNS jsonb
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT CASE
         WHEN jsonb_typeof(jsonb_deep_merge.base) = 'object' AND jsonb_typeof(jsonb_deep_merge.patch) = 'object' THEN (
@@ -25,6 +28,7 @@ CREATE OR REPLACE FUNCTION app.default_preferences()
 RETURNS jsonb
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT '{
         "currency": "USD",
@@ -42,6 +46,7 @@ CREATE OR REPLACE FUNCTION app.user_preferences(user_id uuid)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_preferences jsonb;

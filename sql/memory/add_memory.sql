@@ -7,6 +7,8 @@
 -- cannot see each other's row: the second one's insert meets the first one's committed row in the
 -- unique index. It gets 40001 (serialization failure: retry the transaction, which then finds the
 -- memory: NOOP), not 23505; the subtransaction this takes exists only at those levels.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.add_memory(
     user_id text,
     memory text,
@@ -20,6 +22,7 @@ CREATE OR REPLACE FUNCTION memory.add_memory(
 RETURNS TABLE (id uuid, event text)
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_id uuid;
@@ -71,6 +74,7 @@ CREATE OR REPLACE FUNCTION memory.insert_memory(
 RETURNS uuid
 LANGUAGE sql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     INSERT INTO memory.memories AS m (user_id, memory, embedding, metadata, categories, agent_id, run_id,
                                       memory_type, expires_at)

@@ -8,6 +8,9 @@
 --          memory.settings, so an operator can change them
 -- NaN-proof comparisons: PostgreSQL sorts NaN above every number, so `NaN >= 0.98` is true. Every
 -- similarity compared with a threshold goes through memory.meets_threshold().
+-- meets_threshold() has no SET clause, so the planner inlines it into every search's WHERE: its
+-- body uses built-in operators only. Every other function here pins search_path (pg_catalog,
+-- extensions, pg_temp), so a caller's own search_path never changes what a name means.
 
 -- memory.embedding_is_usable(): whether cosine similarity with this vector is defined. pgvector
 -- computes cosine in single precision: 1536 components of 1e38 (or 1e-23, or 1e-45) give a
@@ -18,6 +21,7 @@ CREATE OR REPLACE FUNCTION memory.embedding_is_usable(embedding vector)
 RETURNS boolean
 LANGUAGE sql
 IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT vector_norm(embedding_is_usable.embedding) BETWEEN 1.17549435e-38 AND 3.40282347e38
        AND abs(embedding_is_usable.embedding <=> embedding_is_usable.embedding) <= 1e-6
@@ -44,6 +48,7 @@ CREATE OR REPLACE FUNCTION memory.check_embedding(embedding vector, parameter te
 RETURNS void
 LANGUAGE plpgsql
 STABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_expected integer := memory.embedding_dim();
@@ -76,6 +81,7 @@ CREATE OR REPLACE FUNCTION memory.check_label(value text, parameter text, max_ch
 RETURNS void
 LANGUAGE plpgsql
 IMMUTABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
     IF check_label.value IS NULL THEN
@@ -105,6 +111,7 @@ CREATE OR REPLACE FUNCTION memory.check_metadata(value jsonb, parameter text, ma
 RETURNS void
 LANGUAGE plpgsql
 IMMUTABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_bytes integer;
@@ -141,6 +148,7 @@ CREATE OR REPLACE FUNCTION memory.check_categories(categories text[], parameter 
 RETURNS void
 LANGUAGE plpgsql
 IMMUTABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_long text;
@@ -170,6 +178,7 @@ CREATE OR REPLACE FUNCTION memory.check_filters(metadata_filter jsonb, category_
 RETURNS void
 LANGUAGE plpgsql
 STABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_settings memory.settings;
@@ -198,6 +207,7 @@ CREATE OR REPLACE FUNCTION memory.check_count(value integer, parameter text, max
 RETURNS void
 LANGUAGE plpgsql
 IMMUTABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
     IF value IS NULL OR value < 1 OR value > maximum THEN

@@ -1,10 +1,13 @@
 -- memory.cleanup_expired_sessions(): deletes session memories past expires_at, and soft-deletes
 -- long-term memories past theirs (they are purged later with the other deleted memories).
 -- Returns how many rows of both kinds it removed.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.cleanup_expired_sessions()
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_sessions integer;

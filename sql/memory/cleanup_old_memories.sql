@@ -3,6 +3,8 @@
 --   1. soft-delete live memories created and last accessed more than `retention` ago whose
 --      relevance fell below min_relevance (history records a DELETE);
 --   2. purge (hard-delete, with their history) memories soft-deleted more than purge_after ago.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.cleanup_old_memories(
     retention interval DEFAULT '365 days',
     min_relevance double precision DEFAULT 0.1,
@@ -11,6 +13,7 @@ CREATE OR REPLACE FUNCTION memory.cleanup_old_memories(
 RETURNS TABLE (soft_deleted integer, purged integer)
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_soft integer;

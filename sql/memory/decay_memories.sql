@@ -3,10 +3,13 @@
 -- half_life) and stamps decayed_at, so running it hourly or daily gives the same curve:
 -- relevance = relevance at last access * 0.5 ^ (time since last access / half_life).
 -- Rows whose relevance would move by less than 0.0005 are left alone (no rewrite, no bloat).
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.decay_memories(half_life interval DEFAULT '30 days')
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_changed integer;

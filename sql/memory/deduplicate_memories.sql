@@ -22,11 +22,14 @@
 -- Plans are custom (plan_cache_mode), and the hash is computed once into a variable: PL/pgSQL's
 -- cached generic plan looked the hash up through the user_id index instead of one probe of the
 -- unique index.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.deduplicate_memories()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
 SET plan_cache_mode = 'force_custom_plan'
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_settings memory.settings;
@@ -125,6 +128,7 @@ CREATE OR REPLACE FUNCTION memory.bump_access(id uuid, relevance double precisio
 RETURNS integer
 LANGUAGE sql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     WITH bumped AS (
         UPDATE memory.memories AS m
@@ -143,6 +147,7 @@ CREATE OR REPLACE FUNCTION memory.record_duplicate_access(id uuid, relevance dou
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
     IF current_setting('transaction_isolation') = 'read committed' THEN

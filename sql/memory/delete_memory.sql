@@ -1,10 +1,13 @@
 -- memory.delete_memory() and memory.restore_memory(): soft delete and its undo. A deleted memory is
 -- invisible to search, list and get, and is purged for good by cleanup_old_memories() after
 -- purge_after. Restoring fails with 23505 when a live memory with the same text exists by then.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.delete_memory(id uuid)
 RETURNS TABLE (memory_id uuid, event text)
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 #variable_conflict use_variable
 BEGIN
@@ -26,6 +29,7 @@ CREATE OR REPLACE FUNCTION memory.restore_memory(id uuid)
 RETURNS TABLE (memory_id uuid, event text)
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 #variable_conflict use_variable
 BEGIN

@@ -1,9 +1,12 @@
 -- memory.embedding_dim(): the dimension of memory embeddings, read from the column type itself,
 -- so that application roles need no access to schema mempg to validate their arguments.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.embedding_dim()
 RETURNS integer
 LANGUAGE sql
 STABLE PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT a.atttypmod FROM pg_catalog.pg_attribute AS a
     WHERE a.attrelid = 'memory.memories'::regclass AND a.attname = 'embedding'

@@ -1,9 +1,12 @@
 -- memory.get_memory(): one live memory by id (P0002 when it does not exist, is deleted, or belongs
 -- to another user: row-level security makes those look the same).
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.get_memory(id uuid)
 RETURNS SETOF memory.memory_record
 LANGUAGE plpgsql
 STABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
     IF get_memory.id IS NULL THEN

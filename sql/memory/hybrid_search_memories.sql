@@ -7,6 +7,8 @@
 -- only: no join back to memory.memories, whose plan was a sequential scan of the whole table
 -- (every user's rows read and removed by the filter), making the cost grow with the table
 -- instead of with the user's memories.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.hybrid_search_memories(
     query_text text,
     query_embedding vector,
@@ -22,6 +24,7 @@ RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similari
                created_at timestamptz, updated_at timestamptz)
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_categories text[];

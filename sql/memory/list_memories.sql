@@ -3,6 +3,8 @@
 -- Pages stay stable while memories are added (new ones sort before the first page), unlike OFFSET.
 -- Identifiers are checked as add_memory checks them: an empty agent_id is refused, not a filter
 -- that matches nothing.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.list_memories(
     user_id text,
     agent_id text DEFAULT NULL,
@@ -13,6 +15,7 @@ CREATE OR REPLACE FUNCTION memory.list_memories(
 RETURNS SETOF memory.memory_record
 LANGUAGE plpgsql
 STABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_max_id_chars integer;

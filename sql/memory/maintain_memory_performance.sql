@@ -1,10 +1,13 @@
 -- memory.maintain_memory_performance(): the periodic job, in one call: decay, expiry, cleanup,
 -- then ANALYZE of the memory tables so the planner's row estimates follow the deletions.
 -- VACUUM cannot run inside a function; `mempg maintain` runs VACUUM (ANALYZE) after this.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.maintain_memory_performance()
 RETURNS jsonb
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_started timestamptz := clock_timestamp();

@@ -1,9 +1,12 @@
 -- memory.memory_history(id): what happened to one memory, oldest first (the table of the same name
 -- holds the rows). P0002 when the memory does not exist or belongs to another user.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.memory_history(memory_id uuid)
 RETURNS SETOF memory.memory_history
 LANGUAGE plpgsql
 STABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
     IF memory_history.memory_id IS NULL THEN

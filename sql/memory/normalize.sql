@@ -2,6 +2,9 @@
 -- collapsing whitespace and lower-casing; its hash is the sha256 of that normalised text
 -- (PostgreSQL's built-in sha256(): no pgcrypto needed). Categories are trimmed, lower-cased,
 -- de-duplicated and sorted, so {' Food', 'food'} and {'food'} are one set.
+-- normalize_text() and text_hash() have no SET clause, so the planner can inline them into the
+-- generated hash column: their bodies use built-in functions and schema-qualified names only.
+-- normalize_categories() pins search_path (pg_catalog, extensions, pg_temp).
 CREATE OR REPLACE FUNCTION memory.normalize_text(memory text)
 RETURNS text
 LANGUAGE sql
@@ -28,6 +31,7 @@ CREATE OR REPLACE FUNCTION memory.normalize_categories(categories text[])
 RETURNS text[]
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT coalesce(array_agg(DISTINCT c.category ORDER BY c.category), '{}')
     FROM (SELECT lower(btrim(raw)) AS category FROM unnest(normalize_categories.categories) AS raw) AS c

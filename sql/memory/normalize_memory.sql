@@ -9,9 +9,12 @@
 -- parameter names of memory.add_memory(), so errors name the argument.
 -- Then: a change of text or embedding bumps version unless the writer already did; updated_at
 -- follows content changes.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.normalize_memory()
 RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_settings memory.settings;

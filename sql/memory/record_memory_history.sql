@@ -3,9 +3,12 @@
 -- The deduplication trigger names its event (memory.dedup_event); other updates are classified
 -- from the row: is_deleted flipping is DELETE or RESTORE, a new version is UPDATE, and changes
 -- that are not content (relevance, access counts) write nothing.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.record_memory_history()
 RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_event text := nullif(current_setting('memory.dedup_event', true), '');

@@ -10,6 +10,8 @@
 -- service_role and 619 us under RLS (planning the policy too), against 144 and 129 us with generic
 -- plans, measured side by side in one session. The generic plans are the intended ones (the btree
 -- on user_id for the count and the exact path); the HNSW path forces custom plans for itself.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.search_memories(
     query_embedding vector,
     query_user_id text,
@@ -22,6 +24,7 @@ RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similari
 LANGUAGE plpgsql
 VOLATILE
 SET plan_cache_mode = 'force_generic_plan'
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_categories text[];

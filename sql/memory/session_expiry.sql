@@ -1,9 +1,12 @@
 -- memory.default_session_expiry(): the default expires_at of a session memory, now() plus the
 -- session_ttl in memory.settings (change the setting, not the table).
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.default_session_expiry()
 RETURNS timestamptz
 LANGUAGE sql
 STABLE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT now() + s.session_ttl FROM memory.settings AS s
 $$;

@@ -1,10 +1,13 @@
 -- memory.touch_memories(): record that memories were used (for example the search results an
 -- agent put into its prompt): relevance back to 1, access count + 1, last access now. Decay
 -- measures time from here. Search itself has no side effects, so this is the application's call.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.touch_memories(ids uuid[])
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_touched integer;

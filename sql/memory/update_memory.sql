@@ -3,6 +3,8 @@
 -- version goes up and the history trigger records an UPDATE. Arguments are checked with the same
 -- rules as add_memory's (check_arguments.sql) before the memory is looked up. A new text that
 -- another live memory of the same user and agent already holds is refused (23505), naming it.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.update_memory(
     id uuid,
     memory text DEFAULT NULL,
@@ -12,6 +14,7 @@ CREATE OR REPLACE FUNCTION memory.update_memory(
 RETURNS TABLE (memory_id uuid, event text, version integer)
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE

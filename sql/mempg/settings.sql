@@ -1,11 +1,14 @@
 -- Install settings of mempg (mempg.settings): mempg.embedding_dim() reads the embedding dimension
 -- that later migrations use for every vector column, and a guard keeps that dimension fixed:
 -- vectors of another size cannot be compared, so a change needs a new database or a re-embedding.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION mempg.embedding_dim()
 RETURNS integer
 LANGUAGE sql
 STABLE
 PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT value::integer FROM mempg.settings WHERE key = 'embedding_dim'
 $$;
@@ -17,6 +20,7 @@ REVOKE ALL ON FUNCTION mempg.embedding_dim() FROM PUBLIC;
 CREATE OR REPLACE FUNCTION mempg.guard_settings()
 RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
     IF OLD.key = 'embedding_dim' AND (TG_OP = 'DELETE' OR NEW.value IS DISTINCT FROM OLD.value) THEN

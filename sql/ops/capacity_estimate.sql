@@ -2,11 +2,14 @@
 -- from the rows created in the last 30 days (tables with created_at), and the size projected at
 -- 6 and 12 months at that rate. An index grows with its table's rows. Tables the caller cannot
 -- read (and the runner's own schema mempg) are left out.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION ops.capacity_estimate()
 RETURNS TABLE (relation text, kind text, row_count bigint, bytes bigint, rows_per_day numeric, bytes_per_day numeric,
                bytes_in_6_months bigint, bytes_in_12_months bigint)
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_table record;

@@ -2,10 +2,13 @@
 -- named deduction per finding. A finding's severity (warning or critical) gives the overall
 -- status that `mempg health` turns into its exit code. Unused indexes are listed but cost no
 -- points: on a young database every index is unused.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION ops.health_report(recall_sample integer DEFAULT 5)
 RETURNS jsonb
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_deductions jsonb := '[]';

@@ -3,10 +3,13 @@
 -- about a million rows: at pgvector's default 64 some rows become unreachable, see 0002), ef_search
 -- with them. IVFFlat: lists about
 -- rows / 1000 up to 1M rows and sqrt(rows) above (pgvector's guidance), probes about sqrt(lists).
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION ops.recommended_vector_parameters(access_method text, indexed_rows bigint)
 RETURNS jsonb
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT CASE recommended_vector_parameters.access_method
         WHEN 'hnsw' THEN CASE
@@ -36,6 +39,7 @@ RETURNS TABLE (schema_name text, table_name text, index_name text, access_method
                estimated_recall double precision)
 LANGUAGE plpgsql
 VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_index record;

@@ -1,6 +1,6 @@
 -- travel.my_trip_ids(min_role): the trips the current user may act on with at least that role
 -- (viewer < editor < owner): owned trips, plus collaborations. Policies use it as
--- `trip_id IN (SELECT travel.my_trip_ids('editor'))`, evaluated once per query as a hashed subplan.
+-- `trip_id = ANY (ARRAY(SELECT travel.my_trip_ids('editor')))`, evaluated once per query.
 -- SECURITY DEFINER because it is unavoidable here: the policies of trips and trip_collaborators
 -- refer to each other, and reading them under their own policies would recurse. It reads only
 -- the current user's own rows, takes no other input, and pins search_path.

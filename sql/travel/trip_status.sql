@@ -1,9 +1,12 @@
 -- travel.check_trip_status(): the trip status machine, BEFORE INSERT OR UPDATE OF status on trips.
 --   planning -> booked | canceled;  booked -> completed | canceled;  completed, canceled: final.
 -- A new trip starts in planning or booked. A bad transition raises 55000 naming both states.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION travel.check_trip_status()
 RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
     IF NEW.status NOT IN ('planning', 'booked', 'completed', 'canceled') THEN
