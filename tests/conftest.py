@@ -9,9 +9,7 @@ database (`empty_db`) and a copy of the project folders (`project`) they may bre
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -20,8 +18,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pytest_postgresql import factories
 
-from helpers import ROOT, SERVER, Database, admin, run_mempg
-from runner.operations import drop_database
+from helpers import ROOT, SERVER, Database, admin, run_mempg, scratch_database
 
 TEMPLATE_DB = "mempg_test"
 
@@ -72,25 +69,6 @@ def db(postgresql: psycopg.Connection) -> Database:
     _copy_database_settings(name)
     postgresql.commit()
     return Database(name, SERVER.url(name))
-
-
-@contextmanager
-def scratch_database(prefix: str, template: str | None = None) -> Iterator[Database]:
-    """A new database (optionally a clone of `template`), dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with admin() as conn:
-        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template is not None:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (template,),
-            )
-            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-        conn.execute(create)
-    try:
-        yield Database(name, SERVER.url(name))
-    finally:
-        drop_database(SERVER.url("postgres"), name)
 
 
 @pytest.fixture(scope="module")

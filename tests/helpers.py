@@ -7,13 +7,18 @@ import re
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from runner import embedded
+from runner.operations import drop_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,3 +160,22 @@ def wait_until_blocked_on_advisory_locks(
         assert not errors, errors
         assert time.monotonic() < deadline, "the sessions never all reached the lock"
         time.sleep(0.02)
+
+
+@contextmanager
+def scratch_database(prefix: str, template: str | None = None) -> Iterator[Database]:
+    """A new database (optionally a clone of `template`), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with admin() as conn:
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (template,),
+            )
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        conn.execute(create)
+    try:
+        yield Database(name, SERVER.url(name))
+    finally:
+        drop_database(SERVER.url("postgres"), name)

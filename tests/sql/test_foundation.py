@@ -176,7 +176,7 @@ def test_psql_finds_the_functions_unqualified(empty_db: Database):
         conn.execute("SELECT set_config('app.user_id', 'carol', true)")
         assert conn.execute("SELECT current_user_id()").fetchone() == ("carol",)
         assert conn.execute("SHOW search_path").fetchone() == (
-            '"$user", public, memory, app, travel, ops',
+            '"$user", public, memory, app, travel, ops, extensions',
         )
 
 

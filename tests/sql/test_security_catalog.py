@@ -106,3 +106,83 @@ def test_every_column_a_policy_filters_on_leads_an_index(admin):
             (table, column),
         ).fetchone()
         assert leading[0] >= 1, (table, column)
+
+
+PROJECT_SCHEMAS = ["memory", "app", "travel", "ops", "mempg"]
+# Functions without a SET search_path clause, so the planner can inline them; their bodies use
+# built-in functions and operators and schema-qualified names only (pg_catalog is always searched
+# first, and pg_temp never for functions or operators).
+INLINED = {"memory.meets_threshold", "memory.text_hash", "memory.normalize_text"}
+
+
+def test_no_extension_is_installed_in_public(admin):
+    rows = admin.execute(
+        "SELECT extname, extnamespace::regnamespace::text FROM pg_extension WHERE extname <> 'plpgsql'"
+    ).fetchall()
+    assert {name for name, _ in rows} >= {"vector", "pg_trgm"}
+    assert [(name, schema) for name, schema in rows if schema != "extensions"] == []
+
+
+def test_every_function_pins_its_search_path_unless_inlined_and_qualified(admin):
+    rows = admin.execute(
+        "SELECT p.pronamespace::regnamespace || '.' || p.proname, p.proconfig, p.prosrc"
+        " FROM pg_proc p WHERE p.pronamespace::regnamespace::text = ANY(%s)",
+        (PROJECT_SCHEMAS,),
+    ).fetchall()
+    assert len(rows) > 50
+    unpinned = {
+        name: source
+        for name, config, source in rows
+        if not any(re.match(r"search_path=.*pg_temp$", c) for c in config or [])
+    }
+    assert set(unpinned) == INLINED
+    for name, source in unpinned.items():
+        # nothing of an extension, and every function call schema-qualified or built in
+        assert not re.search(r"<=>|<->|<#>|\bvector|similarity\(|word_similarity", source), name
+        calls = re.findall(r"\b([a-z_]+(?:\.[a-z_]+)?)\s*\(", source)
+        assert all("." in call or call in BUILT_INS for call in calls), (name, calls)
+
+
+BUILT_INS = {"lower", "regexp_replace", "btrim", "encode", "sha256", "convert_to", "coalesce"}
+
+
+def test_anon_and_authenticated_cannot_read_query_statistics(admin):
+    relations = admin.execute(
+        "SELECT c.oid::regclass::text FROM pg_class c"
+        " WHERE c.relname IN ('pg_stat_statements', 'pg_stat_statements_info')"
+    ).fetchall()
+    functions = admin.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p"
+        " WHERE p.proname IN ('pg_stat_statements', 'pg_stat_statements_info', 'pg_stat_statements_reset')"
+    ).fetchall()
+    assert relations and functions  # the embedded server preloads it
+    for role in ("anon", "authenticated"):
+        for (relation,) in relations:
+            row = admin.execute(
+                "SELECT has_table_privilege(%s, %s, 'SELECT')", (role, relation)
+            ).fetchone()
+            assert row == (False,), (role, relation)
+        for (function,) in functions:
+            row = admin.execute(
+                "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, function)
+            ).fetchone()
+            assert row == (False,), (role, function)
+
+
+def test_no_table_has_two_permissive_policies_for_one_role_and_command(admin):
+    """splinter 0006: permissive policies are OR-ed, each evaluated on every row."""
+    rows = admin.execute(
+        "WITH expanded AS ("
+        "  SELECT pol.polrelid::regclass::text AS tbl, r.rolname, cmd, pol.polname"
+        "  FROM pg_policy pol"
+        "  CROSS JOIN LATERAL unnest(CASE WHEN pol.polroles = '{0}' THEN"
+        "      ARRAY(SELECT oid FROM pg_roles WHERE rolname IN ('anon', 'authenticated', 'service_role'))"
+        "      ELSE pol.polroles END) AS role_oid"
+        "  JOIN pg_roles r ON r.oid = role_oid"
+        "  CROSS JOIN LATERAL unnest(CASE pol.polcmd WHEN '*' THEN ARRAY['r', 'a', 'w', 'd']"
+        "      ELSE ARRAY[pol.polcmd::text] END) AS cmd"
+        "  WHERE pol.polpermissive)"
+        " SELECT tbl, rolname, cmd, array_agg(polname) FROM expanded"
+        " GROUP BY 1, 2, 3 HAVING count(*) > 1"
+    ).fetchall()
+    assert rows == []
