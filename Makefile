@@ -9,7 +9,7 @@ FULL_STAMP  := $(VENV)/.bench-full-stamp
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 MEMPG  := $(BIN)/mempg
 
-.PHONY: migrate test bench bench-full bench-check psql db-stop lint fmt clean
+.PHONY: migrate test test-upgrade bench bench-full bench-check psql db-stop lint fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ migrate: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The SQL suite again, on a database that was the previous release (src/runner/releases.py) and
+# was upgraded: an upgraded installation must behave as a fresh one. CI runs it after `make test`.
+test-upgrade: $(STAMP)
+	MEMPG_TEST_UPGRADE_FROM=$$($(BIN)/python -c 'from runner.releases import PREVIOUS_RELEASE; print(PREVIOUS_RELEASE)') \
+		$(BIN)/python -m pytest tests/sql $(PYTEST_ARGS)
 
 # Benchmarks (not part of `make test`): quick under 10 minutes on 2 cores; see bench/run.py.
 bench: $(BENCH_STAMP)

@@ -8,6 +8,7 @@ database (`empty_db`) and a copy of the project folders (`project`) they may bre
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from psycopg.conninfo import make_conninfo
 from pytest_postgresql import factories
 
 from helpers import ROOT, SERVER, Database, admin, run_mempg, scratch_database
+from runner.releases import RELEASES
 
 TEMPLATE_DB = "mempg_test"
 
@@ -26,10 +28,14 @@ TEMPLATE_DB = "mempg_test"
 def _migrate_template(
     host: str, port: int, user: str, dbname: str, password: str | None, **_ignored: object
 ) -> None:
-    result = run_mempg(
-        "apply",
-        url=make_conninfo(host=host, port=port, user=user, password=password, dbname=dbname),
-    )
+    """A fresh install; with MEMPG_TEST_UPGRADE_FROM=<release> (`make test-upgrade`), that
+    release's migrations first, then the rest, so the suite runs on an upgraded database."""
+    url = make_conninfo(host=host, port=port, user=user, password=password, dbname=dbname)
+    release = os.environ.get("MEMPG_TEST_UPGRADE_FROM")
+    if release:
+        first = run_mempg("apply", "--to", RELEASES[release], url=url)
+        assert first.returncode == 0, first.stdout + first.stderr
+    result = run_mempg("apply", url=url)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
