@@ -35,7 +35,7 @@ from bench.systems import (
 from runner import embedded
 from runner.config import Project, SessionSettings
 from runner.migrate import Runner
-from runner.operations import create_database, drop_database
+from runner.operations import bulk_load_memories, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -108,34 +108,25 @@ def load(
     figures: dict[str, Any] = {}
     with psycopg.connect(url, autocommit=True) as conn:
         register_vector(conn)
-        conn.execute("DROP INDEX memory.memories_embedding_ann")
-        conn.execute("SET session_replication_role = replica")
         conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
         if "mem0" not in stores:
             conn.execute(MEM0_TABLE.format(dim=population.dim))
         if "langchain" not in stores:
             conn.execute(LANGCHAIN_TABLE.format(dim=population.dim))
-        started = time.perf_counter()
-        with conn.cursor().copy(
-            "COPY memory.memories (id, user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy:
+        with (
+            bulk_load_memories(conn, maintenance_work_mem="1GB") as timings,
+            conn.cursor().copy(
+                "COPY memory.memories (id, user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy,
+        ):
             copy.set_types(["uuid", "text", "text", "vector"])
             for user, rows in population.vectors.items():
                 for i, row in enumerate(rows):
                     memory_id = uuid.uuid4()
                     owner_of[str(memory_id)] = (user, i)
                     copy.write_row((memory_id, user, population.memory_text(user, i), row))
-        figures["load_seconds"] = round(time.perf_counter() - started, 2)
-        conn.execute("SET session_replication_role = origin")
-        conn.execute("SET maintenance_work_mem = '1GB'")
-        # else a parallel HNSW build starts no workers
-        conn.execute("SET min_parallel_table_scan_size = 0")
-        started = time.perf_counter()
-        conn.execute(
-            "CREATE INDEX memories_embedding_ann ON memory.memories USING hnsw (embedding vector_cosine_ops)"
-            " WITH (m = 16, ef_construction = 128) WHERE NOT is_deleted"
-        )
-        figures["hnsw_build_seconds"] = round(time.perf_counter() - started, 2)
+        figures["load_seconds"] = timings["load_seconds"]
+        figures["hnsw_build_seconds"] = timings["index_build_seconds"]
         if "mem0" in stores:
             stores["mem0"].load(conn)
         else:

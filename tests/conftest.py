@@ -101,8 +101,9 @@ def empty_db() -> Iterator[Database]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of migrations/, rollbacks/ and sql/ that a test may edit."""
+    """A copy of migrations/, rollbacks/, sql/ and schema.sql that a test may edit."""
     copy = tmp_path / "project"
     for folder in ("migrations", "rollbacks", "sql"):
         shutil.copytree(ROOT / folder, copy / folder)
+    shutil.copy(ROOT / "schema.sql", copy / "schema.sql")
     return copy

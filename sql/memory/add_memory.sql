@@ -25,8 +25,6 @@ VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
-    v_id uuid;
-    v_result text;
     v_constraint text;
 BEGIN
     -- checked here too: the INSERT casts to the column's vector(D) before any trigger could
@@ -35,14 +33,14 @@ BEGIN
         RAISE EXCEPTION 'expires_at must be in the future, got %', add_memory.expires_at USING ERRCODE = '22023';
     END IF;
 
-    PERFORM set_config('memory.dedup_result', '', true);
+    PERFORM memory.set_dedup_outcome(NULL, NULL);
     IF current_setting('transaction_isolation') = 'read committed' THEN
-        v_id := memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
+        PERFORM memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
                                      add_memory.metadata, add_memory.categories, add_memory.agent_id,
                                      add_memory.run_id, add_memory.memory_type, add_memory.expires_at);
     ELSE
         BEGIN
-            v_id := memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
+            PERFORM memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
                                          add_memory.metadata, add_memory.categories, add_memory.agent_id,
                                          add_memory.run_id, add_memory.memory_type, add_memory.expires_at);
         EXCEPTION WHEN unique_violation THEN
@@ -55,12 +53,7 @@ BEGIN
         END;
     END IF;
 
-    IF v_id IS NOT NULL THEN
-        RETURN QUERY SELECT v_id, 'ADD'::text;
-    ELSE
-        v_result := current_setting('memory.dedup_result', true);
-        RETURN QUERY SELECT split_part(v_result, ' ', 1)::uuid, split_part(v_result, ' ', 2);
-    END IF;
+    RETURN QUERY SELECT * FROM memory.dedup_outcome();
 END
 $$;
 

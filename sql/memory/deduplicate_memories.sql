@@ -9,7 +9,7 @@
 -- same bounds before it is written. Similarities compare through memory.meets_threshold (NaN never
 -- matches), and a memory stored before 0005 with an unusable embedding is never matched: its
 -- similarity with anything is NaN or, once pgvector clamps an infinite ratio, exactly 1. NOOP, UPDATE and MERGE cancel the insert (INSERT 0 0) and leave '<id> <event>' in the
--- transaction-local setting memory.dedup_result, which memory.add_memory() returns.
+-- hand-off of dedup_outcome.sql, which memory.add_memory() returns.
 -- Concurrency: a transaction-level advisory lock per (user, agent) serialises writers of one scope;
 -- under READ COMMITTED each query below takes a fresh snapshot, so the second of two concurrent
 -- inserts sees the first once it commits. The matched row is not locked while deciding: if a
@@ -53,7 +53,7 @@ BEGIN
 
     SELECT m.id INTO v_existing_id
     FROM memory.memories AS m
-    WHERE m.user_id = NEW.user_id AND coalesce(m.agent_id, '') = coalesce(NEW.agent_id, '')
+    WHERE m.user_id = NEW.user_id AND memory.same_agent(m.agent_id, NEW.agent_id)
       AND m.hash = v_hash AND NOT m.is_deleted;
 
     IF FOUND THEN
@@ -71,7 +71,7 @@ BEGIN
             v_event := 'MERGE';
         END IF;
         IF v_event = 'ADD' THEN
-            PERFORM set_config('memory.dedup_result', NEW.id::text || ' ADD', true);
+            PERFORM memory.set_dedup_outcome(NEW.id, 'ADD');
             RETURN NEW;
         END IF;
     END IF;
@@ -91,7 +91,7 @@ BEGIN
        AND v_expires_at IS NOT DISTINCT FROM v_old_expires_at THEN
         v_updated := memory.record_duplicate_access(v_existing_id, NEW.relevance_score);
     ELSE
-        PERFORM set_config('memory.dedup_event', v_event, true);  -- read by the history trigger
+        PERFORM memory.set_dedup_event(v_event);  -- read by the history trigger
         UPDATE memory.memories AS m SET
             memory = CASE WHEN v_event = 'UPDATE' THEN NEW.memory ELSE m.memory END,
             embedding = CASE WHEN v_event = 'UPDATE' THEN NEW.embedding ELSE m.embedding END,
@@ -104,13 +104,13 @@ BEGIN
             expires_at = v_expires_at
         WHERE m.id = v_existing_id AND NOT m.is_deleted;
         GET DIAGNOSTICS v_updated = ROW_COUNT;
-        PERFORM set_config('memory.dedup_event', '', true);
+        PERFORM memory.set_dedup_event(NULL);
     END IF;
     IF v_updated = 0 THEN  -- deleted by a concurrent transaction since we looked: add the new one
-        PERFORM set_config('memory.dedup_result', NEW.id::text || ' ADD', true);
+        PERFORM memory.set_dedup_outcome(NEW.id, 'ADD');
         RETURN NEW;
     END IF;
-    PERFORM set_config('memory.dedup_result', v_existing_id::text || ' ' || v_event, true);
+    PERFORM memory.set_dedup_outcome(v_existing_id, v_event);
     RETURN NULL;
 END
 $$;

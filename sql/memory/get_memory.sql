@@ -1,5 +1,5 @@
--- memory.get_memory(): one live memory by id (P0002 when it does not exist, is deleted, or belongs
--- to another user: row-level security makes those look the same).
+-- memory.get_memory(): one live memory by id (P0002 when it does not exist, is deleted or expired,
+-- or belongs to another user: row-level security makes those look the same).
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.get_memory(id uuid)
@@ -17,7 +17,7 @@ BEGIN
            m.hash, m.relevance_score, m.access_count, m.last_accessed_at, m.version, m.expires_at,
            m.created_at, m.updated_at
     FROM memory.memories AS m
-    WHERE m.id = get_memory.id AND NOT m.is_deleted;
+    WHERE m.id = get_memory.id AND memory.is_live(m.is_deleted, m.expires_at);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'memory % not found', get_memory.id USING ERRCODE = 'P0002';
     END IF;

@@ -77,8 +77,7 @@ BEGIN
                    ts_rank_cd(m.fts, q.query) AS text_rank
             FROM memory.memories AS m,
                  websearch_to_tsquery('english', hybrid_search_memories.query_text) AS q(query)
-            WHERE m.user_id = hybrid_search_memories.query_user_id AND NOT m.is_deleted
-              AND (m.expires_at IS NULL OR m.expires_at > now())
+            WHERE m.user_id = hybrid_search_memories.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
               AND m.fts @@ q.query
               AND (hybrid_search_memories.metadata_filter = '{}'::jsonb OR m.metadata @> hybrid_search_memories.metadata_filter)
               AND (cardinality(v_categories) = 0 OR m.categories && v_categories)

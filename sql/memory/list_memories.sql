@@ -34,7 +34,7 @@ BEGIN
            m.hash, m.relevance_score, m.access_count, m.last_accessed_at, m.version, m.expires_at,
            m.created_at, m.updated_at
     FROM memory.memories AS m
-    WHERE m.user_id = list_memories.user_id AND NOT m.is_deleted
+    WHERE m.user_id = list_memories.user_id AND memory.is_live(m.is_deleted, m.expires_at)
       AND (list_memories.agent_id IS NULL OR m.agent_id = list_memories.agent_id)
       AND (list_memories.run_id IS NULL OR m.run_id = list_memories.run_id)
       AND (list_memories.after_created_at IS NULL

@@ -1,6 +1,6 @@
 -- Trigger memories_30_history (AFTER INSERT OR UPDATE): one memory_history row per ADD, UPDATE,
 -- MERGE, DELETE and RESTORE, in the same transaction, with the database role and the app user.
--- The deduplication trigger names its event (memory.dedup_event); other updates are classified
+-- The deduplication trigger names its event (memory.dedup_event()); other updates are classified
 -- from the row: is_deleted flipping is DELETE or RESTORE, a new version is UPDATE, and changes
 -- that are not content (relevance, access counts) write nothing.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
@@ -11,7 +11,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
-    v_event text := nullif(current_setting('memory.dedup_event', true), '');
+    v_event text := memory.dedup_event();
 BEGIN
     IF TG_OP = 'INSERT' THEN
         v_event := 'ADD';

@@ -28,11 +28,10 @@ SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_categories text[];
-    v_bound integer;
     v_max_id_chars integer;
 BEGIN
     PERFORM memory.check_embedding(search_memories.query_embedding, 'query_embedding');
-    SELECT s.exact_search_max_rows, s.max_id_chars INTO v_bound, v_max_id_chars FROM memory.settings AS s;
+    SELECT s.max_id_chars INTO v_max_id_chars FROM memory.settings AS s;
     PERFORM memory.check_label(search_memories.query_user_id, 'query_user_id', v_max_id_chars, true);
     PERFORM memory.check_count(search_memories.match_count, 'match_count');
     PERFORM memory.check_filters(search_memories.metadata_filter, search_memories.category_filter);
@@ -42,8 +41,7 @@ BEGIN
     END IF;
 
     v_categories := memory.normalize_categories(search_memories.category_filter);
-    IF memory.scope_size(search_memories.query_user_id, search_memories.metadata_filter, v_categories, v_bound) <= v_bound
-       OR NOT memory.has_ann_index() THEN
+    IF memory.takes_exact_path(search_memories.query_user_id, search_memories.metadata_filter, v_categories) THEN
         RETURN QUERY SELECT * FROM memory.search_memories_exact(
             search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
             search_memories.metadata_filter, v_categories, search_memories.similarity_threshold);

@@ -8,9 +8,12 @@
 --   * ANN path: pgvector's iterative HNSW scan (relaxed order, re-sorted) keeps walking the graph
 --     until enough rows pass the filters, up to hnsw_max_scan_tuples. enable_sort is off inside
 --     the function so that the planner cannot answer with the btree plus a sort instead.
--- memory.scope_size() counts the user's matching rows with a bounded index scan, and the exact
--- path is taken while that count is at most memory.settings.exact_search_max_rows.
--- The function-level SET clauses restore every planner and hnsw setting when the function returns.
+-- memory.scope_size() counts the user's matching rows with a bounded index scan (rows not deleted:
+-- an upper bound that the index answers alone), and memory.takes_exact_path() takes the exact
+-- path while that count is at most memory.settings.exact_search_max_rows.
+-- The function-level SET clauses restore every planner and hnsw setting when the function returns;
+-- for hnsw.ef_search and hnsw.max_scan_tuples they only carry pgvector's defaults, since the body
+-- sets both from memory.settings (set_config(..., true) inside the function is undone at its exit).
 -- Thresholds compare through memory.meets_threshold(): a NaN similarity is never a match.
 -- An empty metadata filter is skipped explicitly: `metadata @> '{}'` matches every row, yet the
 -- planner answered it with a scan of the whole GIN index (18 ms per call at 28,000 rows, measured
@@ -61,9 +64,8 @@ AS $$
         SELECT m.id, m.memory, m.metadata, m.categories, m.created_at, m.updated_at,
                m.embedding <=> search_memories_exact.query_embedding AS distance
         FROM memory.memories AS m
-        WHERE m.user_id = search_memories_exact.query_user_id AND NOT m.is_deleted
-          AND (m.expires_at IS NULL OR m.expires_at > now())
-          AND (search_memories_exact.any_agent OR m.agent_id IS NOT DISTINCT FROM search_memories_exact.agent_id)
+        WHERE m.user_id = search_memories_exact.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
+          AND (search_memories_exact.any_agent OR memory.same_agent(m.agent_id, search_memories_exact.agent_id))
           AND (search_memories_exact.metadata_filter = '{}'::jsonb OR m.metadata @> search_memories_exact.metadata_filter)
           AND (cardinality(search_memories_exact.category_filter) = 0
                OR m.categories && search_memories_exact.category_filter)
@@ -87,7 +89,7 @@ RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similari
 LANGUAGE plpgsql
 VOLATILE
 SET hnsw.iterative_scan = 'relaxed_order'
-SET hnsw.ef_search = '100'
+SET hnsw.ef_search = '40'
 SET hnsw.max_scan_tuples = '20000'
 SET enable_sort = 'off'
 SET plan_cache_mode = 'force_custom_plan'
@@ -104,9 +106,8 @@ BEGIN
         SELECT m.id, m.memory, m.metadata, m.categories, m.created_at, m.updated_at,
                m.embedding <=> search_memories_ann.query_embedding AS distance
         FROM memory.memories AS m
-        WHERE m.user_id = search_memories_ann.query_user_id AND NOT m.is_deleted
-          AND (m.expires_at IS NULL OR m.expires_at > now())
-          AND (search_memories_ann.any_agent OR m.agent_id IS NOT DISTINCT FROM search_memories_ann.agent_id)
+        WHERE m.user_id = search_memories_ann.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
+          AND (search_memories_ann.any_agent OR memory.same_agent(m.agent_id, search_memories_ann.agent_id))
           AND (search_memories_ann.metadata_filter = '{}'::jsonb OR m.metadata @> search_memories_ann.metadata_filter)
           AND (cardinality(search_memories_ann.category_filter) = 0
                OR m.categories && search_memories_ann.category_filter)
@@ -124,17 +125,33 @@ $$;
 COMMENT ON FUNCTION memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean) IS
     'Nearest memories of one user through an iterative HNSW scan (for users with many memories)';
 
+-- memory.takes_exact_path(): the one routing rule, for search and for deduplication: exact while
+-- the user's matching rows are at most memory.settings.exact_search_max_rows (or when there is
+-- no vector index), iterative HNSW above.
+CREATE OR REPLACE FUNCTION memory.takes_exact_path(query_user_id text, metadata_filter jsonb, category_filter text[])
+RETURNS boolean
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT memory.scope_size(takes_exact_path.query_user_id, takes_exact_path.metadata_filter,
+                             takes_exact_path.category_filter, s.exact_search_max_rows) <= s.exact_search_max_rows
+           OR NOT memory.has_ann_index()
+    FROM memory.settings AS s
+$$;
+
+COMMENT ON FUNCTION memory.takes_exact_path(text, jsonb, text[]) IS
+    'Whether a search of this user with these filters takes the exact path (else iterative HNSW)';
+
 CREATE OR REPLACE FUNCTION memory.nearest_memory(embedding vector, user_id text, agent_id text)
 RETURNS TABLE (id uuid, similarity double precision)
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-DECLARE
-    v_bound integer := (SELECT s.exact_search_max_rows FROM memory.settings AS s);
 BEGIN
     -- The user's size (all agents) decides the path: an upper bound of the scope's size.
-    IF memory.scope_size(nearest_memory.user_id, '{}', '{}', v_bound) <= v_bound OR NOT memory.has_ann_index() THEN
+    IF memory.takes_exact_path(nearest_memory.user_id, '{}', '{}') THEN
         RETURN QUERY
         SELECT e.id, e.similarity
         FROM memory.search_memories_exact(nearest_memory.embedding, nearest_memory.user_id, 1, '{}', '{}', -1,
@@ -169,8 +186,10 @@ COMMENT ON FUNCTION memory.has_ann_index() IS
 REVOKE ALL ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean),
-    memory.nearest_memory(vector, text, text), memory.has_ann_index() FROM PUBLIC;
+    memory.nearest_memory(vector, text, text), memory.has_ann_index(),
+    memory.takes_exact_path(text, jsonb, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean),
-    memory.nearest_memory(vector, text, text), memory.has_ann_index() TO authenticated, service_role;
+    memory.nearest_memory(vector, text, text), memory.has_ann_index(),
+    memory.takes_exact_path(text, jsonb, text[]) TO authenticated, service_role;

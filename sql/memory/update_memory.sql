@@ -48,7 +48,7 @@ BEGIN
         SELECT other.id INTO v_duplicate_id
         FROM memory.memories AS target
         JOIN memory.memories AS other
-          ON other.user_id = target.user_id AND coalesce(other.agent_id, '') = coalesce(target.agent_id, '')
+          ON other.user_id = target.user_id AND memory.same_agent(other.agent_id, target.agent_id)
          AND other.hash = memory.text_hash(update_memory.memory) AND NOT other.is_deleted AND other.id <> target.id
         WHERE target.id = update_memory.id AND NOT target.is_deleted;
         IF FOUND THEN

@@ -22,7 +22,7 @@ BEGIN
                EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                        WHERE a.attrelid = c.oid AND a.attname = 'created_at' AND NOT a.attisdropped) AS has_created_at
         FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('memory', 'app', 'travel', 'ops')
+        WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (ops.project_schemas())
           AND has_table_privilege(c.oid, 'SELECT')
         ORDER BY 2
     LOOP

@@ -25,6 +25,6 @@ JOIN pg_catalog.pg_class AS t ON t.oid = i.indrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = t.relnamespace
 JOIN pg_catalog.pg_am AS am ON am.oid = c.relam
 LEFT JOIN pg_catalog.pg_stat_user_indexes AS s ON s.indexrelid = c.oid
-WHERE n.nspname IN ('memory', 'app', 'travel', 'ops', 'mempg');
+WHERE n.nspname = ANY (ops.project_schemas());
 
 COMMENT ON VIEW ops.index_usage IS 'Scans and size per index, with unused, duplicate and invalid indexes flagged';

@@ -13,6 +13,6 @@ SELECT s.schemaname AS schema_name,
        coalesce(c.reloptions, '{}') AS options
 FROM pg_catalog.pg_stat_user_tables AS s
 JOIN pg_catalog.pg_class AS c ON c.oid = s.relid
-WHERE s.schemaname IN ('memory', 'app', 'travel', 'ops', 'mempg');
+WHERE s.schemaname = ANY (ops.project_schemas());
 
 COMMENT ON VIEW ops.table_stats IS 'Tuples, dead ratio, vacuum and analyze times and size per table of mempg''s schemas';

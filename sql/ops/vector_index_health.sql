@@ -60,7 +60,7 @@ BEGIN
         JOIN pg_catalog.pg_class AS t ON t.oid = i.indrelid
         JOIN pg_catalog.pg_namespace AS n ON n.oid = t.relnamespace
         JOIN pg_catalog.pg_am AS am ON am.oid = c.relam
-        WHERE am.amname IN ('hnsw', 'ivfflat', 'diskann') AND n.nspname IN ('memory', 'app', 'travel', 'ops')
+        WHERE am.amname IN ('hnsw', 'ivfflat', 'diskann') AND n.nspname = ANY (ops.project_schemas())
         ORDER BY 1, 2, 3
     LOOP
         v_rows := greatest(CASE WHEN v_index.index_tuples >= 0 THEN v_index.index_tuples ELSE v_index.table_tuples END, 0)::bigint;

@@ -17,7 +17,7 @@ from typing import Any
 import click
 import psycopg
 
-from runner import embedded
+from runner import embedded, schema
 from runner.config import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_LOCK_WAIT_SECONDS,
@@ -26,7 +26,7 @@ from runner.config import (
     SessionSettings,
     find_project,
 )
-from runner.database import connect, first_line
+from runner.database import connect, first_line, project_schemas
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, RunnerError
 from runner.migrate import Runner, RunReport
 from runner.output import emit_json, table
@@ -162,9 +162,9 @@ def _finish(ctx: Context, report: RunReport) -> int:
 )
 @click.option(
     "--embedding-dim",
-    type=click.IntRange(1, 16000),
+    type=int,
     metavar="N",
-    help="Embedding dimension, fixed at install (default 1536).",
+    help="Embedding dimension, 1 to 16000, fixed at install (default 1536); checked in SQL.",
 )
 @common_options()
 def apply(ctx: Context, target: str | None, dry_run: bool, embedding_dim: int | None) -> int:
@@ -245,15 +245,34 @@ def verify(ctx: Context, allow_pending: bool) -> int:
     """Check files, ledger, yoyo's tables and sql/ against the database; exit 3 on problems."""
     migrations = load_migrations(ctx.project)
     with connect(ctx.url, ctx.settings, notices=lambda _m: None) as conn:
-        problems = run_verify(conn, ctx.project, migrations, allow_pending=allow_pending)
+        problems = run_verify(
+            conn, ctx.project, migrations, allow_pending=allow_pending, url=ctx.url
+        )
     if ctx.as_json:
         emit_json({"ok": not problems, "problems": [asdict(p) for p in problems]})
     elif problems:
         for problem in problems:
             click.echo(f"PROBLEM [{problem.kind}] {problem.message}")
     else:
-        click.echo(f"verify: ok ({len(migrations)} migrations, sql/ agrees with the database)")
+        click.echo(
+            f"verify: ok ({len(migrations)} migrations, sql/ and {ctx.project.schema_file.name}"
+            " agree with the database)"
+        )
     return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+@cli.command(name="schema", epilog=EXIT_CODES)
+@common_options()
+def write_schema(ctx: Context) -> int:
+    """Write schema.sql: every table, index, constraint, view, trigger and policy, for review."""
+    with connect(ctx.url, ctx.settings, notices=lambda _m: None) as conn:
+        schemas = project_schemas(conn, ctx.project.sql_schemas())
+        path = schema.write(conn, ctx.url, schemas, ctx.project.schema_file)
+    if ctx.as_json:
+        emit_json({"written": str(path)})
+    else:
+        click.echo(f"wrote {path}")
+    return EXIT_OK
 
 
 @cli.command(epilog=EXIT_CODES)
@@ -539,7 +558,11 @@ def backup(ctx: Context, out: Path | None, check: bool) -> int:
             )
             with connect(scratch_url, ctx.settings, notices=lambda _m: None) as conn:
                 problems = run_verify(
-                    conn, ctx.project, load_migrations(ctx.project), allow_pending=False
+                    conn,
+                    ctx.project,
+                    load_migrations(ctx.project),
+                    allow_pending=False,
+                    url=scratch_url,
                 )
         finally:
             operations.drop_database(ctx.url, scratch)
@@ -578,7 +601,9 @@ def restore(ctx: Context, file: Path, into_url: str | None, new_db: str | None) 
     target = into_url or operations.create_database(ctx.url, str(new_db))
     operations.restore(file, target)
     with connect(target, ctx.settings, notices=lambda _m: None) as conn:
-        problems = run_verify(conn, ctx.project, load_migrations(ctx.project), allow_pending=False)
+        problems = run_verify(
+            conn, ctx.project, load_migrations(ctx.project), allow_pending=False, url=target
+        )
     if ctx.as_json:
         emit_json(
             {"restored_into": target, "ok": not problems, "problems": [asdict(p) for p in problems]}

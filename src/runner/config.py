@@ -13,8 +13,6 @@ DEFAULT_LOCK_TIMEOUT = "5s"  # DDL waiting for a lock queues every query behind 
 DEFAULT_STATEMENT_TIMEOUT = "15min"
 DEFAULT_LOCK_WAIT_SECONDS = 60.0  # how long a second runner waits for the first to finish
 
-PROJECT_SCHEMAS = ("memory", "app", "travel", "ops", "mempg")
-
 
 @dataclass(frozen=True)
 class Project:
@@ -33,6 +31,14 @@ class Project:
     @property
     def sql(self) -> Path:
         return self.root / "sql"
+
+    @property
+    def schema_file(self) -> Path:
+        return self.root / "schema.sql"
+
+    def sql_schemas(self) -> list[str]:
+        """The schemas sql/ holds definitions for: one folder each."""
+        return sorted(p.name for p in self.sql.iterdir() if p.is_dir()) if self.sql.is_dir() else []
 
 
 def find_project(start: Path | None = None) -> Project:

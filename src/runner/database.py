@@ -192,3 +192,13 @@ def _lock_holder(conn: psycopg.Connection) -> str:
         return ""
     pid, user, addr, app = row
     return f" (backend pid {pid}, role {user}, {app or 'no application name'}, {addr or 'local'})"
+
+
+def project_schemas(conn: psycopg.Connection, fallback: list[str]) -> list[str]:
+    """ops.project_schemas(), the one list of mempg's schemas, which SQL owns; `fallback` (the
+    folders of sql/) before the migration that defines it has been applied."""
+    row = conn.execute(
+        "SELECT CASE WHEN to_regprocedure('ops.project_schemas()') IS NOT NULL"
+        " THEN ops.project_schemas() END"
+    ).fetchone()
+    return list(row[0]) if row is not None and row[0] is not None else fallback

@@ -13,7 +13,14 @@ from yoyo.migrations import read_sql_migration
 
 from runner import ledger
 from runner.config import Project, SessionSettings
-from runner.database import ScriptFailure, connect, migration_lock, run_script, transaction
+from runner.database import (
+    ScriptFailure,
+    connect,
+    first_line,
+    migration_lock,
+    run_script,
+    transaction,
+)
 from runner.errors import RunnerError, UsageProblem
 from runner.project import MigrationFile, find, load_migrations
 from runner.sqltext import transaction_control
@@ -184,15 +191,18 @@ class Runner:
             )
 
     def _prepare_embedding_dim(self, conn: psycopg.Connection, embedding_dim: int | None) -> None:
+        """Pass --embedding-dim to the migrations; SQL alone judges it (mempg.request_embedding_dim,
+        or 0001's check on a fresh install), and its error is the runner's."""
         if embedding_dim is None:
             return
-        installed = installed_embedding_dim(conn)
-        if installed is not None and installed != embedding_dim:
-            raise RunnerError(
-                f"--embedding-dim {embedding_dim} refused: this database was installed with"
-                f" embedding dimension {installed}, which is fixed (use a new database, or write a"
-                " migration that re-embeds the memories)"
-            )
+        checker = conn.execute(
+            "SELECT to_regprocedure('mempg.request_embedding_dim(text)') IS NOT NULL"
+        ).fetchone()
+        if checker and checker[0]:
+            try:
+                conn.execute("SELECT mempg.request_embedding_dim(%s)", (str(embedding_dim),))
+            except psycopg.Error as exc:
+                raise RunnerError(first_line(exc)) from None
         conn.execute("SELECT set_config('mempg.embedding_dim', %s, false)", (str(embedding_dim),))
 
     def _apply_one(self, conn: psycopg.Connection, migration: MigrationFile) -> StepReport:
@@ -380,15 +390,6 @@ class Runner:
 
 def _to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def installed_embedding_dim(conn: psycopg.Connection) -> int | None:
-    """mempg.embedding_dim() (from 0001) when it is installed, else None."""
-    exists = conn.execute("SELECT to_regprocedure('mempg.embedding_dim()') IS NOT NULL").fetchone()
-    if not (exists and exists[0]):
-        return None
-    row = conn.execute("SELECT mempg.embedding_dim()").fetchone()
-    return int(row[0]) if row and row[0] is not None else None
 
 
 def _bootstrap(conn: psycopg.Connection, books: ledger.YoyoBooks) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,6 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from runner import embedded
-from runner.config import PROJECT_SCHEMAS
 from runner.errors import RunnerError
 
 Echo = Callable[[str], None]
@@ -30,10 +31,9 @@ Echo = Callable[[str], None]
 def project_tables(conn: psycopg.Connection) -> list[str]:
     """Every ordinary table of mempg's schemas, schema-qualified and quoted."""
     rows = conn.execute(
-        "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c"
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.relkind = 'r' AND n.nspname = ANY(%s) ORDER BY 1",
-        (list(PROJECT_SCHEMAS),),
+        " WHERE c.relkind = 'r' AND n.nspname = ANY (ops.project_schemas()) ORDER BY 1"
     ).fetchall()
     return [row[0] for row in rows]
 
@@ -185,3 +185,43 @@ def table_fingerprints(url: str) -> dict[str, tuple[int, str]]:
 
 def scratch_name() -> str:
     return f"mempg_verify_{uuid.uuid4().hex[:10]}"
+
+
+VECTOR_INDEXES = (
+    "SELECT format('%I.%I', n.nspname, c.relname), pg_get_indexdef(c.oid)"
+    " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = c.relam"
+    " WHERE i.indrelid = 'memory.memories'::regclass AND am.amname IN ('hnsw', 'ivfflat', 'diskann')"
+)
+
+
+@contextmanager
+def bulk_load_memories(
+    conn: psycopg.Connection, maintenance_work_mem: str = "512MB"
+) -> Iterator[dict[str, float]]:
+    """A bulk load into memory.memories (by COPY) inside the block: the vector indexes are dropped
+    first and rebuilt afterwards from their own definitions (pg_get_indexdef), and the triggers
+    (deduplication, history) are off, as for a restore. Yields timings: load_seconds and, once the
+    block is done, index_build_seconds."""
+    indexes = conn.execute(VECTOR_INDEXES).fetchall()
+    for name, _definition in indexes:
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
+    timings: dict[str, float] = {}
+    conn.execute("SET session_replication_role = replica")
+    started = time.perf_counter()
+    try:
+        yield timings
+    finally:
+        timings["load_seconds"] = round(time.perf_counter() - started, 2)
+        conn.execute("SET session_replication_role = origin")
+        conn.execute(
+            "SELECT set_config('maintenance_work_mem', %s, false)", (maintenance_work_mem,)
+        )
+        conn.execute(
+            "SET min_parallel_table_scan_size = 0"
+        )  # else a parallel build starts no workers
+        started = time.perf_counter()
+        for _name, definition in indexes:
+            conn.execute(definition)
+        timings["index_build_seconds"] = round(time.perf_counter() - started, 2)
+        conn.execute("ANALYZE memory.memories")

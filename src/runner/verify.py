@@ -8,9 +8,9 @@ from pathlib import Path
 
 import psycopg
 
-from runner import ledger
-from runner.config import PROJECT_SCHEMAS, Project
-from runner.database import ScriptFailure, run_script, transaction
+from runner import ledger, schema
+from runner.config import Project
+from runner.database import ScriptFailure, project_schemas, run_script, transaction
 from runner.migrate import changed_on_disk
 from runner.project import MigrationFile, orphan_rollbacks
 from runner.sqltext import transaction_control
@@ -18,7 +18,7 @@ from runner.sqltext import transaction_control
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # changed | missing rollback | orphan rollback | pending | failed | yoyo mismatch | sql differs | sql fails
+    kind: str  # changed | missing rollback | orphan rollback | pending | failed | yoyo mismatch | sql differs | sql fails | schema differs
     subject: str
     message: str
 
@@ -29,7 +29,10 @@ def verify(
     migrations: list[MigrationFile],
     *,
     allow_pending: bool,
+    url: str | None = None,
 ) -> list[Problem]:
+    """Every problem found; with `url` (for pg_dump) also the tables, indexes, constraints and
+    policies against schema.sql, once no migration is pending."""
     rows = ledger.read_ledger(conn)
     problems = [Problem("changed", i, msg) for i, msg in changed_on_disk(migrations, rows)]
     problems += [
@@ -58,6 +61,12 @@ def verify(
         ]
     problems += _yoyo_mismatch(conn, rows)
     problems += check_sql_folder(conn, project)
+    if url is not None and all(m.id in rows for m in migrations):
+        schemas = project_schemas(conn, project.sql_schemas())
+        problems += [
+            Problem("schema differs", project.schema_file.name, message)
+            for message in schema.differences(conn, url, schemas, project.schema_file)
+        ]
     return problems
 
 
@@ -88,11 +97,7 @@ def check_sql_folder(conn: psycopg.Connection, project: Project) -> list[Problem
     that the migrations brought up to date, running them must change nothing.
     """
     files = sql_files(project)
-    schemas = (
-        sorted(set(PROJECT_SCHEMAS) | {p.name for p in project.sql.iterdir() if p.is_dir()})
-        if project.sql.is_dir()
-        else list(PROJECT_SCHEMAS)
-    )
+    schemas = sorted(set(project_schemas(conn, project.sql_schemas())) | set(project.sql_schemas()))
     problems: list[Problem] = []
     with transaction(conn, commit=False):
         before = _definitions(conn, schemas)

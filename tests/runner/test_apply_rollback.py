@@ -126,8 +126,7 @@ def test_rollback_steps_and_to_select_exactly_the_named_migrations(
         ["rollback", "--steps", "9"],
         ["rollback", "--steps", "0"],
         ["rollback", "--steps", "1", "--all"],
-        ["apply", "--embedding-dim", "0"],
-        ["apply", "--embedding-dim", "16001"],
+        ["apply", "--embedding-dim", "many"],
     ],
 )
 def test_unknown_ids_and_bad_selections_are_usage_errors(
@@ -138,6 +137,21 @@ def test_unknown_ids_and_bad_selections_are_usage_errors(
     result = run_mempg(*args, url=db.url, project=project)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+    assert ledger(db) == before
+
+
+@pytest.mark.parametrize("dimension", ["0", "16001", "768"])
+def test_an_embedding_dimension_is_judged_by_sql_and_changes_nothing(
+    db: Database, project: Path, dimension: str
+):
+    """The range and the installed dimension are checked in SQL (mempg.request_embedding_dim);
+    the runner reports its error (exit 1) and applies nothing."""
+    add_note_migrations(project)
+    before = ledger(db)
+    result = run_mempg("apply", "--embedding-dim", dimension, url=db.url, project=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert dimension in result.stderr and "embedding" in result.stderr
     assert ledger(db) == before
 
 

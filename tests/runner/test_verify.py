@@ -131,3 +131,45 @@ def test_a_sql_file_with_commit_is_refused_without_running(db: Database, project
     assert result.returncode == 3
     with db.connect() as conn:
         assert conn.execute("SELECT to_regclass('app.leak')").fetchone() == (None,)
+
+
+@pytest.mark.parametrize(
+    ("drift", "reported"),
+    [
+        ("ALTER TABLE memory.memories ADD COLUMN mood text", "TABLE memory.memories"),
+        ("DROP INDEX memory.memories_user_updated", "INDEX memory.memories_user_updated"),
+        (
+            "CREATE INDEX memories_by_hand ON memory.memories (source)",
+            "INDEX memory.memories_by_hand",
+        ),
+        (
+            "ALTER TABLE travel.flights DROP CONSTRAINT arrival_after_departure",
+            "TABLE travel.flights",  # its CHECK constraints are part of the table's entry
+        ),
+        ("ALTER TABLE app.users NO FORCE ROW LEVEL SECURITY", "app.users"),
+        ("GRANT SELECT ON memory.memory_history TO anon", "ACL ON TABLE memory.memory_history"),
+        (
+            "COMMENT ON COLUMN memory.memories.hash IS 'edited'",
+            "COMMENT ON COLUMN memory.memories.hash",
+        ),
+    ],
+    ids=["column", "dropped index", "new index", "constraint", "forced rls", "grant", "comment"],
+)
+def test_a_table_changed_by_hand_is_reported_by_name(db: Database, drift: str, reported: str):
+    with db.connect(autocommit=True) as conn:
+        conn.execute(drift)
+    result = run_mempg("verify", "--json", url=db.url)
+    assert result.returncode == 3, result.stdout + result.stderr
+    found = [
+        p["message"] for p in json.loads(result.stdout)["problems"] if p["kind"] == "schema differs"
+    ]
+    assert len(found) == 1 and reported in found[0], found
+
+
+def test_the_committed_schema_file_is_what_mempg_schema_writes(db: Database, project: Path):
+    """schema.sql is generated: regenerate it after a migration (`mempg schema`) and commit it."""
+    committed = (project / "schema.sql").read_text()
+    (project / "schema.sql").unlink()
+    result = run_mempg("schema", url=db.url, project=project)
+    assert result.returncode == 0, result.stderr
+    assert (project / "schema.sql").read_text() == committed

@@ -7,8 +7,6 @@ import pytest
 
 from helpers import Database, run_mempg
 
-PROJECT_SCHEMAS = ["memory", "app", "travel", "ops", "mempg"]
-
 
 def as_role(conn: psycopg.Connection, role: str, **settings: str) -> None:
     """Act as `role` for the rest of this transaction, like supabase-test-helpers' authenticate_as."""
@@ -81,9 +79,8 @@ def test_no_project_function_is_executable_by_public(db: Database):
     with db.connect() as conn:
         leaks = conn.execute(
             "SELECT p.oid::regprocedure::text FROM pg_proc p"
-            " WHERE p.pronamespace::regnamespace::text = ANY(%s)"
+            " WHERE p.pronamespace::regnamespace::text = ANY (ops.project_schemas())"
             "   AND has_function_privilege('public', p.oid, 'EXECUTE')",
-            (PROJECT_SCHEMAS,),
         ).fetchall()
     assert leaks == []
 
@@ -101,9 +98,8 @@ def test_security_definer_functions_pin_search_path(db: Database):
     with db.connect() as conn:
         unpinned = conn.execute(
             "SELECT p.oid::regprocedure::text FROM pg_proc p"
-            " WHERE p.prosecdef AND p.pronamespace::regnamespace::text = ANY(%s)"
-            "   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%%pg_temp')",
-            (PROJECT_SCHEMAS,),
+            " WHERE p.prosecdef AND p.pronamespace::regnamespace::text = ANY (ops.project_schemas())"
+            "   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%pg_temp')",
         ).fetchall()
     assert unpinned == []
 

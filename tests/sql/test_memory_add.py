@@ -274,3 +274,25 @@ def test_the_error_names_the_parameter(alice, parameter):
         alice.execute(
             "SELECT * FROM memory.add_memory(%(user_id)s, %(memory)s, %(embedding)s)", args
         )
+
+
+def test_a_plain_insert_reports_what_deduplication_made_of_it(alice):
+    """The trigger's hand-off (dedup_outcome.sql), read after a plain INSERT, in its transaction."""
+    first, _ = add(alice, "Alice likes green tea", unit(1))
+    insert = "INSERT INTO memory.memories (user_id, memory, embedding) VALUES ('alice', %s, %s)"
+    outcomes = []
+    for text, embedding in (
+        ("  alice likes GREEN tea", unit(1)),
+        ("Alice loves green tea", with_similarity(unit(1), 0.99, seed=3)),
+        ("Alice flies to Lisbon", unit(2)),
+    ):
+        with alice.transaction():
+            alice.execute(insert, (text, embedding))
+            outcomes.append(
+                alice.execute("SELECT id::text, event FROM memory.dedup_outcome()").fetchone()
+            )
+    assert outcomes[0] == (first, "NOOP")
+    assert outcomes[1] == (first, "UPDATE")
+    assert outcomes[2] is not None and outcomes[2][1] == "ADD" and outcomes[2][0] != first
+    with alice.transaction():  # nothing inserted in this transaction: no outcome
+        assert alice.execute("SELECT * FROM memory.dedup_outcome()").fetchall() == []

@@ -13,6 +13,7 @@ import pytest
 from pgvector.psycopg import register_vector
 
 from helpers import Database, run_mempg
+from runner.operations import bulk_load_memories
 from vectors import nested_plans
 
 USERS = 600
@@ -39,21 +40,16 @@ def big_table(module_empty_db: Database) -> Database:
     rng = np.random.default_rng(3)
     with psycopg.connect(module_empty_db.url, autocommit=True) as conn:
         register_vector(conn)
-        conn.execute("SET session_replication_role = replica")  # bulk load: no dedup triggers
-        index = conn.execute(
-            "SELECT pg_get_indexdef('memory.memories_embedding_ann'::regclass)"
-        ).fetchone()
-        conn.execute("DROP INDEX memory.memories_embedding_ann")  # built once after the load
-        with conn.cursor().copy(
-            "COPY memory.memories (user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy:
+        with (
+            bulk_load_memories(conn),
+            conn.cursor().copy(
+                "COPY memory.memories (user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy,
+        ):
             copy.set_types(["text", "text", "vector"])
             users = [f"user{u}" for u in range(USERS) for _ in range(PER_USER)] + [SMALL] * 20
             for i, user in enumerate(users):
                 copy.write_row((user, f"{' '.join(rng.choice(WORDS, 4))} {i}", rng.normal(size=8)))
-        assert index is not None
-        conn.execute(index[0])
-        conn.execute("VACUUM ANALYZE memory.memories")
     return module_empty_db
 
 

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from helpers import Database
+from runner.operations import bulk_load_memories
 from vectors import DIM, clustered, connect_as, nested_plans, owner, unit, with_similarity
 
 ALICE = "alice"
@@ -63,6 +64,18 @@ def test_deleted_and_expired_memories_are_not_found(db: Database, alice):
             "UPDATE memory.memories SET expires_at = now() - interval '1 second' WHERE memory = 'expiring'"
         )
     assert [m for m, _ in search(alice, base)] == ["kept"]
+    # one definition of live (memory.is_live) for every reader: hybrid search, list and get too
+    hybrid = alice.execute(
+        "SELECT memory FROM memory.hybrid_search_memories('deleted expiring kept', %s, 'alice')",
+        (base,),
+    ).fetchall()
+    assert hybrid == [("kept",)]
+    listed = alice.execute("SELECT memory FROM memory.list_memories('alice')").fetchall()
+    assert listed == [("kept",)]
+    expired = alice.execute("SELECT id FROM memory.memories WHERE memory = 'expiring'").fetchone()
+    assert expired is not None
+    with pytest.raises(psycopg.errors.NoDataFound):
+        alice.execute("SELECT * FROM memory.get_memory(%s)", (expired[0],))
 
 
 def test_metadata_and_category_filters(alice):
@@ -235,23 +248,17 @@ def loaded(module_db: Database) -> dict[str, np.ndarray]:
     for index, user in enumerate(LIGHT_USERS + HEAVY_USERS):
         size = HEAVY_SIZE if user in HEAVY_USERS else LIGHT_SIZE
         vectors[user] = clustered(size, CENTRES, spread=0.8, seed=100 + index)
-    with owner(module_db.url) as conn:
-        conn.execute("DROP INDEX memory.memories_embedding_ann")
-        conn.execute("SET session_replication_role = replica")  # bulk load: no dedup triggers
-        with conn.cursor().copy(
+    with (
+        owner(module_db.url) as conn,
+        bulk_load_memories(conn),
+        conn.cursor().copy(
             "COPY memory.memories (user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(["text", "text", "vector"])
-            for user, rows in vectors.items():
-                for i, row in enumerate(rows):
-                    copy.write_row((user, f"memory {i} of {user}", row))
-        conn.execute("SET session_replication_role = origin")
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        conn.execute(
-            "CREATE INDEX memories_embedding_ann ON memory.memories USING hnsw (embedding vector_cosine_ops)"
-            " WITH (m = 16, ef_construction = 128) WHERE NOT is_deleted"
-        )
-        conn.execute("VACUUM ANALYZE memory.memories")
+        ) as copy,
+    ):
+        copy.set_types(["text", "text", "vector"])
+        for user, rows in vectors.items():
+            for i, row in enumerate(rows):
+                copy.write_row((user, f"memory {i} of {user}", row))
     return vectors
 
 

@@ -108,11 +108,17 @@ def test_every_column_a_policy_filters_on_leads_an_index(admin):
         assert leading[0] >= 1, (table, column)
 
 
-PROJECT_SCHEMAS = ["memory", "app", "travel", "ops", "mempg"]
 # Functions without a SET search_path clause, so the planner can inline them; their bodies use
 # built-in functions and operators and schema-qualified names only (pg_catalog is always searched
 # first, and pg_temp never for functions or operators).
-INLINED = {"memory.meets_threshold", "memory.text_hash", "memory.normalize_text"}
+INLINED = {
+    "memory.meets_threshold",
+    "memory.text_hash",
+    "memory.normalize_text",
+    "memory.is_live",
+    "memory.same_agent",
+    "ops.project_schemas",
+}
 
 
 def test_no_extension_is_installed_in_public(admin):
@@ -126,8 +132,7 @@ def test_no_extension_is_installed_in_public(admin):
 def test_every_function_pins_its_search_path_unless_inlined_and_qualified(admin):
     rows = admin.execute(
         "SELECT p.pronamespace::regnamespace || '.' || p.proname, p.proconfig, p.prosrc"
-        " FROM pg_proc p WHERE p.pronamespace::regnamespace::text = ANY(%s)",
-        (PROJECT_SCHEMAS,),
+        " FROM pg_proc p WHERE p.pronamespace::regnamespace::text = ANY (ops.project_schemas())",
     ).fetchall()
     assert len(rows) > 50
     unpinned = {
@@ -143,7 +148,16 @@ def test_every_function_pins_its_search_path_unless_inlined_and_qualified(admin)
         assert all("." in call or call in BUILT_INS for call in calls), (name, calls)
 
 
-BUILT_INS = {"lower", "regexp_replace", "btrim", "encode", "sha256", "convert_to", "coalesce"}
+BUILT_INS = {
+    "lower",
+    "regexp_replace",
+    "btrim",
+    "encode",
+    "sha256",
+    "convert_to",
+    "coalesce",
+    "now",
+}
 
 
 def test_anon_and_authenticated_cannot_read_query_statistics(admin):

@@ -122,7 +122,7 @@ def table_contents(url: str) -> dict[str, list[str]]:
         tables = conn.execute(
             "SELECT n.nspname || '.' || c.relname FROM pg_class c"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('memory', 'app', 'travel', 'ops', 'mempg')"
+            " WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (ops.project_schemas())"
         ).fetchall()
         for (table,) in tables:
             if table in BOOKKEEPING:

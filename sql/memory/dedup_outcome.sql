@@ -1,0 +1,63 @@
+-- The deduplication hand-off, in one place. A BEFORE INSERT trigger cannot return a value to
+-- the statement that fired it, so the trigger memories_20_deduplicate leaves what it decided in
+-- transaction-local settings, which these functions alone write and read:
+--   memory.dedup_result  '<id> <event>': the memory the INSERT became (ADD, NOOP, UPDATE, MERGE);
+--                        memory.add_memory() returns it, and after a plain INSERT of psql
+--                        `SELECT * FROM memory.dedup_outcome()` tells what happened;
+--   memory.dedup_event   the event of the UPDATE the trigger is running, for the history trigger
+--                        (set around that UPDATE only, '' otherwise).
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
+CREATE OR REPLACE FUNCTION memory.set_dedup_outcome(id uuid, event text)
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT set_config('memory.dedup_result', coalesce(set_dedup_outcome.id::text || ' ' || set_dedup_outcome.event, ''), true)
+$$;
+
+COMMENT ON FUNCTION memory.set_dedup_outcome(uuid, text) IS
+    'Records what the deduplication trigger made of an INSERT (NULL clears it)';
+
+CREATE OR REPLACE FUNCTION memory.dedup_outcome()
+RETURNS TABLE (id uuid, event text)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT split_part(r.result, ' ', 1)::uuid, split_part(r.result, ' ', 2)
+    FROM (SELECT current_setting('memory.dedup_result', true) AS result) AS r
+    WHERE r.result <> ''
+$$;
+
+COMMENT ON FUNCTION memory.dedup_outcome() IS
+    'The memory the last INSERT of this transaction became, and how (ADD, NOOP, UPDATE, MERGE)';
+
+CREATE OR REPLACE FUNCTION memory.set_dedup_event(event text)
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT set_config('memory.dedup_event', coalesce(set_dedup_event.event, ''), true)
+$$;
+
+COMMENT ON FUNCTION memory.set_dedup_event(text) IS
+    'Names the event of the UPDATE the deduplication trigger runs (NULL clears it), for the history trigger';
+
+CREATE OR REPLACE FUNCTION memory.dedup_event()
+RETURNS text
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT nullif(current_setting('memory.dedup_event', true), '')
+$$;
+
+COMMENT ON FUNCTION memory.dedup_event() IS 'The event of the deduplication UPDATE running now, or NULL';
+
+REVOKE ALL ON FUNCTION memory.set_dedup_outcome(uuid, text), memory.dedup_outcome(),
+    memory.set_dedup_event(text), memory.dedup_event() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.set_dedup_outcome(uuid, text), memory.dedup_outcome(),
+    memory.set_dedup_event(text), memory.dedup_event() TO authenticated, service_role;
