@@ -38,9 +38,10 @@ def available() -> dict[str, str]:
 
 
 def _peer_url(url: str) -> str:
-    """The peers' own tables go to schema bench (Mem0 looks its table up in public: also listed)."""
+    """The peers' own tables go to schema bench (Mem0 looks its table up in public: also listed;
+    the vector type lives in schema extensions)."""
     params = conninfo_to_dict(url)
-    params["options"] = "-c search_path=bench,public"
+    params["options"] = "-c search_path=bench,public,extensions"
     return make_conninfo(**params)
 
 

@@ -1,4 +1,4 @@
-"""Benchmark outputs: bench/results/<mode>.json, <mode>.png, and the README's results table."""
+"""Benchmark outputs: bench/results/<mode>.json, <mode>.png, and the results table of docs/benchmarks.md."""
 
 from __future__ import annotations
 

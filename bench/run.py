@@ -1,5 +1,5 @@
 """`make bench`: build the data set, measure every system side by side, write JSON, PNG and the
-README table; `--compare BASELINE` exits 1 when a ratio or a recall regresses beyond tolerance."""
+table in docs/benchmarks.md; `--compare BASELINE` exits 1 when a ratio or a recall regresses beyond tolerance."""
 
 from __future__ import annotations
 
@@ -59,8 +59,13 @@ MODES = {
         "embeddings": "text",
     },
 }
-# A regression is a recall that drops by more than RECALL_TOLERANCE, or a ratio that moves the wrong
-# way by more than RATIO_TOLERANCE times (these machines are shared: single figures drift).
+# `--compare` gates only on what mempg measures against itself in the same run: recalls (against
+# exact search) and ratios to its own baselines (exact search on the same filters, the service
+# role without RLS, a plain INSERT). A regression is a recall that drops by more than
+# RECALL_TOLERANCE, or such a ratio that moves the wrong way by more than RATIO_TOLERANCE times.
+# Ratios against the peers (Mem0's and LangChain's query shapes) are reported, never gated: a
+# peer's sequential scan is decided by the machine's memory bandwidth (Mem0's light-user p95 was
+# 20 ms on one machine and 4.4 ms on another), so such a ratio moves without mempg changing.
 RECALL_TOLERANCE = 0.02
 RATIO_TOLERANCE = 1.5
 
@@ -475,6 +480,7 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
         "recall_light": mempg["light"]["1"]["recall_at_10"],
         "recall_heavy": mempg["heavy"]["1"]["recall_at_10"],
         "p95_ratio_vs_exact_heavy": mempg["heavy"]["1"]["p95_ms"] / exact["heavy"]["1"]["p95_ms"],
+        "p95_ratio_vs_exact_light": mempg["light"]["1"]["p95_ms"] / exact["light"]["1"]["p95_ms"],
         "p95_ratio_vs_mem0_heavy": mempg["heavy"]["1"]["p95_ms"] / mem0["heavy"]["1"]["p95_ms"],
         "p95_ratio_vs_mem0_light": mempg["light"]["1"]["p95_ms"] / mem0["light"]["1"]["p95_ms"],
         "mem0_recall_light": mem0["light"]["1"]["recall_at_10"],
@@ -488,12 +494,8 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     }
 
 
-LOWER_IS_BETTER = {
-    "p95_ratio_vs_exact_heavy",
-    "p95_ratio_vs_mem0_heavy",
-    "p95_ratio_vs_mem0_light",
-    "rls_overhead",
-}
+LOWER_IS_BETTER = {"p95_ratio_vs_exact_heavy", "p95_ratio_vs_exact_light", "rls_overhead"}
+REPORTED_ONLY = {"p95_ratio_vs_mem0_heavy", "p95_ratio_vs_mem0_light"}
 HIGHER_IS_BETTER = {"insert_ratio_0pct"}
 RECALLS = {"recall_light", "recall_heavy", "exact_duplicates_caught", "near_duplicates_caught"}
 
@@ -502,6 +504,9 @@ def regressions(current: dict[str, float], baseline: dict[str, float]) -> list[s
     found = []
     for key, value in current.items():
         if key not in baseline:
+            continue
+        if key in REPORTED_ONLY:
+            log(f"reported, not gated: {key} {value:.3f} (baseline {baseline[key]:.3f})")
             continue
         before = baseline[key]
         if key in RECALLS and value < before - RECALL_TOLERANCE:
@@ -573,7 +578,7 @@ def main() -> None:
     if not args.no_write:
         from bench.report import write_outputs
 
-        write_outputs(results, RESULTS, ROOT / "README.md")
+        write_outputs(results, RESULTS, ROOT / "docs" / "benchmarks.md")
     if args.compare:
         baseline = json.loads(args.compare.read_text())["headline"]
         found = regressions(results["headline"], baseline)

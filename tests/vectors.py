@@ -44,14 +44,64 @@ def clustered(count: int, centres: np.ndarray, spread: float, seed: int) -> np.n
     return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
 
 
-def connect_as(url: str, user: str | None, role: str = "authenticated") -> psycopg.Connection:
-    """A session acting as `role` for app user `user` (None: no identity)."""
-    conn = psycopg.connect(url, autocommit=True)
+TRANSACTION_CONTROL = ("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+class ActingConnection(psycopg.Connection):
+    """A session that acts for one application user the way an application does per request:
+    every statement runs in a transaction that sets the role and app.user_id transaction-locally
+    (set_config(..., true)), so nothing of the identity outlives it (DESIGN.md, Tests). Inside a
+    transaction the test opened itself, the identity is set in it and lasts until its end."""
+
+    acting_role: str = "authenticated"
+    acting_user: str | None = None
+
+    def act_as(self, user: str | None, role: str | None = None) -> None:
+        self.acting_user = user
+        if role is not None:
+            self.acting_role = role
+
+    def execute(self, query, params=None, *, prepare=None, binary=False):  # type: ignore[override]
+        text = query if isinstance(query, str) else ""
+        if text.lstrip().upper().startswith(TRANSACTION_CONTROL):
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        with self.transaction():
+            super().execute(
+                "SELECT set_config('role', %s, true), set_config('app.user_id', %s, true)",
+                (self.acting_role, self.acting_user or ""),
+            )
+            return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+def connect_as(url: str, user: str | None, role: str = "authenticated") -> ActingConnection:
+    """A session acting as `role` for app user `user` (None: no identity), per transaction."""
+    conn = ActingConnection.connect(url, autocommit=True)
     register_vector(conn)
-    conn.execute("SELECT set_config('role', %s, false)", (role,))
-    if user is not None:
-        conn.execute("SELECT set_config('app.user_id', %s, false)", (user,))
+    conn.act_as(user, role)
     return conn
+
+
+def vector_literal(values: list[str] | np.ndarray) -> str:
+    """A vector as SQL text, for values that numpy cannot carry (NaN, out-of-range components)."""
+    return "[" + ",".join(str(v) for v in values) + "]"
+
+
+def filled(value: str, dim: int = DIM) -> str:
+    """A `dim`-dimensional vector literal with every component `value`."""
+    return vector_literal([value] * dim)
+
+
+def add_memory(
+    conn: psycopg.Connection, text: str, embedding: object, user: str = "alice", **arguments: object
+) -> tuple[str, str]:
+    """memory.add_memory(user, text, embedding, <named arguments>): (id, event)."""
+    named = "".join(f", {name} => %({name})s" for name in arguments)
+    row = conn.execute(
+        f"SELECT id::text, event FROM memory.add_memory(%(user)s, %(text)s, %(embedding)s{named})",
+        {"user": user, "text": text, "embedding": embedding, **arguments},
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1]
 
 
 def owner(url: str) -> psycopg.Connection:

@@ -54,3 +54,10 @@ def session_as(db: Database) -> Iterator[Callable[..., psycopg.Connection]]:
 def admin(db: Database) -> Iterator[psycopg.Connection]:
     with owner(db.url) as conn:
         yield conn
+
+
+@pytest.fixture
+def alice(db: Database) -> Iterator[psycopg.Connection]:
+    """A session acting as the application user "alice" (identity set per transaction)."""
+    with connect_as(db.url, "alice") as conn:
+        yield conn

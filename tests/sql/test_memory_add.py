@@ -9,28 +9,13 @@ import psycopg
 import pytest
 
 from helpers import Database
-from vectors import DIM, connect_as, owner, unit, with_similarity
+from vectors import DIM, add_memory, connect_as, owner, unit, vector_literal, with_similarity
 
 ALICE = "alice"
 
 
-@pytest.fixture
-def alice(db: Database):
-    with connect_as(db.url, ALICE) as conn:
-        yield conn
-
-
 def add(conn: psycopg.Connection, text: str, embedding: np.ndarray, **kwargs) -> tuple[str, str]:
-    user = kwargs.pop("user_id", ALICE)
-    columns = ", ".join(f"{k} => %({k})s" for k in kwargs)
-    row = conn.execute(
-        "SELECT id::text, event FROM memory.add_memory(%(user)s, %(text)s, %(embedding)s"
-        + (f", {columns}" if columns else "")
-        + ")",
-        {"user": user, "text": text, "embedding": embedding, **kwargs},
-    ).fetchone()
-    assert row is not None
-    return row[0], row[1]
+    return add_memory(conn, text, embedding, kwargs.pop("user_id", ALICE), **kwargs)
 
 
 def memories(conn: psycopg.Connection) -> list[tuple]:
@@ -206,21 +191,17 @@ def test_the_default_dimension_is_1536(alice):
     assert row == (DIM,)
 
 
-def _vector_literal(values: list[str]) -> str:
-    return "[" + ",".join(values) + "]"
-
-
 BAD_INPUT = [
     ("user_id NULL", {"user_id": None}, "22004"),
     ("memory NULL", {"memory": None}, "22004"),
     ("embedding NULL", {"embedding": None}, "22004"),
-    ("wrong dimension", {"embedding": _vector_literal(["1"] * 3)}, "22023"),
-    ("NaN", {"embedding": _vector_literal(["NaN"] + ["1"] * (DIM - 1))}, "22000"),
-    ("infinity", {"embedding": _vector_literal(["Infinity"] + ["1"] * (DIM - 1))}, "22000"),
-    ("zero vector", {"embedding": _vector_literal(["0"] * DIM)}, "22023"),
-    ("components 1e38", {"embedding": _vector_literal(["1e38"] * DIM)}, "22023"),
-    ("components 1e-23", {"embedding": _vector_literal(["1e-23"] * DIM)}, "22023"),
-    ("components 1e-45", {"embedding": _vector_literal(["1e-45"] * DIM)}, "22023"),
+    ("wrong dimension", {"embedding": vector_literal(["1"] * 3)}, "22023"),
+    ("NaN", {"embedding": vector_literal(["NaN"] + ["1"] * (DIM - 1))}, "22000"),
+    ("infinity", {"embedding": vector_literal(["Infinity"] + ["1"] * (DIM - 1))}, "22000"),
+    ("zero vector", {"embedding": vector_literal(["0"] * DIM)}, "22023"),
+    ("components 1e38", {"embedding": vector_literal(["1e38"] * DIM)}, "22023"),
+    ("components 1e-23", {"embedding": vector_literal(["1e-23"] * DIM)}, "22023"),
+    ("components 1e-45", {"embedding": vector_literal(["1e-45"] * DIM)}, "22023"),
     ("empty text", {"memory": ""}, "22023"),
     ("blank text", {"memory": " \t\n "}, "22023"),
     ("oversized text", {"memory": "x" * 10_001}, "22001"),
@@ -247,7 +228,7 @@ def test_bad_input_is_refused_with_its_sqlstate_and_writes_nothing(
     args = {
         "user_id": ALICE,
         "memory": "Alice likes tea",
-        "embedding": _vector_literal(["0.5"] * DIM),
+        "embedding": vector_literal(["0.5"] * DIM),
         "metadata": "{}",
         "agent_id": None,
         "expires_at": None,

@@ -6,15 +6,9 @@ import psycopg
 import pytest
 
 from helpers import Database
-from vectors import DIM, connect_as, owner, unit, with_similarity
+from vectors import DIM, add_memory, connect_as, owner, unit, with_similarity
 
 ALICE = "alice"
-
-
-@pytest.fixture
-def alice(db: Database):
-    with connect_as(db.url, ALICE) as conn:
-        yield conn
 
 
 @pytest.fixture
@@ -24,17 +18,9 @@ def bob(db: Database):
 
 
 def add(conn, text, embedding=None, user=ALICE, **kwargs) -> str:
-    columns = "".join(f", {k} => %({k})s" for k in kwargs)
-    row = conn.execute(
-        f"SELECT id::text FROM memory.add_memory(%(u)s, %(t)s, %(e)s{columns})",
-        {
-            "u": user,
-            "t": text,
-            "e": unit(hash(text) % 10_000) if embedding is None else embedding,
-            **kwargs,
-        },
-    ).fetchone()
-    return row[0]
+    """An add whose embedding, unless given, follows from the text."""
+    vector = unit(hash(text) % 10_000) if embedding is None else embedding
+    return add_memory(conn, text, vector, user, **kwargs)[0]
 
 
 def events(conn, memory_id) -> list[str]:

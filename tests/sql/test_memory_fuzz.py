@@ -13,7 +13,6 @@ import os
 import time
 import uuid
 
-import numpy as np
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +20,7 @@ from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
 
 from helpers import Database
-from vectors import DIM, connect_as, owner, unit
+from vectors import DIM, connect_as, filled, owner, unit, vector_literal
 
 settings.register_profile(
     "ci",
@@ -52,16 +51,8 @@ DOCUMENTED = {
 }
 
 
-def literal(values: np.ndarray | list[str]) -> str:
-    return "[" + ",".join(str(v) for v in values) + "]"
-
-
-def filled(value: str, dim: int = DIM) -> str:
-    return literal([value] * dim)
-
-
 def one_hot(value: str) -> str:
-    return literal([value] + ["0"] * (DIM - 1))
+    return vector_literal([value] + ["0"] * (DIM - 1))
 
 
 # PostgreSQL text cannot hold NUL; psycopg refuses it before sending (not a server error).
@@ -95,7 +86,7 @@ EMBEDDINGS = st.one_of(
 def vector_text(name: str | None) -> str | None:
     if name is None or not name.startswith("unit "):
         return None if name is None else SPECIAL_VECTORS[name]
-    return literal(unit(int(name.split()[1])))
+    return vector_literal(unit(int(name.split()[1])))
 
 
 TEXTS = st.one_of(

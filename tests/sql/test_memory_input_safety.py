@@ -8,26 +8,13 @@ import psycopg
 import pytest
 
 from helpers import Database
-from vectors import DIM, connect_as, owner, unit
+from vectors import DIM, add_memory, filled, owner, unit
 
 ALICE = "alice"
 
 
-@pytest.fixture
-def alice(db: Database):
-    with connect_as(db.url, ALICE) as conn:
-        yield conn
-
-
 def add(conn: psycopg.Connection, text: str, embedding, **kwargs) -> tuple[str, str]:
-    user = kwargs.pop("user_id", ALICE)
-    columns = "".join(f", {k} => %({k})s" for k in kwargs)
-    row = conn.execute(
-        f"SELECT id::text, event FROM memory.add_memory(%(user)s, %(text)s, %(e)s::vector{columns})",
-        {"user": user, "text": text, "e": embedding, **kwargs},
-    ).fetchone()
-    assert row is not None
-    return row[0], row[1]
+    return add_memory(conn, text, embedding, kwargs.pop("user_id", ALICE), **kwargs)
 
 
 def snapshot(url: str) -> list[tuple]:
@@ -38,10 +25,6 @@ def snapshot(url: str) -> list[tuple]:
             "SELECT h.*::text FROM memory.memory_history AS h ORDER BY h.id"
         ).fetchall()
     return rows + history
-
-
-def filled(value: str) -> str:
-    return "[" + ",".join([value] * DIM) + "]"
 
 
 UNUSABLE = {"1e38": filled("1e38"), "1e-23": filled("1e-23"), "1e-45": filled("1e-45")}

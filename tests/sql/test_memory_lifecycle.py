@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from helpers import Database
-from vectors import connect_as, owner, unit
+from vectors import ActingConnection, connect_as, owner, unit
 
 
 @pytest.fixture
@@ -22,7 +22,8 @@ def service(db: Database):
 
 
 def add(conn, text: str, seed: int, user: str = "alice") -> str:
-    conn.execute("SELECT set_config('app.user_id', %s, false)", (user,))
+    if isinstance(conn, ActingConnection):  # the owner needs no identity
+        conn.act_as(user)
     row = conn.execute(
         "SELECT id::text FROM memory.add_memory(%s, %s, %s)", (user, text, unit(seed))
     ).fetchone()

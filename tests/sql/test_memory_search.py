@@ -10,24 +10,23 @@ import pytest
 
 from helpers import Database
 from runner.operations import bulk_load_memories
-from vectors import DIM, clustered, connect_as, nested_plans, owner, unit, with_similarity
+from vectors import (
+    DIM,
+    add_memory,
+    clustered,
+    connect_as,
+    nested_plans,
+    owner,
+    unit,
+    vector_literal,
+    with_similarity,
+)
 
 ALICE = "alice"
 
 
-@pytest.fixture
-def alice(db: Database):
-    with connect_as(db.url, ALICE) as conn:
-        yield conn
-
-
 def add(conn, text, embedding, **kwargs) -> str:
-    columns = "".join(f", {k} => %({k})s" for k in kwargs)
-    row = conn.execute(
-        f"SELECT id::text FROM memory.add_memory(%(u)s, %(t)s, %(e)s{columns})",
-        {"u": ALICE, "t": text, "e": embedding, **kwargs},
-    ).fetchone()
-    return row[0]
+    return add_memory(conn, text, embedding, ALICE, **kwargs)[0]
 
 
 def search(conn, query, *args, **kwargs) -> list[tuple[str, float]]:
@@ -110,17 +109,20 @@ def test_another_users_memories_are_not_found(db: Database, alice):
         assert rows == []
 
 
-def _vec(values: list[str]) -> str:
-    return "[" + ",".join(values) + "]"
-
-
-GOOD = {"q": _vec(["0.5"] * DIM), "u": ALICE, "n": 5, "meta": "{}", "cats": "{}", "th": 0.3}
+GOOD = {
+    "q": vector_literal(["0.5"] * DIM),
+    "u": ALICE,
+    "n": 5,
+    "meta": "{}",
+    "cats": "{}",
+    "th": 0.3,
+}
 SEARCH_BAD_INPUT = [
     ("query NULL", {"q": None}, "22004"),
     ("user NULL", {"u": None}, "22004"),
-    ("wrong dimension", {"q": _vec(["1", "2"])}, "22023"),
-    ("NaN", {"q": _vec(["NaN"] * DIM)}, "22000"),
-    ("zero query", {"q": _vec(["0"] * DIM)}, "22023"),
+    ("wrong dimension", {"q": vector_literal(["1", "2"])}, "22023"),
+    ("NaN", {"q": vector_literal(["NaN"] * DIM)}, "22000"),
+    ("zero query", {"q": vector_literal(["0"] * DIM)}, "22023"),
     ("match_count 0", {"n": 0}, "22023"),
     ("match_count negative", {"n": -5}, "22023"),
     ("match_count 1001", {"n": 1001}, "22023"),
@@ -203,7 +205,7 @@ HYBRID_BAD_INPUT = [
     ("both weights 0", {"fw": 0.0, "sw": 0.0}, "22023"),
     ("NaN weight", {"sw": float("nan")}, "22023"),
     ("rrf_k 0", {"k": 0}, "22023"),
-    ("wrong dimension", {"q": _vec(["1"])}, "22023"),
+    ("wrong dimension", {"q": vector_literal(["1"])}, "22023"),
     ("metadata filter scalar", {"meta": "3"}, "22023"),
 ]
 
@@ -214,7 +216,7 @@ HYBRID_BAD_INPUT = [
 def test_hybrid_search_refuses_bad_input(alice, case, override, sqlstate):
     args = {
         "t": "tea",
-        "q": _vec(["0.5"] * DIM),
+        "q": vector_literal(["0.5"] * DIM),
         "u": ALICE,
         "n": 10,
         "meta": "{}",
