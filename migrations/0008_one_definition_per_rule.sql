@@ -1,7 +1,8 @@
 -- 0008_one_definition_per_rule: each rule written once, where the readers find it (issue 11).
 -- * memory.is_live(): the live-memory predicate of every reader; get_memory and list_memories
 --   no longer return expired memories (search never did).
--- * memory.same_agent(): the agent scope, as the unique index writes it.
+-- * memory.same_agent(): the agent scope, as the unique index writes it; memory.matches_filters():
+--   the metadata and category filters of every search.
 -- * memory.takes_exact_path(): the exact-or-HNSW routing of search and deduplication.
 -- * dedup_outcome.sql: the deduplication trigger's hand-off to add_memory and to the history
 --   trigger, written and read through four functions instead of settings parsed in three files.
@@ -248,6 +249,7 @@ REVOKE ALL ON FUNCTION ops.recommended_vector_parameters(text, bigint), ops.vect
 GRANT EXECUTE ON FUNCTION ops.recommended_vector_parameters(text, bigint), ops.vector_index_health(integer) TO service_role;
 
 -- sql/memory/is_live.sql
+-- The predicates every reader of memory.memories shares.
 -- memory.is_live(): the one definition of a live memory, which every reader (search, hybrid
 -- search, get, list) asks for: not soft-deleted and not expired. Writers differ on purpose: the
 -- unique index on the normalised text and deduplication count a memory as present until it is
@@ -278,9 +280,27 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION memory.same_agent(text, text) IS 'Whether two agent ids are the same scope (NULL: no agent)';
-REVOKE ALL ON FUNCTION memory.is_live(boolean, timestamptz), memory.same_agent(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.is_live(boolean, timestamptz), memory.same_agent(text, text)
-    TO authenticated, service_role;
+
+-- memory.matches_filters(): the one definition of the search filters: metadata containing
+-- metadata_filter and categories overlapping category_filter, an empty filter matching all.
+-- Inlined like the two above; the empty cases are spelled out so that no GIN scan of the whole
+-- index answers `metadata @> '{}'`.
+CREATE OR REPLACE FUNCTION memory.matches_filters(metadata jsonb, categories text[], metadata_filter jsonb,
+                                                  category_filter text[])
+RETURNS boolean
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT (matches_filters.metadata_filter = '{}'::jsonb OR matches_filters.metadata @> matches_filters.metadata_filter)
+       AND (cardinality(matches_filters.category_filter) = 0 OR matches_filters.categories && matches_filters.category_filter)
+$$;
+
+COMMENT ON FUNCTION memory.matches_filters(jsonb, text[], jsonb, text[]) IS
+    'Metadata contains the filter and categories overlap the filter (empty filters match all)';
+REVOKE ALL ON FUNCTION memory.is_live(boolean, timestamptz), memory.same_agent(text, text),
+    memory.matches_filters(jsonb, text[], jsonb, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.is_live(boolean, timestamptz), memory.same_agent(text, text),
+    memory.matches_filters(jsonb, text[], jsonb, text[]) TO authenticated, service_role;
 
 -- sql/memory/dedup_outcome.sql
 -- The deduplication hand-off, in one place. A BEFORE INSERT trigger cannot return a value to
@@ -366,14 +386,11 @@ GRANT EXECUTE ON FUNCTION memory.set_dedup_outcome(uuid, text), memory.dedup_out
 -- sets both from memory.settings (set_config(..., true) inside the function is undone at its exit).
 -- Thresholds compare through memory.meets_threshold(): a NaN similarity is never a match.
 -- An empty metadata filter is skipped explicitly: `metadata @> '{}'` matches every row, yet the
--- planner answered it with a scan of the whole GIN index (18 ms per call at 28,000 rows, measured
--- in the benchmark), on every search and every deduplicated insert.
--- Without filters it counts from the btree alone (an index-only scan): the generic plan of one
--- query serving both cases read every counted row from the heap (3,000 pages, 25 ms cold, for a
--- heavy user), as the filter columns live there.
+-- planner answered it with a scan of the whole GIN index. Without filters the count reads the
+-- btree alone (an index-only scan), where one query serving both cases read every counted row
+-- from the heap. (Figures: docs/memory.md, "Measurements".)
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
--- own search_path never changes what a name means. (Left unpinned and inlinable, with its
--- operator qualified, search_memories_exact was no faster: 1.03x either way, measured.)
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.scope_size(query_user_id text, metadata_filter jsonb,
                                              category_filter text[], bound integer)
 RETURNS integer
@@ -391,8 +408,8 @@ BEGIN
     RETURN (SELECT count(*)::integer
             FROM (SELECT 1 FROM memory.memories AS m
                   WHERE m.user_id = scope_size.query_user_id AND NOT m.is_deleted
-                    AND (scope_size.metadata_filter = '{}'::jsonb OR m.metadata @> scope_size.metadata_filter)
-                    AND (cardinality(scope_size.category_filter) = 0 OR m.categories && scope_size.category_filter)
+                    AND memory.matches_filters(m.metadata, m.categories, scope_size.metadata_filter,
+                                               scope_size.category_filter)
                   LIMIT scope_size.bound + 1) AS bounded);
 END
 $$;
@@ -416,9 +433,8 @@ AS $$
         FROM memory.memories AS m
         WHERE m.user_id = search_memories_exact.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
           AND (search_memories_exact.any_agent OR memory.same_agent(m.agent_id, search_memories_exact.agent_id))
-          AND (search_memories_exact.metadata_filter = '{}'::jsonb OR m.metadata @> search_memories_exact.metadata_filter)
-          AND (cardinality(search_memories_exact.category_filter) = 0
-               OR m.categories && search_memories_exact.category_filter)
+          AND memory.matches_filters(m.metadata, m.categories, search_memories_exact.metadata_filter,
+                                     search_memories_exact.category_filter)
     )
     SELECT s.id, s.memory, s.metadata, s.categories, 1 - s.distance, s.created_at, s.updated_at
     FROM scoped AS s
@@ -458,9 +474,8 @@ BEGIN
         FROM memory.memories AS m
         WHERE m.user_id = search_memories_ann.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
           AND (search_memories_ann.any_agent OR memory.same_agent(m.agent_id, search_memories_ann.agent_id))
-          AND (search_memories_ann.metadata_filter = '{}'::jsonb OR m.metadata @> search_memories_ann.metadata_filter)
-          AND (cardinality(search_memories_ann.category_filter) = 0
-               OR m.categories && search_memories_ann.category_filter)
+          AND memory.matches_filters(m.metadata, m.categories, search_memories_ann.metadata_filter,
+                                     search_memories_ann.category_filter)
         ORDER BY m.embedding <=> search_memories_ann.query_embedding
         LIMIT search_memories_ann.match_count * 2 + 10  -- relaxed order: take a margin, re-sort below
     )
@@ -551,12 +566,9 @@ GRANT EXECUTE ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
 -- It routes to the exact or the HNSW path (see search_paths.sql) by the size of the user's
 -- filtered slice, so light users get recall 1 and heavy users do not pay a linear scan.
 -- It has no side effects: call memory.touch_memories() for the results you use.
--- plan_cache_mode force_generic_plan: left to choose, the plan cache kept re-planning the exact
--- path on every call (its custom plans fold the empty filters away and look cheaper than the
--- generic plan), which cost more than the search itself: a light user's search took 381 us as
--- service_role and 619 us under RLS (planning the policy too), against 144 and 129 us with generic
--- plans, measured side by side in one session. The generic plans are the intended ones (the btree
--- on user_id for the count and the exact path); the HNSW path forces custom plans for itself.
+-- plan_cache_mode force_generic_plan: left to choose, the plan cache re-planned the exact path on
+-- every call, which cost more than the search itself (docs/memory.md, "Measurements"). The
+-- generic plans are the intended ones; the HNSW path forces custom plans for itself.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.search_memories(
@@ -688,8 +700,8 @@ BEGIN
                  websearch_to_tsquery('english', hybrid_search_memories.query_text) AS q(query)
             WHERE m.user_id = hybrid_search_memories.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
               AND m.fts @@ q.query
-              AND (hybrid_search_memories.metadata_filter = '{}'::jsonb OR m.metadata @> hybrid_search_memories.metadata_filter)
-              AND (cardinality(v_categories) = 0 OR m.categories && v_categories)
+              AND memory.matches_filters(m.metadata, m.categories, hybrid_search_memories.metadata_filter,
+                                         v_categories)
             ORDER BY text_rank DESC, m.id
             LIMIT v_candidates
         ) AS r

@@ -79,8 +79,8 @@ BEGIN
                  websearch_to_tsquery('english', hybrid_search_memories.query_text) AS q(query)
             WHERE m.user_id = hybrid_search_memories.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
               AND m.fts @@ q.query
-              AND (hybrid_search_memories.metadata_filter = '{}'::jsonb OR m.metadata @> hybrid_search_memories.metadata_filter)
-              AND (cardinality(v_categories) = 0 OR m.categories && v_categories)
+              AND memory.matches_filters(m.metadata, m.categories, hybrid_search_memories.metadata_filter,
+                                         v_categories)
             ORDER BY text_rank DESC, m.id
             LIMIT v_candidates
         ) AS r

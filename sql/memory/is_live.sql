@@ -1,3 +1,4 @@
+-- The predicates every reader of memory.memories shares.
 -- memory.is_live(): the one definition of a live memory, which every reader (search, hybrid
 -- search, get, list) asks for: not soft-deleted and not expired. Writers differ on purpose: the
 -- unique index on the normalised text and deduplication count a memory as present until it is
@@ -28,6 +29,24 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION memory.same_agent(text, text) IS 'Whether two agent ids are the same scope (NULL: no agent)';
-REVOKE ALL ON FUNCTION memory.is_live(boolean, timestamptz), memory.same_agent(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.is_live(boolean, timestamptz), memory.same_agent(text, text)
-    TO authenticated, service_role;
+
+-- memory.matches_filters(): the one definition of the search filters: metadata containing
+-- metadata_filter and categories overlapping category_filter, an empty filter matching all.
+-- Inlined like the two above; the empty cases are spelled out so that no GIN scan of the whole
+-- index answers `metadata @> '{}'`.
+CREATE OR REPLACE FUNCTION memory.matches_filters(metadata jsonb, categories text[], metadata_filter jsonb,
+                                                  category_filter text[])
+RETURNS boolean
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT (matches_filters.metadata_filter = '{}'::jsonb OR matches_filters.metadata @> matches_filters.metadata_filter)
+       AND (cardinality(matches_filters.category_filter) = 0 OR matches_filters.categories && matches_filters.category_filter)
+$$;
+
+COMMENT ON FUNCTION memory.matches_filters(jsonb, text[], jsonb, text[]) IS
+    'Metadata contains the filter and categories overlap the filter (empty filters match all)';
+REVOKE ALL ON FUNCTION memory.is_live(boolean, timestamptz), memory.same_agent(text, text),
+    memory.matches_filters(jsonb, text[], jsonb, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.is_live(boolean, timestamptz), memory.same_agent(text, text),
+    memory.matches_filters(jsonb, text[], jsonb, text[]) TO authenticated, service_role;

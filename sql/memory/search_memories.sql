@@ -4,12 +4,9 @@
 -- It routes to the exact or the HNSW path (see search_paths.sql) by the size of the user's
 -- filtered slice, so light users get recall 1 and heavy users do not pay a linear scan.
 -- It has no side effects: call memory.touch_memories() for the results you use.
--- plan_cache_mode force_generic_plan: left to choose, the plan cache kept re-planning the exact
--- path on every call (its custom plans fold the empty filters away and look cheaper than the
--- generic plan), which cost more than the search itself: a light user's search took 381 us as
--- service_role and 619 us under RLS (planning the policy too), against 144 and 129 us with generic
--- plans, measured side by side in one session. The generic plans are the intended ones (the btree
--- on user_id for the count and the exact path); the HNSW path forces custom plans for itself.
+-- plan_cache_mode force_generic_plan: left to choose, the plan cache re-planned the exact path on
+-- every call, which cost more than the search itself (docs/memory.md, "Measurements"). The
+-- generic plans are the intended ones; the HNSW path forces custom plans for itself.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.search_memories(

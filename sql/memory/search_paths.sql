@@ -16,14 +16,11 @@
 -- sets both from memory.settings (set_config(..., true) inside the function is undone at its exit).
 -- Thresholds compare through memory.meets_threshold(): a NaN similarity is never a match.
 -- An empty metadata filter is skipped explicitly: `metadata @> '{}'` matches every row, yet the
--- planner answered it with a scan of the whole GIN index (18 ms per call at 28,000 rows, measured
--- in the benchmark), on every search and every deduplicated insert.
--- Without filters it counts from the btree alone (an index-only scan): the generic plan of one
--- query serving both cases read every counted row from the heap (3,000 pages, 25 ms cold, for a
--- heavy user), as the filter columns live there.
+-- planner answered it with a scan of the whole GIN index. Without filters the count reads the
+-- btree alone (an index-only scan), where one query serving both cases read every counted row
+-- from the heap. (Figures: docs/memory.md, "Measurements".)
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
--- own search_path never changes what a name means. (Left unpinned and inlinable, with its
--- operator qualified, search_memories_exact was no faster: 1.03x either way, measured.)
+-- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.scope_size(query_user_id text, metadata_filter jsonb,
                                              category_filter text[], bound integer)
 RETURNS integer
@@ -41,8 +38,8 @@ BEGIN
     RETURN (SELECT count(*)::integer
             FROM (SELECT 1 FROM memory.memories AS m
                   WHERE m.user_id = scope_size.query_user_id AND NOT m.is_deleted
-                    AND (scope_size.metadata_filter = '{}'::jsonb OR m.metadata @> scope_size.metadata_filter)
-                    AND (cardinality(scope_size.category_filter) = 0 OR m.categories && scope_size.category_filter)
+                    AND memory.matches_filters(m.metadata, m.categories, scope_size.metadata_filter,
+                                               scope_size.category_filter)
                   LIMIT scope_size.bound + 1) AS bounded);
 END
 $$;
@@ -66,9 +63,8 @@ AS $$
         FROM memory.memories AS m
         WHERE m.user_id = search_memories_exact.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
           AND (search_memories_exact.any_agent OR memory.same_agent(m.agent_id, search_memories_exact.agent_id))
-          AND (search_memories_exact.metadata_filter = '{}'::jsonb OR m.metadata @> search_memories_exact.metadata_filter)
-          AND (cardinality(search_memories_exact.category_filter) = 0
-               OR m.categories && search_memories_exact.category_filter)
+          AND memory.matches_filters(m.metadata, m.categories, search_memories_exact.metadata_filter,
+                                     search_memories_exact.category_filter)
     )
     SELECT s.id, s.memory, s.metadata, s.categories, 1 - s.distance, s.created_at, s.updated_at
     FROM scoped AS s
@@ -108,9 +104,8 @@ BEGIN
         FROM memory.memories AS m
         WHERE m.user_id = search_memories_ann.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
           AND (search_memories_ann.any_agent OR memory.same_agent(m.agent_id, search_memories_ann.agent_id))
-          AND (search_memories_ann.metadata_filter = '{}'::jsonb OR m.metadata @> search_memories_ann.metadata_filter)
-          AND (cardinality(search_memories_ann.category_filter) = 0
-               OR m.categories && search_memories_ann.category_filter)
+          AND memory.matches_filters(m.metadata, m.categories, search_memories_ann.metadata_filter,
+                                     search_memories_ann.category_filter)
         ORDER BY m.embedding <=> search_memories_ann.query_embedding
         LIMIT search_memories_ann.match_count * 2 + 10  -- relaxed order: take a margin, re-sort below
     )

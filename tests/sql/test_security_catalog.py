@@ -117,6 +117,7 @@ INLINED = {
     "memory.normalize_text",
     "memory.is_live",
     "memory.same_agent",
+    "memory.matches_filters",
     "ops.project_schemas",
 }
 
@@ -157,6 +158,7 @@ BUILT_INS = {
     "convert_to",
     "coalesce",
     "now",
+    "cardinality",
 }
 
 
