@@ -6,9 +6,15 @@ on them means nothing; `clustered` draws points around a few centres, as real em
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
+
+from helpers import wait_until_blocked_on_advisory_locks
 
 DIM = 1536  # the default the template database is installed with
 
@@ -134,3 +140,34 @@ def nested_plans(url: str, user: str, statement: str, params: tuple, calls: int 
             plans.clear()
             conn.execute(statement, params).fetchall()
     return "\n".join(plans)
+
+
+def run_behind_scope_locks(
+    url: str, conns: list[psycopg.Connection], users: list[str], work: Callable[[int], Any]
+) -> list[Any]:
+    """Run work(i) in one thread per session while the owner holds the dedup scope lock of each
+    user (no agent); once pg_locks shows every session blocked on it, release them all at once.
+    The interleaving is proven, not hoped for. Returns each work's result; re-raises any error."""
+    results: list[Any] = [None] * len(conns)
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            results[index] = work(index)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    with owner(url) as admin:
+        admin.execute(
+            "SELECT pg_advisory_lock(memory.scope_lock_key(u, NULL)) FROM unnest(%s::text[]) AS u",
+            (sorted(set(users)),),
+        )
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(conns))]
+        for thread in threads:
+            thread.start()
+        wait_until_blocked_on_advisory_locks(admin, [c.info.backend_pid for c in conns], errors)
+        admin.execute("SELECT pg_advisory_unlock_all()")
+        for thread in threads:
+            thread.join(timeout=300)
+    assert not errors, errors
+    return results

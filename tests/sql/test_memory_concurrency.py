@@ -6,48 +6,27 @@ pg_locks shows all 16 sessions blocked on it inside the trigger, then lets them 
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import psycopg
 
-from helpers import Database, wait_until_blocked_on_advisory_locks
-from vectors import connect_as, owner, unit, with_similarity
+from helpers import Database
+from vectors import connect_as, owner, run_behind_scope_locks, unit, with_similarity
 
 SESSIONS = 16
 INSERTS = 50
 
 
 def run_concurrently(db: Database, gate_user: str, work) -> list:
-    """Start SESSIONS threads, each with its own session, all blocked behind gate_user's lock."""
+    """Start one thread per (user, work), each with its own session, all blocked behind the lock."""
     conns = [connect_as(db.url, user) for user, _ in work]
-    results: list = [None] * len(conns)
-    errors: list[BaseException] = []
-
-    def worker(index: int) -> None:
-        try:
-            results[index] = work[index][1](conns[index])
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-
-    with owner(db.url) as admin:
-        keys = sorted({user for user, _ in work})
-        admin.execute(
-            "SELECT pg_advisory_lock(memory.scope_lock_key(u, NULL)) FROM unnest(%s::text[]) AS u",
-            (keys,),
+    try:
+        return run_behind_scope_locks(
+            db.url, conns, [user for user, _ in work], lambda i: work[i][1](conns[i])
         )
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(conns))]
-        for thread in threads:
-            thread.start()
-        pids = [conn.info.backend_pid for conn in conns]
-        wait_until_blocked_on_advisory_locks(admin, pids, errors)
-        admin.execute("SELECT pg_advisory_unlock_all()")
-        for thread in threads:
-            thread.join(timeout=300)
-    for conn in conns:
-        conn.close()
-    assert not errors, errors
-    return results
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 def insert_many(text: str, embedding, user: str):

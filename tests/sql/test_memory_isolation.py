@@ -13,14 +13,13 @@ lock is released and they go one by one, each with a snapshot older than the oth
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import psycopg
 import pytest
 
-from helpers import Database, wait_until_blocked_on_advisory_locks
-from vectors import connect_as, owner, unit
+from helpers import Database
+from vectors import connect_as, owner, run_behind_scope_locks, unit
 
 SESSIONS = 16
 LEVELS = ["read committed", "repeatable read", "serializable"]
@@ -34,34 +33,24 @@ def add_in_old_snapshots(db: Database, level: str) -> list[str]:
         conn.execute(f"BEGIN ISOLATION LEVEL {level.upper()}")
         # the snapshot, for REPEATABLE READ and SERIALIZABLE
         conn.execute("SELECT count(*) FROM memory.memories")
-    outcomes: list[str] = [""] * SESSIONS
-    errors: list[BaseException] = []
 
-    def worker(index: int) -> None:
+    def add_and_commit(index: int) -> str:
         conn = conns[index]
         try:
             row = conn.execute(
                 "SELECT event FROM memory.add_memory('alice', %s, %s)", (TEXT, unit(1))
             ).fetchone()
             conn.execute("COMMIT")
-            outcomes[index] = row[0] if row else "?"
+            return row[0] if row else "?"
         except psycopg.Error as exc:
-            outcomes[index] = exc.sqlstate or "?"
             conn.execute("ROLLBACK")
+            return exc.sqlstate or "?"
 
-    with owner(db.url) as admin:
-        admin.execute("SELECT pg_advisory_lock(memory.scope_lock_key('alice', NULL))")
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(SESSIONS)]
-        for thread in threads:
-            thread.start()
-        pids = [conn.info.backend_pid for conn in conns]
-        wait_until_blocked_on_advisory_locks(admin, pids, errors)
-        admin.execute("SELECT pg_advisory_unlock_all()")
-        for thread in threads:
-            thread.join(timeout=120)
-    for conn in conns:
-        conn.close()
-    return outcomes
+    try:
+        return run_behind_scope_locks(db.url, conns, ["alice"], add_and_commit)
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 def live_rows(db: Database) -> list[tuple]:
