@@ -155,7 +155,8 @@ INVARIANTS = {
         WHERE (SELECT count(*) FROM memory.memory_history AS h
                WHERE h.memory_id = m.id AND h.event = 'ADD') <> 1""",
     "history rows minus logged ADD, UPDATE and MERGE events": """
-        SELECT (SELECT count(*) FROM memory.memory_history)
+        SELECT (SELECT count(*) FROM memory.memory_history
+                WHERE user_id IN (SELECT app_user FROM loadtest.events))
              - (SELECT count(*) FROM loadtest.events WHERE event IN ('ADD', 'UPDATE', 'MERGE'))""",
     "logged events whose memory is missing": """
         SELECT count(*) FROM loadtest.events AS e

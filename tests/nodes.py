@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,3 +110,23 @@ def add_memories(conn: psycopg.Connection, user: str, texts: list[str], seed: in
 
 def live_ids(conn: psycopg.Connection) -> set[str]:
     return {str(r[0]) for r in conn.execute("SELECT id FROM memory.memories WHERE NOT is_deleted")}
+
+
+class Writer(threading.Thread):
+    """Adds memories one transaction at a time; an id is logged only after its COMMIT returned."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.acknowledged: list[str] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                register_vector(conn)
+                for number in range(1_000_000):
+                    ids = add_memories(conn, "writer", [f"acknowledged fact {number}"], seed=number)
+                    self.acknowledged.append(ids[0])
+        except psycopg.Error as exc:  # the primary went away mid-transaction
+            self.error = exc

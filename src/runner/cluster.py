@@ -199,6 +199,51 @@ def _progress(log: Path) -> str:
     return ""
 
 
+def wait_for_reaping(pgdata: Path, timeout: float = 60) -> None:
+    """After a crash, postmaster.pid (and the socket's lock file) may name a dead postmaster that
+    its parent has not reaped yet (a zombie): PostgreSQL takes it for a running server and refuses
+    to start ("lock file already exists"). Wait for the zombie to go."""
+    lock = pgdata / "postmaster.pid"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            first = lock.read_text().splitlines()[:1]
+        except FileNotFoundError:
+            return
+        if not first or not first[0].strip().isdigit():
+            return
+        try:
+            process = psutil.Process(int(first[0]))
+            if process.status() != psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        if time.monotonic() > deadline:
+            raise RunnerError(
+                f"the previous postmaster of {pgdata} (pid {process.pid}) is dead but its parent"
+                f" (pid {process.ppid()}) has not reaped it after {timeout:g} s"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def _spawn(pgdata: Path, options: Sequence[str], log: Path) -> int:
+    """Start the postmaster detached, return its pid: a shell in a session of its own (no terminal,
+    so no Ctrl-C reaches the server) starts it in the background and exits, as pg_ctl does."""
+    script = 'exec 0</dev/null; "$@" >>"$LOG" 2>&1 & echo $!'
+    result = subprocess.run(
+        ["/bin/sh", "-c", script, "sh", str(bin_path("postgres")), "-D", str(pgdata), *options],
+        user=server_user(),
+        cwd="/",
+        env={**os.environ, "LOG": str(log)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        start_new_session=True,
+    )
+    return int(result.stdout.strip())
+
+
 def start(
     pgdata: Path,
     *,
@@ -210,37 +255,27 @@ def start(
 ) -> Postmaster:
     """Start the server of pgdata and wait until its status is one of `accept`.
 
-    The postmaster is started directly (in a session of its own, so it outlives this process), so
-    its exit is seen at once: a server that fails to start is reported with its log, and one that
-    is recovering is waited for, up to `timeout` seconds (MEMPG_START_TIMEOUT, default one hour),
-    with a progress line every 10 s.
+    The postmaster's pid is known from the start, so its exit is seen at once: a server that fails
+    to start is reported with its log, and one that is recovering is waited for, up to `timeout`
+    seconds (MEMPG_START_TIMEOUT, default one hour), with a progress line every 10 s.
     """
     wait_for_leftovers(pgdata)
+    wait_for_reaping(pgdata)
     limit = start_timeout() if timeout is None else timeout
     if not log.exists():
         log.touch()
         if server_user() is not None:
             shutil.chown(log, server_user(), server_user())
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            [str(bin_path("postgres")), "-D", str(pgdata), *options],
-            user=server_user(),
-            cwd="/",
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=sink,
-            start_new_session=True,
-        )
+    pid = _spawn(pgdata, options, log)
     began = time.monotonic()
     next_report = began + PROGRESS_SECONDS
     while True:
-        code = process.poll()
-        if code is not None:
+        if not process_alive(pid):
             raise RunnerError(
-                f"the server in {pgdata} exited (code {code}) while starting; {log}:\n  {log_tail(log)}"
+                f"the server in {pgdata} exited while starting; {log}:\n  {log_tail(log)}"
             )
         info = read_postmaster(pgdata)
-        if info is not None and info.pid == process.pid and info.status in accept:
+        if info is not None and info.pid == pid and info.status in accept:
             return info
         now = time.monotonic()
         if now - began > limit:
@@ -251,7 +286,8 @@ def start(
         if echo is not None and now >= next_report:
             detail = _progress(log)
             echo(
-                f"waiting for the server to finish recovery ({now - began:.0f} s){': ' + detail if detail else ''}"
+                f"waiting for the server to finish recovery ({now - began:.0f} s)"
+                + (f": {detail}" if detail else "")
             )
             next_report = now + PROGRESS_SECONDS
         time.sleep(POLL_SECONDS)

@@ -7,35 +7,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 
 import psycopg
 from pgvector.psycopg import register_vector
 
-from nodes import Node, add_memories, live_ids, wait_until
+from nodes import Node, Writer, add_memories, live_ids, wait_until
 from runner import cluster
 from vectors import unit
-
-
-class Writer(threading.Thread):
-    """Adds memories one transaction at a time; an id is logged only after its COMMIT returned."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.acknowledged: list[str] = []
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            with psycopg.connect(self.url, autocommit=True) as conn:
-                register_vector(conn)
-                for number in range(1_000_000):
-                    ids = add_memories(conn, "writer", [f"acknowledged fact {number}"], seed=number)
-                    self.acknowledged.append(ids[0])
-        except psycopg.Error as exc:  # the primary went away mid-transaction
-            self.error = exc
 
 
 def drill(node: Node, *, stop_primary: str) -> tuple[Writer, float, str]:
