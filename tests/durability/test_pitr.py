@@ -156,3 +156,14 @@ def test_a_failing_archive_shows_in_database_health(node: Node):
             ),
             what="the archive to catch up",
         )
+
+
+def test_archiving_can_be_switched_off_again(node: Node):
+    assert node.mempg("db", "start", "--archive").returncode == 0
+    with node.connect() as conn:
+        assert conn.execute("SHOW archive_mode").fetchone() == ("on",)
+    assert node.mempg("db", "start", "--no-archive").returncode == 0
+    with node.connect() as conn:
+        assert conn.execute("SHOW archive_mode").fetchone() == ("off",)
+        metrics = {r[0] for r in conn.execute("SELECT metric FROM ops.database_health")}
+    assert "wal_archive_pending_segments" not in metrics
