@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+import psycopg
 
 from runner.errors import RunnerError
 
@@ -131,7 +132,9 @@ class Postmaster:
     pid: int
     port: int | None
     socket_dir: Path | None
-    status: str  # starting, ready, standby, stopping
+    status: (
+        str  # starting, ready (also while a hot standby reads), standby (hot_standby off), stopping
+    )
 
     def url(self, database: str) -> str:
         return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={self.port}"
@@ -291,6 +294,40 @@ def start(
             )
             next_report = now + PROGRESS_SECONDS
         time.sleep(POLL_SECONDS)
+
+
+def wait_until_writable(
+    info: Postmaster, *, log: Path, timeout: float | None = None, echo: Echo | None = None
+) -> None:
+    """Wait until archive recovery has ended and the server takes writes. A recovering server
+    reports "ready" as soon as it accepts read-only connections (hot standby), long before it
+    reaches its recovery target; pg_is_in_recovery() turns false only at the promotion."""
+    limit = start_timeout() if timeout is None else timeout
+    began = time.monotonic()
+    next_report = began + PROGRESS_SECONDS
+    with psycopg.connect(info.url("postgres"), autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
+                " pg_last_xact_replay_timestamp()::text"
+            ).fetchone()
+            if row is not None and not row[0]:
+                return
+            if not process_alive(info.pid):
+                raise RunnerError(
+                    f"the server in {info.pgdata} stopped during recovery; {log}:\n  {log_tail(log)}"
+                )
+            now = time.monotonic()
+            if now - began > limit:
+                raise RunnerError(
+                    f"the server in {info.pgdata} is still recovering after {limit:g} s"
+                )
+            if echo is not None and row is not None and now >= next_report:
+                echo(
+                    f"recovering ({now - began:.0f} s): replayed to {row[1]}, last commit {row[2]}"
+                )
+                next_report = now + PROGRESS_SECONDS
+            time.sleep(POLL_SECONDS)
 
 
 def stop(pgdata: Path, *, mode: str = "fast", timeout: float = 600) -> None:

@@ -85,6 +85,7 @@ def restore_to_point(
     )
     began = time.monotonic()
     info = cluster.start(into, log=into / "log", accept=("ready",), echo=echo)
+    cluster.wait_until_writable(info, log=into / "log", echo=echo)
     seconds = time.monotonic() - began
     restored = Restored(into, port, info.socket_dir or into, seconds, None, None)
     with psycopg.connect(restored.url("postgres"), autocommit=True) as conn:

@@ -55,6 +55,11 @@ def test_restore_to_a_noted_time_brings_back_exactly_the_rows_written_before_it(
     backup = base_backup(node)
     with node.connect() as conn:
         first = add_memories(conn, "alice", [f"first fact {i}" for i in range(5)], seed=100)
+        # ~100 MB of WAL to replay after the backup's consistent point: the restored server
+        # accepts read-only connections long before it reaches the target and is promoted
+        conn.execute(
+            "CREATE TABLE public.filler AS SELECT i, md5(i::text) FROM generate_series(1, 1000000) AS i"
+        )
         noted = conn.execute("SELECT clock_timestamp()::text").fetchone()[0]
         second = add_memories(conn, "alice", [f"second fact {i}" for i in range(5)], seed=200)
         archived_through(node, conn)
@@ -71,6 +76,7 @@ def test_restore_to_a_noted_time_brings_back_exactly_the_rows_written_before_it(
     assert report["rows"]["memory.memories"] == 5 and report["rows"]["memory.memory_history"] == 5
     with psycopg.connect(report["url"]) as copy:
         assert live_ids(copy) == set(first)
+        assert copy.execute("SELECT count(*) FROM public.filler").fetchone() == (1_000_000,)
         assert copy.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
     with node.connect() as original:  # untouched: still running, every row, its own timeline
         assert live_ids(original) == set(first) | set(second)
