@@ -26,7 +26,7 @@ from runner.config import (
     DEFAULT_STATEMENT_TIMEOUT,
     Project,
     SessionSettings,
-    find_project,
+    project_at,
 )
 from runner.database import connect, first_line
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, RunnerError
@@ -64,6 +64,11 @@ class Context:
         if self._database:
             return self._database
         return embedded.start(self.project.root).url()
+
+    @property
+    def uses_embedded(self) -> bool:
+        """True when no DATABASE_URL (or --database) names another server."""
+        return not self._database
 
     def echo(self, message: str) -> None:
         click.echo(message, err=self.as_json)
@@ -276,9 +281,7 @@ def db() -> None:
     """The embedded PostgreSQL server (data in .pgdata/ or $MEMPG_DATA)."""
 
 
-def _project(project_dir: Path | None) -> Project:
-    """--dir (or MEMPG_DIR) when given, else the folder found from the current directory."""
-    return Project(project_dir.resolve()) if project_dir else find_project()
+_project = project_at
 
 
 dir_option = click.option(
@@ -558,7 +561,14 @@ def backup(
             raise click.UsageError(
                 "--out and --verify are for dumps; a base backup is always verified"
             )
-        return base_backup(ctx.url, ctx.project, base_dir, retain, ctx.as_json)
+        return base_backup(
+            ctx.url,
+            ctx.project,
+            base_dir,
+            retain,
+            embedded_server=ctx.uses_embedded,
+            as_json=ctx.as_json,
+        )
 
     database = psycopg.conninfo.conninfo_to_dict(ctx.url).get("dbname") or "mempg"
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -4,6 +4,7 @@ runner.archive and runner.pitr."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import click
 import psycopg
 
 from runner import archive, cluster, embedded, pitr, pooler, replica
-from runner.config import Project, SessionSettings, find_project
+from runner.config import Project, SessionSettings, project_at
 from runner.database import connect
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, RunnerError
 from runner.operations import table_fingerprints
@@ -23,10 +24,6 @@ from runner.verify import verify as run_verify
 
 def _err(message: str) -> None:
     click.echo(message, err=True)
-
-
-def _project(project_dir: Path | None) -> Project:
-    return Project(project_dir.resolve()) if project_dir else find_project()
 
 
 def _primary(project: Project) -> cluster.Postmaster:
@@ -64,7 +61,7 @@ def replica_group() -> None:
 @json_option
 def replica_start(synchronous: bool | None, project_dir: Path | None, as_json: bool) -> int:
     """Create the replica on first use (pg_basebackup with a slot), start it, print its URL."""
-    project = _project(project_dir)
+    project = project_at(project_dir)
     primary = _primary(project)
     folder = replica.replica_dir(primary.pgdata)
     info = replica.start(primary, folder, synchronous=synchronous, echo=_err)
@@ -81,7 +78,7 @@ def replica_start(synchronous: bool | None, project_dir: Path | None, as_json: b
 @dir_option
 def replica_stop(remove: bool, project_dir: Path | None) -> int:
     """Stop the replica (the primary stops waiting for it first)."""
-    project = _project(project_dir)
+    project = project_at(project_dir)
     primary = _running_primary(project)
     folder = replica.replica_dir(embedded.data_dir(project.root))
     was_running = replica.stop(primary, folder, remove=remove, echo=_err)
@@ -94,7 +91,7 @@ def replica_stop(remove: bool, project_dir: Path | None) -> int:
 @json_option
 def replica_promote(project_dir: Path | None, as_json: bool) -> int:
     """Promote the replica to a primary (failover): it takes writes on a new timeline."""
-    project = _project(project_dir)
+    project = project_at(project_dir)
     folder = replica.replica_dir(embedded.data_dir(project.root))
     info = replica.promote(folder, echo=_err)
     url = info.url("mempg")
@@ -115,7 +112,7 @@ def replica_promote(project_dir: Path | None, as_json: bool) -> int:
 @json_option
 def replica_status(project_dir: Path | None, as_json: bool) -> int:
     """Whether the replica runs, its role, its lag (bytes, seconds); exit 1 when it does not run."""
-    project = _project(project_dir)
+    project = project_at(project_dir)
     folder = replica.replica_dir(embedded.data_dir(project.root))
     report = replica.status(_running_primary(project), folder)
     if as_json:
@@ -167,7 +164,7 @@ def pooler_start(
     database: str | None, port: int | None, pool_size: int, project_dir: Path | None, as_json: bool
 ) -> int:
     """Start pgbouncer (transaction pooling) and print the URL applications use."""
-    project = _project(project_dir)
+    project = project_at(project_dir)
     upstream = database or embedded.start(project.root).url()
     folder = pooler.pooler_dir(embedded.data_dir(project.root))
     info = pooler.start(upstream, folder, port=port, pool_size=pool_size)
@@ -182,7 +179,7 @@ def pooler_start(
 @dir_option
 def pooler_stop(project_dir: Path | None) -> int:
     """Stop pgbouncer."""
-    project = _project(project_dir)
+    project = project_at(project_dir)
     stopped = pooler.stop(pooler.pooler_dir(embedded.data_dir(project.root)))
     click.echo("pgbouncer stopped" if stopped else "pgbouncer was not running")
     return EXIT_OK
@@ -193,7 +190,7 @@ def pooler_stop(project_dir: Path | None) -> int:
 @json_option
 def pooler_status(project_dir: Path | None, as_json: bool) -> int:
     """Whether pgbouncer runs; exit 1 when it does not."""
-    project = _project(project_dir)
+    project = project_at(project_dir)
     info = pooler.running(pooler.pooler_dir(embedded.data_dir(project.root)))
     if as_json:
         emit_json({"running": info is not None, "url": info.url() if info else None})
@@ -204,12 +201,20 @@ def pooler_status(project_dir: Path | None, as_json: bool) -> int:
 
 # ------------------------------------------------------ base backup and PITR
 def base_backup(
-    url: str, project: Project, base_dir: Path | None, retain: int, as_json: bool
+    url: str,
+    project: Project,
+    base_dir: Path | None,
+    retain: int,
+    *,
+    embedded_server: bool,
+    as_json: bool,
 ) -> int:
-    """`mempg backup --base`: pg_basebackup, pg_verifybackup, retention."""
+    """`mempg backup --base`: pg_basebackup, pg_verifybackup, retention. Archived WAL is pruned
+    only in the archive known to belong to this server: the embedded server's, or
+    MEMPG_WAL_ARCHIVE when it is set (never the embedded one's for another server's backup)."""
     folder = (base_dir or project.root / "backups" / "base").resolve()
-    pgdata = embedded.data_dir(project.root)
-    wal = archive.wal_archive_dir(pgdata)
+    known = embedded_server or bool(os.environ.get("MEMPG_WAL_ARCHIVE"))
+    wal = archive.wal_archive_dir(embedded.data_dir(project.root)) if known else None
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT current_setting('archive_mode')").fetchone()
     if row is None or row[0] == "off":
@@ -219,7 +224,7 @@ def base_backup(
         )
     backup = archive.take_base_backup(url, folder, retain=retain, echo=_err)
     deleted = archive.apply_retention(
-        folder, wal if wal.is_dir() else None, retain=retain, echo=_err
+        folder, wal if wal is not None and wal.is_dir() else None, retain=retain, echo=_err
     )
     if as_json:
         emit_json({**backup.as_json(), "deleted": [str(p) for p in deleted], "retain": retain})

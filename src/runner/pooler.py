@@ -61,12 +61,15 @@ def running(folder: Path) -> Pooler | None:
         return None
     if not cluster.process_alive(pid):
         return None
-    port = next(
-        int(line.split("=", 1)[1])
-        for line in ini.read_text().splitlines()
-        if line.startswith("listen_port")
-    )
-    return Pooler(folder, pid, port)
+    try:
+        ports = [
+            int(line.split("=", 1)[1])
+            for line in ini.read_text().splitlines()
+            if line.startswith("listen_port")
+        ]
+    except (FileNotFoundError, ValueError):
+        return None
+    return Pooler(folder, pid, ports[0]) if ports else None
 
 
 def _config(folder: Path, upstream: str, port: int, pool_size: int) -> str:
