@@ -9,7 +9,7 @@ FULL_STAMP  := $(VENV)/.bench-full-stamp
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 MEMPG  := $(BIN)/mempg
 
-.PHONY: migrate test test-upgrade bench bench-full bench-check psql db-stop lint fmt clean
+.PHONY: migrate test test-upgrade bench bench-full bench-check loadtest psql db-stop lint fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ bench-full: $(FULL_STAMP)
 
 bench-check: $(BENCH_STAMP)
 	$(BIN)/python -m bench --mode quick --compare bench/results/quick.json --no-write
+
+# Load test (not part of `make test`): pgbench's mixed workload at 8, 32 and 64 clients, 20 s each,
+# then the invariants; results in bench/results/loadtest.json. LOADTEST_ARGS="--duration 60" for longer.
+loadtest: $(STAMP)
+	$(BIN)/python -m bench.loadtest $(LOADTEST_ARGS)
 
 psql: $(STAMP)
 	$(MEMPG) db psql

@@ -1,8 +1,11 @@
 -- ops.database_health: one row per health metric of the current database, with its value, the
--- thresholds from ops.thresholds, and a status ok / warning / critical. Replication lag appears
--- only when replicas are connected; the cache hit ratio once 10,000 blocks were read (NULL and ok
--- before: a young database has read little). Session states come from ops.session_states(); the
--- view shows counts and ages only, never query text or user data, and only service_role may read it.
+-- thresholds from ops.thresholds, and a status ok / warning / critical. Replication lag (bytes and
+-- seconds, from ops.replication_lag()) appears on a primary with connected replicas and on a
+-- standby, which also says whether WAL is streaming in; the WAL held by replication slots when
+-- slots exist; the WAL waiting to be archived when archiving is on; the cache hit ratio once
+-- 10,000 blocks were read (NULL and ok before: a young database has read little). Session states
+-- come from ops.session_states(); the view shows counts and ages only, never query text or user
+-- data, and only service_role may read it.
 CREATE OR REPLACE VIEW ops.database_health AS
 WITH metrics AS (  -- every arm names its columns, so a dump and restore deparses it the same
     SELECT 'connections_used_ratio' AS metric,
@@ -35,9 +38,30 @@ WITH metrics AS (  -- every arm names its columns, so a dump and restore deparse
     WHERE a.state LIKE 'idle in transaction%'
       AND a.state_change < now() - make_interval(secs => (SELECT s.value FROM ops.settings AS s WHERE s.key = 'idle_in_transaction_seconds'))
     UNION ALL
-    SELECT 'replication_lag_bytes' AS metric, r.max_lag_bytes AS value, r.replicas || ' replica(s)' AS detail
-    FROM ops.replica_lag() AS r
-    WHERE r.replicas > 0
+    SELECT v.metric AS metric, v.value AS value,
+           CASE WHEN r.server_role = 'standby' THEN 'this server is a standby'
+                ELSE r.replicas || ' replica(s)' END AS detail
+    FROM ops.replication_lag() AS r
+    CROSS JOIN LATERAL (VALUES ('replication_lag_bytes', r.lag_bytes),
+                               ('replication_lag_seconds', r.lag_seconds)) AS v(metric, value)
+    WHERE r.server_role = 'standby' OR r.replicas > 0
+    UNION ALL
+    SELECT 'wal_receiver_streaming' AS metric, CASE WHEN r.streaming THEN 1 ELSE 0 END::numeric AS value,
+           CASE WHEN r.streaming THEN 'WAL is streaming from the primary'
+                ELSE 'no WAL is arriving: the primary is unreachable or replication stopped' END AS detail
+    FROM ops.replication_lag() AS r
+    WHERE r.server_role = 'standby'
+    UNION ALL
+    SELECT 'replication_slot_retained_bytes' AS metric, s.max_retained_bytes AS value,
+           s.slots || ' slot(s), ' || s.inactive || ' inactive' AS detail
+    FROM ops.replication_slots() AS s
+    WHERE s.slots > 0
+    UNION ALL
+    SELECT 'wal_archive_pending_segments' AS metric, w.pending_segments::numeric AS value,
+           w.archived_count || ' archived, ' || w.failed_count || ' failed'
+             || coalesce(', last failure ' || w.last_failed_wal || ' at ' || w.last_failed_at, '') AS detail
+    FROM ops.wal_archiving() AS w
+    WHERE w.archive_mode <> 'off'
 )
 SELECT m.metric, m.value, t.warning, t.critical,
        CASE WHEN t.higher_is_worse AND m.value >= t.critical THEN 'critical'

@@ -18,13 +18,15 @@ import click
 import psycopg
 
 from runner import embedded, schema
+from runner.archive import DEFAULT_RETAIN
+from runner.cli_durability import base_backup, point_in_time_restore, pooler_group, replica_group
 from runner.config import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_LOCK_WAIT_SECONDS,
     DEFAULT_STATEMENT_TIMEOUT,
     Project,
     SessionSettings,
-    find_project,
+    project_at,
 )
 from runner.database import connect, first_line, project_schemas
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_PROBLEMS, RunnerError
@@ -62,6 +64,11 @@ class Context:
         if self._database:
             return self._database
         return embedded.start(self.project.root).url()
+
+    @property
+    def uses_embedded(self) -> bool:
+        """True when no DATABASE_URL (or --database) names another server."""
+        return not self._database
 
     def echo(self, message: str) -> None:
         click.echo(message, err=self.as_json)
@@ -293,9 +300,7 @@ def db() -> None:
     """The embedded PostgreSQL server (data in .pgdata/ or $MEMPG_DATA)."""
 
 
-def _project(project_dir: Path | None) -> Project:
-    """--dir (or MEMPG_DIR) when given, else the folder found from the current directory."""
-    return Project(project_dir.resolve()) if project_dir else find_project()
+_project = project_at
 
 
 dir_option = click.option(
@@ -304,12 +309,25 @@ dir_option = click.option(
 
 
 @db.command("start")
+@click.option(
+    "--archive/--no-archive",
+    default=None,
+    help="Switch continuous WAL archiving on (into $MEMPG_WAL_ARCHIVE, default <data>-wal-archive)"
+    " or off; it stays so. Default: unchanged (off on a new server).",
+)
 @dir_option
-def db_start(project_dir: Path | None) -> int:
-    """Start the embedded server (or reuse the running one) and print its URL."""
-    info = embedded.start(_project(project_dir).root)
+def db_start(archive: bool | None, project_dir: Path | None) -> int:
+    """Start the embedded server (or reuse the running one) and print its URL.
+
+    After a crash it waits for recovery however long it takes ($MEMPG_START_TIMEOUT seconds,
+    default 3600), reporting progress every 10 s."""
+    info = embedded.start(_project(project_dir).root, archive=archive)
     click.echo(f"embedded PostgreSQL running (pid {info.pid}, data {info.pgdata})\n{info.url()}")
     return EXIT_OK
+
+
+db.add_command(replica_group)
+db.add_command(pooler_group)
 
 
 @db.command("stop")
@@ -530,12 +548,46 @@ def maintain(ctx: Context, vacuum: bool, reindex: bool) -> int:
     is_flag=True,
     help="Restore into a scratch database, compare every table's rows and checksum, run verify, drop it.",
 )
+@click.option(
+    "--base",
+    is_flag=True,
+    help="A base backup (pg_basebackup, verified) for point-in-time recovery, instead of a dump.",
+)
+@click.option(
+    "--base-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the base backups (default backups/base); each goes into <UTC time>/.",
+)
+@click.option(
+    "--retain",
+    type=click.IntRange(min=1),
+    default=DEFAULT_RETAIN,
+    show_default=True,
+    help="With --base: keep this many base backups, and the archived WAL they need.",
+)
 @common_options()
-def backup(ctx: Context, out: Path | None, check: bool) -> int:
-    """pg_dump in custom format with the server's own pg_dump; --verify proves it restores."""
+def backup(
+    ctx: Context, out: Path | None, check: bool, base: bool, base_dir: Path | None, retain: int
+) -> int:
+    """pg_dump in custom format with the server's own pg_dump; --verify proves it restores.
+    With --base, a base backup for point-in-time recovery (see `mempg restore --base`)."""
     import datetime
 
     from runner import operations
+
+    if base:
+        if out is not None or check:
+            raise click.UsageError(
+                "--out and --verify are for dumps; a base backup is always verified"
+            )
+        return base_backup(
+            ctx.url,
+            ctx.project,
+            base_dir,
+            retain,
+            embedded_server=ctx.uses_embedded,
+            as_json=ctx.as_json,
+        )
 
     database = psycopg.conninfo.conninfo_to_dict(ctx.url).get("dbname") or "mempg"
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -584,18 +636,76 @@ def backup(ctx: Context, out: Path | None, check: bool) -> int:
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option(
-    "--into", "into_url", metavar="URL", help="Restore into this existing, empty database."
+    "--into",
+    "into_url",
+    metavar="URL|DIR",
+    help="Restore into this existing, empty database; with --base, the new data folder.",
 )
 @click.option(
     "--new-db", metavar="NAME", help="Create this database on the server and restore into it."
 )
+@click.option(
+    "--base",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Point-in-time recovery from this base backup plus the WAL archive, into a new server.",
+)
+@click.option("--to-time", metavar="TIMESTAMPTZ", help="With --base: recover up to this time.")
+@click.option("--to-lsn", metavar="LSN", help="With --base: recover up to this WAL position.")
+@click.option(
+    "--archive",
+    "wal_archive",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --base: the WAL archive (default $MEMPG_WAL_ARCHIVE, else <data>-wal-archive).",
+)
+@click.option(
+    "--dbname", default="mempg", show_default=True, help="With --base: the database to verify."
+)
+@click.option(
+    "--stop", "stop_after", is_flag=True, help="With --base: stop the restored server afterwards."
+)
 @common_options()
-def restore(ctx: Context, file: Path, into_url: str | None, new_db: str | None) -> int:
-    """Restore a backup (one transaction), then run verify on the result (exit 3 on problems)."""
+def restore(
+    ctx: Context,
+    file: Path | None,
+    into_url: str | None,
+    new_db: str | None,
+    base: Path | None,
+    to_time: str | None,
+    to_lsn: str | None,
+    wal_archive: Path | None,
+    dbname: str,
+    stop_after: bool,
+) -> int:
+    """Restore a backup (one transaction), then run verify on the result (exit 3 on problems).
+
+    With --base DIR (--to-time T | --to-lsn L) --into NEW_DATA_DIR: start a new server from the
+    base backup, replay archived WAL up to the target, promote it, verify it and count its rows;
+    the source server, the base backup and the archive are left untouched."""
     from runner import operations
 
+    if base is not None:
+        if file is not None or new_db is not None:
+            raise click.UsageError("--base restores a base backup: give no FILE and no --new-db")
+        if into_url is None or (to_time is None) == (to_lsn is None):
+            raise click.UsageError(
+                "--base needs --into NEW_DATA_DIR and one of --to-time, --to-lsn"
+            )
+        return point_in_time_restore(
+            ctx.project,
+            ctx.settings,
+            base=base,
+            into=Path(into_url),
+            wal=wal_archive,
+            to_time=to_time,
+            to_lsn=to_lsn,
+            dbname=dbname,
+            stop_after=stop_after,
+            as_json=ctx.as_json,
+        )
+    if file is None:
+        raise click.UsageError("give the backup FILE (or --base DIR for point-in-time recovery)")
     if (into_url is None) == (new_db is None):
         raise click.UsageError("give exactly one of --into URL and --new-db NAME")
     target = into_url or operations.create_database(ctx.url, str(new_db))

@@ -51,6 +51,11 @@ def find_project(start: Path | None = None) -> Project:
     raise RunnerError(f"no migrations/ folder at or above {here} (set MEMPG_DIR or use --dir)")
 
 
+def project_at(project_dir: Path | None) -> Project:
+    """--dir (or MEMPG_DIR) when given, else the folder found from the current directory."""
+    return Project(project_dir.resolve()) if project_dir else find_project()
+
+
 @dataclass(frozen=True)
 class SessionSettings:
     """Settings applied to every session the runner opens."""

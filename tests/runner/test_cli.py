@@ -94,7 +94,7 @@ def test_the_default_embedding_dimension_is_1536(db: Database):
 def test_new_scaffolds_the_next_migration_and_its_rollback(project: Path):
     result = run_mempg("new", "add notes", project=project)
     assert result.returncode == 0, result.stderr
-    number = len(BASE_IDS) + 1
+    number = int(BASE_IDS[-1][:4]) + 1  # the highest id + 1 (ids need not be contiguous)
     migration = project / "migrations" / f"{number:04d}_add_notes.sql"
     rollback = project / "rollbacks" / f"{number:04d}_add_notes.sql"
     assert migration.read_text().startswith(f"-- {number:04d}_add_notes:")
