@@ -943,11 +943,40 @@ CREATE VIEW ops.database_health AS
                    FROM ops.settings s
                   WHERE (s.key = 'idle_in_transaction_seconds'::text)))::double precision))))
         UNION ALL
-         SELECT 'replication_lag_bytes'::text AS metric,
-            r.max_lag_bytes AS value,
-            (r.replicas || ' replica(s)'::text) AS detail
-           FROM ops.replica_lag() r(replicas, max_lag_bytes)
-          WHERE (r.replicas > 0)
+         SELECT v.metric,
+            v.value,
+                CASE
+                    WHEN (r.server_role = 'standby'::text) THEN 'this server is a standby'::text
+                    ELSE (r.replicas || ' replica(s)'::text)
+                END AS detail
+           FROM (ops.replication_lag() r(server_role, replicas, streaming, lag_bytes, lag_seconds)
+             CROSS JOIN LATERAL ( VALUES ('replication_lag_bytes'::text,r.lag_bytes), ('replication_lag_seconds'::text,r.lag_seconds)) v(metric, value))
+          WHERE ((r.server_role = 'standby'::text) OR (r.replicas > 0))
+        UNION ALL
+         SELECT 'wal_receiver_streaming'::text AS metric,
+            (
+                CASE
+                    WHEN r.streaming THEN 1
+                    ELSE 0
+                END)::numeric AS value,
+                CASE
+                    WHEN r.streaming THEN 'WAL is streaming from the primary'::text
+                    ELSE 'no WAL is arriving: the primary is unreachable or replication stopped'::text
+                END AS detail
+           FROM ops.replication_lag() r(server_role, replicas, streaming, lag_bytes, lag_seconds)
+          WHERE (r.server_role = 'standby'::text)
+        UNION ALL
+         SELECT 'replication_slot_retained_bytes'::text AS metric,
+            s.max_retained_bytes AS value,
+            (((s.slots || ' slot(s), '::text) || s.inactive) || ' inactive'::text) AS detail
+           FROM ops.replication_slots() s(slots, inactive, max_retained_bytes)
+          WHERE (s.slots > 0)
+        UNION ALL
+         SELECT 'wal_archive_pending_segments'::text AS metric,
+            (w.pending_segments)::numeric AS value,
+            ((((w.archived_count || ' archived, '::text) || w.failed_count) || ' failed'::text) || COALESCE((((', last failure '::text || w.last_failed_wal) || ' at '::text) || w.last_failed_at), ''::text)) AS detail
+           FROM ops.wal_archiving() w(archive_mode, pending_segments, archived_count, failed_count, last_archived_wal, last_archived_at, last_failed_wal, last_failed_at)
+          WHERE (w.archive_mode <> 'off'::text)
         )
  SELECT m.metric,
     m.value,
