@@ -2,22 +2,6 @@
 -- 0008 added are dropped (after everything that called them is back to its old text).
 SET LOCAL search_path = pg_catalog, extensions, public;
 
--- sql/ops/project_schemas.sql as 0006 left it
--- ops.project_schemas(): the one list of mempg's schemas, read by the ops views and functions and
--- by the runner (verify, schema, maintain). No SET clause, so the planner inlines it: its body
--- is a constant.
-CREATE OR REPLACE FUNCTION ops.project_schemas()
-RETURNS text[]
-LANGUAGE sql
-IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT ARRAY['memory', 'app', 'travel', 'ops', 'mempg']::text[]
-$$;
-
-COMMENT ON FUNCTION ops.project_schemas() IS 'The schemas that belong to mempg';
-REVOKE ALL ON FUNCTION ops.project_schemas() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ops.project_schemas() TO service_role;
-
 -- sql/ops/table_stats.sql as 0006 left it
 -- ops.table_stats: per table of the project's schemas: live and dead tuples, dead ratio, the last
 -- manual and automatic vacuum and analyze, and total size (table, TOAST and indexes).
@@ -34,7 +18,7 @@ SELECT s.schemaname AS schema_name,
        coalesce(c.reloptions, '{}') AS options
 FROM pg_catalog.pg_stat_user_tables AS s
 JOIN pg_catalog.pg_class AS c ON c.oid = s.relid
-WHERE s.schemaname = ANY (ops.project_schemas());
+WHERE s.schemaname IN ('memory', 'app', 'travel', 'ops', 'mempg');
 
 COMMENT ON VIEW ops.table_stats IS 'Tuples, dead ratio, vacuum and analyze times and size per table of mempg''s schemas';
 
@@ -66,7 +50,7 @@ JOIN pg_catalog.pg_class AS t ON t.oid = i.indrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = t.relnamespace
 JOIN pg_catalog.pg_am AS am ON am.oid = c.relam
 LEFT JOIN pg_catalog.pg_stat_user_indexes AS s ON s.indexrelid = c.oid
-WHERE n.nspname = ANY (ops.project_schemas());
+WHERE n.nspname IN ('memory', 'app', 'travel', 'ops', 'mempg');
 
 COMMENT ON VIEW ops.index_usage IS 'Scans and size per index, with unused, duplicate and invalid indexes flagged';
 
@@ -95,7 +79,7 @@ BEGIN
                EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
                        WHERE a.attrelid = c.oid AND a.attname = 'created_at' AND NOT a.attisdropped) AS has_created_at
         FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (ops.project_schemas())
+        WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('memory', 'app', 'travel', 'ops')
           AND has_table_privilege(c.oid, 'SELECT')
         ORDER BY 2
     LOOP
@@ -192,7 +176,7 @@ BEGIN
         JOIN pg_catalog.pg_class AS t ON t.oid = i.indrelid
         JOIN pg_catalog.pg_namespace AS n ON n.oid = t.relnamespace
         JOIN pg_catalog.pg_am AS am ON am.oid = c.relam
-        WHERE am.amname IN ('hnsw', 'ivfflat', 'diskann') AND n.nspname = ANY (ops.project_schemas())
+        WHERE am.amname IN ('hnsw', 'ivfflat', 'diskann') AND n.nspname IN ('memory', 'app', 'travel', 'ops')
         ORDER BY 1, 2, 3
     LOOP
         v_rows := greatest(CASE WHEN v_index.index_tuples >= 0 THEN v_index.index_tuples ELSE v_index.table_tuples END, 0)::bigint;
@@ -235,106 +219,6 @@ COMMENT ON FUNCTION ops.vector_index_health(integer) IS
 REVOKE ALL ON FUNCTION ops.recommended_vector_parameters(text, bigint), ops.vector_index_health(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ops.recommended_vector_parameters(text, bigint), ops.vector_index_health(integer) TO service_role;
 
--- sql/memory/is_live.sql as 0006 left it
--- memory.is_live(): the one definition of a live memory, which every reader (search, hybrid
--- search, get, list) asks for: not soft-deleted and not expired. Writers differ on purpose: the
--- unique index on the normalised text and deduplication count a memory as present until it is
--- deleted, expired or not (adding an expired memory again revives it as a NOOP), and search's
--- routing counts the user's rows not deleted (an upper bound, from the index alone).
--- No SET clause, so the planner inlines it and still matches the partial indexes (WHERE NOT
--- is_deleted): its body uses built-ins only.
-CREATE OR REPLACE FUNCTION memory.is_live(is_deleted boolean, expires_at timestamptz)
-RETURNS boolean
-LANGUAGE sql
-STABLE PARALLEL SAFE
-AS $$
-    SELECT NOT is_live.is_deleted AND (is_live.expires_at IS NULL OR is_live.expires_at > now())
-$$;
-
-COMMENT ON FUNCTION memory.is_live(boolean, timestamptz) IS 'A memory is live: not deleted and not expired';
-
--- memory.same_agent(): the one definition of the agent scope: memories of one user belong to
--- one scope per agent, and those without an agent to a scope of their own. Written as the
--- expression of the unique index (coalesce(agent_id, '')), which an inlined call still matches;
--- an empty agent_id is refused on write, so '' cannot stand for "no agent" in the data.
-CREATE OR REPLACE FUNCTION memory.same_agent(agent_id text, other_agent_id text)
-RETURNS boolean
-LANGUAGE sql
-IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT coalesce(same_agent.agent_id, '') = coalesce(same_agent.other_agent_id, '')
-$$;
-
-COMMENT ON FUNCTION memory.same_agent(text, text) IS 'Whether two agent ids are the same scope (NULL: no agent)';
-REVOKE ALL ON FUNCTION memory.is_live(boolean, timestamptz), memory.same_agent(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.is_live(boolean, timestamptz), memory.same_agent(text, text)
-    TO authenticated, service_role;
-
--- sql/memory/dedup_outcome.sql as 0006 left it
--- The deduplication hand-off, in one place. A BEFORE INSERT trigger cannot return a value to
--- the statement that fired it, so the trigger memories_20_deduplicate leaves what it decided in
--- transaction-local settings, which these functions alone write and read:
---   memory.dedup_result  '<id> <event>': the memory the INSERT became (ADD, NOOP, UPDATE, MERGE);
---                        memory.add_memory() returns it, and after a plain INSERT of psql
---                        `SELECT * FROM memory.dedup_outcome()` tells what happened;
---   memory.dedup_event   the event of the UPDATE the trigger is running, for the history trigger
---                        (set around that UPDATE only, '' otherwise).
--- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
--- own search_path never changes what a name means.
-CREATE OR REPLACE FUNCTION memory.set_dedup_outcome(id uuid, event text)
-RETURNS void
-LANGUAGE sql
-VOLATILE
-SET search_path = pg_catalog, extensions, pg_temp
-AS $$
-    SELECT set_config('memory.dedup_result', coalesce(set_dedup_outcome.id::text || ' ' || set_dedup_outcome.event, ''), true)
-$$;
-
-COMMENT ON FUNCTION memory.set_dedup_outcome(uuid, text) IS
-    'Records what the deduplication trigger made of an INSERT (NULL clears it)';
-
-CREATE OR REPLACE FUNCTION memory.dedup_outcome()
-RETURNS TABLE (id uuid, event text)
-LANGUAGE sql
-STABLE
-SET search_path = pg_catalog, extensions, pg_temp
-AS $$
-    SELECT split_part(r.result, ' ', 1)::uuid, split_part(r.result, ' ', 2)
-    FROM (SELECT current_setting('memory.dedup_result', true) AS result) AS r
-    WHERE r.result <> ''
-$$;
-
-COMMENT ON FUNCTION memory.dedup_outcome() IS
-    'The memory the last INSERT of this transaction became, and how (ADD, NOOP, UPDATE, MERGE)';
-
-CREATE OR REPLACE FUNCTION memory.set_dedup_event(event text)
-RETURNS void
-LANGUAGE sql
-VOLATILE
-SET search_path = pg_catalog, extensions, pg_temp
-AS $$
-    SELECT set_config('memory.dedup_event', coalesce(set_dedup_event.event, ''), true)
-$$;
-
-COMMENT ON FUNCTION memory.set_dedup_event(text) IS
-    'Names the event of the UPDATE the deduplication trigger runs (NULL clears it), for the history trigger';
-
-CREATE OR REPLACE FUNCTION memory.dedup_event()
-RETURNS text
-LANGUAGE sql
-STABLE
-SET search_path = pg_catalog, extensions, pg_temp
-AS $$
-    SELECT nullif(current_setting('memory.dedup_event', true), '')
-$$;
-
-COMMENT ON FUNCTION memory.dedup_event() IS 'The event of the deduplication UPDATE running now, or NULL';
-
-REVOKE ALL ON FUNCTION memory.set_dedup_outcome(uuid, text), memory.dedup_outcome(),
-    memory.set_dedup_event(text), memory.dedup_event() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.set_dedup_outcome(uuid, text), memory.dedup_outcome(),
-    memory.set_dedup_event(text), memory.dedup_event() TO authenticated, service_role;
-
 -- sql/memory/search_paths.sql as 0006 left it
 -- The two ways to find a user's nearest memories, and the choice between them.
 --
@@ -346,12 +230,9 @@ GRANT EXECUTE ON FUNCTION memory.set_dedup_outcome(uuid, text), memory.dedup_out
 --   * ANN path: pgvector's iterative HNSW scan (relaxed order, re-sorted) keeps walking the graph
 --     until enough rows pass the filters, up to hnsw_max_scan_tuples. enable_sort is off inside
 --     the function so that the planner cannot answer with the btree plus a sort instead.
--- memory.scope_size() counts the user's matching rows with a bounded index scan (rows not deleted:
--- an upper bound that the index answers alone), and memory.takes_exact_path() takes the exact
--- path while that count is at most memory.settings.exact_search_max_rows.
--- The function-level SET clauses restore every planner and hnsw setting when the function returns;
--- for hnsw.ef_search and hnsw.max_scan_tuples they only carry pgvector's defaults, since the body
--- sets both from memory.settings (set_config(..., true) inside the function is undone at its exit).
+-- memory.scope_size() counts the user's matching rows with a bounded index scan, and the exact
+-- path is taken while that count is at most memory.settings.exact_search_max_rows.
+-- The function-level SET clauses restore every planner and hnsw setting when the function returns.
 -- Thresholds compare through memory.meets_threshold(): a NaN similarity is never a match.
 -- An empty metadata filter is skipped explicitly: `metadata @> '{}'` matches every row, yet the
 -- planner answered it with a scan of the whole GIN index (18 ms per call at 28,000 rows, measured
@@ -402,8 +283,9 @@ AS $$
         SELECT m.id, m.memory, m.metadata, m.categories, m.created_at, m.updated_at,
                m.embedding <=> search_memories_exact.query_embedding AS distance
         FROM memory.memories AS m
-        WHERE m.user_id = search_memories_exact.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
-          AND (search_memories_exact.any_agent OR memory.same_agent(m.agent_id, search_memories_exact.agent_id))
+        WHERE m.user_id = search_memories_exact.query_user_id AND NOT m.is_deleted
+          AND (m.expires_at IS NULL OR m.expires_at > now())
+          AND (search_memories_exact.any_agent OR m.agent_id IS NOT DISTINCT FROM search_memories_exact.agent_id)
           AND (search_memories_exact.metadata_filter = '{}'::jsonb OR m.metadata @> search_memories_exact.metadata_filter)
           AND (cardinality(search_memories_exact.category_filter) = 0
                OR m.categories && search_memories_exact.category_filter)
@@ -427,7 +309,7 @@ RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similari
 LANGUAGE plpgsql
 VOLATILE
 SET hnsw.iterative_scan = 'relaxed_order'
-SET hnsw.ef_search = '40'
+SET hnsw.ef_search = '100'
 SET hnsw.max_scan_tuples = '20000'
 SET enable_sort = 'off'
 SET plan_cache_mode = 'force_custom_plan'
@@ -444,8 +326,9 @@ BEGIN
         SELECT m.id, m.memory, m.metadata, m.categories, m.created_at, m.updated_at,
                m.embedding <=> search_memories_ann.query_embedding AS distance
         FROM memory.memories AS m
-        WHERE m.user_id = search_memories_ann.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
-          AND (search_memories_ann.any_agent OR memory.same_agent(m.agent_id, search_memories_ann.agent_id))
+        WHERE m.user_id = search_memories_ann.query_user_id AND NOT m.is_deleted
+          AND (m.expires_at IS NULL OR m.expires_at > now())
+          AND (search_memories_ann.any_agent OR m.agent_id IS NOT DISTINCT FROM search_memories_ann.agent_id)
           AND (search_memories_ann.metadata_filter = '{}'::jsonb OR m.metadata @> search_memories_ann.metadata_filter)
           AND (cardinality(search_memories_ann.category_filter) = 0
                OR m.categories && search_memories_ann.category_filter)
@@ -463,33 +346,17 @@ $$;
 COMMENT ON FUNCTION memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean) IS
     'Nearest memories of one user through an iterative HNSW scan (for users with many memories)';
 
--- memory.takes_exact_path(): the one routing rule, for search and for deduplication: exact while
--- the user's matching rows are at most memory.settings.exact_search_max_rows (or when there is
--- no vector index), iterative HNSW above.
-CREATE OR REPLACE FUNCTION memory.takes_exact_path(query_user_id text, metadata_filter jsonb, category_filter text[])
-RETURNS boolean
-LANGUAGE sql
-STABLE
-SET search_path = pg_catalog, extensions, pg_temp
-AS $$
-    SELECT memory.scope_size(takes_exact_path.query_user_id, takes_exact_path.metadata_filter,
-                             takes_exact_path.category_filter, s.exact_search_max_rows) <= s.exact_search_max_rows
-           OR NOT memory.has_ann_index()
-    FROM memory.settings AS s
-$$;
-
-COMMENT ON FUNCTION memory.takes_exact_path(text, jsonb, text[]) IS
-    'Whether a search of this user with these filters takes the exact path (else iterative HNSW)';
-
 CREATE OR REPLACE FUNCTION memory.nearest_memory(embedding vector, user_id text, agent_id text)
 RETURNS TABLE (id uuid, similarity double precision)
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
+DECLARE
+    v_bound integer := (SELECT s.exact_search_max_rows FROM memory.settings AS s);
 BEGIN
     -- The user's size (all agents) decides the path: an upper bound of the scope's size.
-    IF memory.takes_exact_path(nearest_memory.user_id, '{}', '{}') THEN
+    IF memory.scope_size(nearest_memory.user_id, '{}', '{}', v_bound) <= v_bound OR NOT memory.has_ann_index() THEN
         RETURN QUERY
         SELECT e.id, e.similarity
         FROM memory.search_memories_exact(nearest_memory.embedding, nearest_memory.user_id, 1, '{}', '{}', -1,
@@ -524,13 +391,11 @@ COMMENT ON FUNCTION memory.has_ann_index() IS
 REVOKE ALL ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean),
-    memory.nearest_memory(vector, text, text), memory.has_ann_index(),
-    memory.takes_exact_path(text, jsonb, text[]) FROM PUBLIC;
+    memory.nearest_memory(vector, text, text), memory.has_ann_index() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean),
-    memory.nearest_memory(vector, text, text), memory.has_ann_index(),
-    memory.takes_exact_path(text, jsonb, text[]) TO authenticated, service_role;
+    memory.nearest_memory(vector, text, text), memory.has_ann_index() TO authenticated, service_role;
 
 -- sql/memory/search_memories.sql as 0006 left it
 -- memory.search_memories(): a user's live memories (not deleted, not expired) nearest to the query
@@ -563,10 +428,11 @@ SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_categories text[];
+    v_bound integer;
     v_max_id_chars integer;
 BEGIN
     PERFORM memory.check_embedding(search_memories.query_embedding, 'query_embedding');
-    SELECT s.max_id_chars INTO v_max_id_chars FROM memory.settings AS s;
+    SELECT s.exact_search_max_rows, s.max_id_chars INTO v_bound, v_max_id_chars FROM memory.settings AS s;
     PERFORM memory.check_label(search_memories.query_user_id, 'query_user_id', v_max_id_chars, true);
     PERFORM memory.check_count(search_memories.match_count, 'match_count');
     PERFORM memory.check_filters(search_memories.metadata_filter, search_memories.category_filter);
@@ -576,7 +442,8 @@ BEGIN
     END IF;
 
     v_categories := memory.normalize_categories(search_memories.category_filter);
-    IF memory.takes_exact_path(search_memories.query_user_id, search_memories.metadata_filter, v_categories) THEN
+    IF memory.scope_size(search_memories.query_user_id, search_memories.metadata_filter, v_categories, v_bound) <= v_bound
+       OR NOT memory.has_ann_index() THEN
         RETURN QUERY SELECT * FROM memory.search_memories_exact(
             search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
             search_memories.metadata_filter, v_categories, search_memories.similarity_threshold);
@@ -674,7 +541,8 @@ BEGIN
                    ts_rank_cd(m.fts, q.query) AS text_rank
             FROM memory.memories AS m,
                  websearch_to_tsquery('english', hybrid_search_memories.query_text) AS q(query)
-            WHERE m.user_id = hybrid_search_memories.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
+            WHERE m.user_id = hybrid_search_memories.query_user_id AND NOT m.is_deleted
+              AND (m.expires_at IS NULL OR m.expires_at > now())
               AND m.fts @@ q.query
               AND (hybrid_search_memories.metadata_filter = '{}'::jsonb OR m.metadata @> hybrid_search_memories.metadata_filter)
               AND (cardinality(v_categories) = 0 OR m.categories && v_categories)
@@ -702,8 +570,8 @@ GRANT EXECUTE ON FUNCTION memory.hybrid_search_memories(text, vector, text, inte
     TO authenticated, service_role;
 
 -- sql/memory/get_memory.sql as 0006 left it
--- memory.get_memory(): one live memory by id (P0002 when it does not exist, is deleted or expired,
--- or belongs to another user: row-level security makes those look the same).
+-- memory.get_memory(): one live memory by id (P0002 when it does not exist, is deleted, or belongs
+-- to another user: row-level security makes those look the same).
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.get_memory(id uuid)
@@ -721,7 +589,7 @@ BEGIN
            m.hash, m.relevance_score, m.access_count, m.last_accessed_at, m.version, m.expires_at,
            m.created_at, m.updated_at
     FROM memory.memories AS m
-    WHERE m.id = get_memory.id AND memory.is_live(m.is_deleted, m.expires_at);
+    WHERE m.id = get_memory.id AND NOT m.is_deleted;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'memory % not found', get_memory.id USING ERRCODE = 'P0002';
     END IF;
@@ -769,7 +637,7 @@ BEGIN
            m.hash, m.relevance_score, m.access_count, m.last_accessed_at, m.version, m.expires_at,
            m.created_at, m.updated_at
     FROM memory.memories AS m
-    WHERE m.user_id = list_memories.user_id AND memory.is_live(m.is_deleted, m.expires_at)
+    WHERE m.user_id = list_memories.user_id AND NOT m.is_deleted
       AND (list_memories.agent_id IS NULL OR m.agent_id = list_memories.agent_id)
       AND (list_memories.run_id IS NULL OR m.run_id = list_memories.run_id)
       AND (list_memories.after_created_at IS NULL
@@ -835,7 +703,7 @@ BEGIN
         SELECT other.id INTO v_duplicate_id
         FROM memory.memories AS target
         JOIN memory.memories AS other
-          ON other.user_id = target.user_id AND memory.same_agent(other.agent_id, target.agent_id)
+          ON other.user_id = target.user_id AND coalesce(other.agent_id, '') = coalesce(target.agent_id, '')
          AND other.hash = memory.text_hash(update_memory.memory) AND NOT other.is_deleted AND other.id <> target.id
         WHERE target.id = update_memory.id AND NOT target.is_deleted;
         IF FOUND THEN
@@ -891,6 +759,8 @@ VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
+    v_id uuid;
+    v_result text;
     v_constraint text;
 BEGIN
     -- checked here too: the INSERT casts to the column's vector(D) before any trigger could
@@ -899,14 +769,14 @@ BEGIN
         RAISE EXCEPTION 'expires_at must be in the future, got %', add_memory.expires_at USING ERRCODE = '22023';
     END IF;
 
-    PERFORM memory.set_dedup_outcome(NULL, NULL);
+    PERFORM set_config('memory.dedup_result', '', true);
     IF current_setting('transaction_isolation') = 'read committed' THEN
-        PERFORM memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
+        v_id := memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
                                      add_memory.metadata, add_memory.categories, add_memory.agent_id,
                                      add_memory.run_id, add_memory.memory_type, add_memory.expires_at);
     ELSE
         BEGIN
-            PERFORM memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
+            v_id := memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
                                          add_memory.metadata, add_memory.categories, add_memory.agent_id,
                                          add_memory.run_id, add_memory.memory_type, add_memory.expires_at);
         EXCEPTION WHEN unique_violation THEN
@@ -919,7 +789,12 @@ BEGIN
         END;
     END IF;
 
-    RETURN QUERY SELECT * FROM memory.dedup_outcome();
+    IF v_id IS NOT NULL THEN
+        RETURN QUERY SELECT v_id, 'ADD'::text;
+    ELSE
+        v_result := current_setting('memory.dedup_result', true);
+        RETURN QUERY SELECT split_part(v_result, ' ', 1)::uuid, split_part(v_result, ' ', 2);
+    END IF;
 END
 $$;
 
@@ -963,7 +838,7 @@ GRANT EXECUTE ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], t
 -- same bounds before it is written. Similarities compare through memory.meets_threshold (NaN never
 -- matches), and a memory stored before 0005 with an unusable embedding is never matched: its
 -- similarity with anything is NaN or, once pgvector clamps an infinite ratio, exactly 1. NOOP, UPDATE and MERGE cancel the insert (INSERT 0 0) and leave '<id> <event>' in the
--- hand-off of dedup_outcome.sql, which memory.add_memory() returns.
+-- transaction-local setting memory.dedup_result, which memory.add_memory() returns.
 -- Concurrency: a transaction-level advisory lock per (user, agent) serialises writers of one scope;
 -- under READ COMMITTED each query below takes a fresh snapshot, so the second of two concurrent
 -- inserts sees the first once it commits. The matched row is not locked while deciding: if a
@@ -1007,7 +882,7 @@ BEGIN
 
     SELECT m.id INTO v_existing_id
     FROM memory.memories AS m
-    WHERE m.user_id = NEW.user_id AND memory.same_agent(m.agent_id, NEW.agent_id)
+    WHERE m.user_id = NEW.user_id AND coalesce(m.agent_id, '') = coalesce(NEW.agent_id, '')
       AND m.hash = v_hash AND NOT m.is_deleted;
 
     IF FOUND THEN
@@ -1025,7 +900,7 @@ BEGIN
             v_event := 'MERGE';
         END IF;
         IF v_event = 'ADD' THEN
-            PERFORM memory.set_dedup_outcome(NEW.id, 'ADD');
+            PERFORM set_config('memory.dedup_result', NEW.id::text || ' ADD', true);
             RETURN NEW;
         END IF;
     END IF;
@@ -1045,7 +920,7 @@ BEGIN
        AND v_expires_at IS NOT DISTINCT FROM v_old_expires_at THEN
         v_updated := memory.record_duplicate_access(v_existing_id, NEW.relevance_score);
     ELSE
-        PERFORM memory.set_dedup_event(v_event);  -- read by the history trigger
+        PERFORM set_config('memory.dedup_event', v_event, true);  -- read by the history trigger
         UPDATE memory.memories AS m SET
             memory = CASE WHEN v_event = 'UPDATE' THEN NEW.memory ELSE m.memory END,
             embedding = CASE WHEN v_event = 'UPDATE' THEN NEW.embedding ELSE m.embedding END,
@@ -1058,13 +933,13 @@ BEGIN
             expires_at = v_expires_at
         WHERE m.id = v_existing_id AND NOT m.is_deleted;
         GET DIAGNOSTICS v_updated = ROW_COUNT;
-        PERFORM memory.set_dedup_event(NULL);
+        PERFORM set_config('memory.dedup_event', '', true);
     END IF;
     IF v_updated = 0 THEN  -- deleted by a concurrent transaction since we looked: add the new one
-        PERFORM memory.set_dedup_outcome(NEW.id, 'ADD');
+        PERFORM set_config('memory.dedup_result', NEW.id::text || ' ADD', true);
         RETURN NEW;
     END IF;
-    PERFORM memory.set_dedup_outcome(v_existing_id, v_event);
+    PERFORM set_config('memory.dedup_result', v_existing_id::text || ' ' || v_event, true);
     RETURN NULL;
 END
 $$;
@@ -1130,7 +1005,7 @@ CREATE TRIGGER memories_20_deduplicate
 -- sql/memory/record_memory_history.sql as 0006 left it
 -- Trigger memories_30_history (AFTER INSERT OR UPDATE): one memory_history row per ADD, UPDATE,
 -- MERGE, DELETE and RESTORE, in the same transaction, with the database role and the app user.
--- The deduplication trigger names its event (memory.dedup_event()); other updates are classified
+-- The deduplication trigger names its event (memory.dedup_event); other updates are classified
 -- from the row: is_deleted flipping is DELETE or RESTORE, a new version is UPDATE, and changes
 -- that are not content (relevance, access counts) write nothing.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
@@ -1141,7 +1016,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
-    v_event text := memory.dedup_event();
+    v_event text := nullif(current_setting('memory.dedup_event', true), '');
 BEGIN
     IF TG_OP = 'INSERT' THEN
         v_event := 'ADD';
@@ -1221,38 +1096,6 @@ DROP TRIGGER IF EXISTS guard_settings ON mempg.settings;
 CREATE TRIGGER guard_settings
     BEFORE UPDATE OR DELETE ON mempg.settings
     FOR EACH ROW EXECUTE FUNCTION mempg.guard_settings();
-
--- mempg.request_embedding_dim(): what `mempg apply --embedding-dim N` asks for, checked here
--- alone (the runner passes N and reports this error): a whole number from 1 to 16000 (the check
--- of 0001 on a fresh install), and on an installed database the dimension it already has.
-CREATE OR REPLACE FUNCTION mempg.request_embedding_dim(requested text)
-RETURNS void
-LANGUAGE plpgsql
-STABLE
-SET search_path = pg_catalog, extensions, pg_temp
-AS $$
-DECLARE
-    v_installed integer := mempg.embedding_dim();
-BEGIN
-    IF request_embedding_dim.requested IS NULL OR request_embedding_dim.requested = '' THEN
-        RETURN;
-    END IF;
-    IF request_embedding_dim.requested !~ '^[0-9]{1,5}$' OR request_embedding_dim.requested::integer NOT BETWEEN 1 AND 16000 THEN
-        RAISE EXCEPTION 'embedding_dim must be a whole number from 1 to 16000, got %', request_embedding_dim.requested
-            USING ERRCODE = '22023';
-    END IF;
-    IF v_installed IS NOT NULL AND request_embedding_dim.requested::integer <> v_installed THEN
-        RAISE EXCEPTION '--embedding-dim % refused: this database was installed with embedding dimension %, which is fixed',
-            request_embedding_dim.requested, v_installed
-            USING ERRCODE = '22023',
-                  HINT = 'use a new database, or write a migration that re-embeds the memories';
-    END IF;
-END
-$$;
-
-COMMENT ON FUNCTION mempg.request_embedding_dim(text) IS
-    'Raises 22023 unless the requested embedding dimension is valid and, once installed, the installed one';
-REVOKE ALL ON FUNCTION mempg.request_embedding_dim(text) FROM PUBLIC;
 
 DROP FUNCTION mempg.request_embedding_dim(text);
 DROP FUNCTION memory.takes_exact_path(text, jsonb, text[]);
