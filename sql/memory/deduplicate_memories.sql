@@ -44,6 +44,7 @@ DECLARE
     v_categories text[];
     v_expires_at timestamptz;
     v_updated integer;
+    v_usable boolean;
 BEGIN
     IF NEW.is_deleted THEN
         RETURN NEW;  -- restoring history (a dump, an import): nothing to compare with
@@ -61,23 +62,20 @@ BEGIN
     ELSE
         SELECT n.id, n.similarity INTO v_existing_id, v_similarity
         FROM memory.nearest_memory(NEW.embedding, NEW.user_id, NEW.agent_id) AS n;
-        IF NOT memory.meets_threshold(v_similarity, v_settings.merge_threshold)
-           OR NOT (SELECT memory.embedding_is_usable(m.embedding) FROM memory.memories AS m WHERE m.id = v_existing_id)
-        THEN
-            v_event := 'ADD';
-        ELSIF memory.meets_threshold(v_similarity, v_settings.replace_threshold) THEN
-            v_event := 'UPDATE';
-        ELSE
-            v_event := 'MERGE';
-        END IF;
-        IF v_event = 'ADD' THEN
-            PERFORM memory.set_dedup_outcome(NEW.id, 'ADD');
-            RETURN NEW;
-        END IF;
+        v_event := CASE WHEN NOT memory.meets_threshold(v_similarity, v_settings.merge_threshold) THEN 'ADD'
+                        WHEN memory.meets_threshold(v_similarity, v_settings.replace_threshold) THEN 'UPDATE'
+                        ELSE 'MERGE' END;
     END IF;
 
-    SELECT m.metadata, m.categories, m.expires_at INTO v_old_metadata, v_old_categories, v_old_expires_at
-    FROM memory.memories AS m WHERE m.id = v_existing_id;
+    IF v_event <> 'ADD' THEN  -- the matched memory, read once
+        SELECT m.metadata, m.categories, m.expires_at, v_event = 'NOOP' OR memory.embedding_is_usable(m.embedding)
+        INTO v_old_metadata, v_old_categories, v_old_expires_at, v_usable
+        FROM memory.memories AS m WHERE m.id = v_existing_id;
+    END IF;
+    IF v_event = 'ADD' OR NOT v_usable THEN
+        PERFORM memory.set_dedup_outcome(NEW.id, 'ADD');
+        RETURN NEW;
+    END IF;
     v_metadata := v_old_metadata || NEW.metadata;
     v_categories := memory.normalize_categories(v_old_categories || NEW.categories);
     v_expires_at := CASE WHEN v_old_expires_at IS NULL OR NEW.expires_at IS NULL THEN NULL
