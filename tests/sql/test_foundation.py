@@ -176,13 +176,16 @@ def test_psql_finds_the_functions_unqualified(empty_db: Database):
         )
 
 
-def test_rollback_keeps_roles_that_existed_before(db: Database):
-    with db.connect() as conn:
+def test_rollback_keeps_roles_that_existed_before(db: Database, empty_db: Database):
+    # `db` comes from the template, so the roles are on this server before `empty_db` is migrated,
+    # whichever database created them (on a fresh server, the template did).
+    assert run_mempg("apply", url=empty_db.url).returncode == 0
+    with empty_db.connect() as conn:
         created_here = conn.execute(
             "SELECT name FROM mempg.foundation_created WHERE kind = 'role'"
         ).fetchall()
-    assert created_here == []  # the roles were already on this server
-    assert run_mempg("rollback", "--all", url=db.url).returncode == 0
+    assert created_here == []
+    assert run_mempg("rollback", "--all", url=empty_db.url).returncode == 0
     with db.connect() as conn:
         count = conn.execute(
             "SELECT count(*) FROM pg_roles"
