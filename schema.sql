@@ -413,6 +413,17 @@ CREATE TYPE memory.memory_record AS (
 	updated_at timestamp with time zone
 );
 
+-- TYPE memory.search_scope
+CREATE TYPE memory.search_scope AS (
+	agent_id text,
+	run_id text,
+	created_within tstzrange,
+	updated_within tstzrange,
+	filter_path jsonpath,
+	filter_vars jsonb,
+	filter_columns boolean
+);
+
 -- TABLE memory.memories
 CREATE TABLE memory.memories (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -454,6 +465,7 @@ CREATE TABLE memory.memories (
 )
 WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_insert_scale_factor='0.05');
 ALTER TABLE ONLY memory.memories ALTER COLUMN embedding SET STORAGE PLAIN;
+ALTER TABLE ONLY memory.memories ALTER COLUMN fts SET STORAGE MAIN;
 ALTER TABLE ONLY memory.memories FORCE ROW LEVEL SECURITY;
 
 -- TABLE memory.memory_history
@@ -515,6 +527,8 @@ CREATE TABLE memory.settings (
     max_categories integer DEFAULT 100 NOT NULL,
     max_category_chars integer DEFAULT 100 NOT NULL,
     max_query_chars integer DEFAULT 10000 NOT NULL,
+    full_text_common_docs integer DEFAULT 50 NOT NULL,
+    CONSTRAINT full_text_common_docs_range CHECK (((full_text_common_docs >= 1) AND (full_text_common_docs <= 100000))),
     CONSTRAINT max_categories_range CHECK (((max_categories >= 0) AND (max_categories <= 100))),
     CONSTRAINT max_category_chars_range CHECK (((max_category_chars >= 1) AND (max_category_chars <= 500))),
     CONSTRAINT max_id_chars_range CHECK (((max_id_chars >= 1) AND (max_id_chars <= 255))),
@@ -577,9 +591,6 @@ CREATE INDEX memories_embedding_ann ON memory.memories USING hnsw (embedding ext
 -- INDEX memory.memories_expires_at
 CREATE INDEX memories_expires_at ON memory.memories USING btree (expires_at) WHERE ((expires_at IS NOT NULL) AND (NOT is_deleted));
 
--- INDEX memory.memories_fts
-CREATE INDEX memories_fts ON memory.memories USING gin (fts);
-
 -- INDEX memory.memories_live_text_unique
 CREATE UNIQUE INDEX memories_live_text_unique ON memory.memories USING btree (user_id, COALESCE(agent_id, ''::text), hash) WHERE (NOT is_deleted);
 
@@ -588,6 +599,9 @@ CREATE INDEX memories_metadata ON memory.memories USING gin (metadata jsonb_path
 
 -- INDEX memory.memories_user_created
 CREATE INDEX memories_user_created ON memory.memories USING btree (user_id, created_at DESC, id DESC) WHERE (NOT is_deleted);
+
+-- INDEX memory.memories_user_terms
+CREATE INDEX memories_user_terms ON memory.memories USING gin (memory.user_terms(user_id, fts));
 
 -- INDEX memory.memories_user_updated
 CREATE INDEX memories_user_updated ON memory.memories USING btree (user_id, updated_at DESC) WHERE (NOT is_deleted);
@@ -670,6 +684,9 @@ COMMENT ON COLUMN memory.memories.hash IS 'sha256 of the normalised text (memory
 -- COMMENT ON COLUMN memory.settings.exact_search_max_rows
 COMMENT ON COLUMN memory.settings.exact_search_max_rows IS 'Users with at most this many matching memories are searched exactly; above, iterative HNSW';
 
+-- COMMENT ON COLUMN memory.settings.full_text_common_docs
+COMMENT ON COLUMN memory.settings.full_text_common_docs IS 'A query term in more of the user''s memories than this is common: it scores but does not choose full-text candidates';
+
 -- COMMENT ON COLUMN memory.settings.hnsw_ef_search
 COMMENT ON COLUMN memory.settings.hnsw_ef_search IS 'hnsw.ef_search for the HNSW path (at least match_count)';
 
@@ -726,6 +743,9 @@ COMMENT ON TABLE memory.settings IS 'Tuning of the memory functions, one row; UP
 
 -- COMMENT ON TYPE memory.memory_record
 COMMENT ON TYPE memory.memory_record IS 'A memory without its embedding, as get_memory and list_memories return it';
+
+-- COMMENT ON TYPE memory.search_scope
+COMMENT ON TYPE memory.search_scope IS 'What narrows a search beyond its user: agent_id, run_id, time windows, a compiled filter';
 
 -- ACL ON SEQUENCE memory.memory_history_id_seq
 GRANT USAGE ON SEQUENCE memory.memory_history_id_seq TO authenticated;

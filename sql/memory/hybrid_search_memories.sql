@@ -1,12 +1,14 @@
--- memory.hybrid_search_memories(): reciprocal rank fusion of a full-text ranking
--- (websearch_to_tsquery over the generated tsvector, ts_rank_cd) and the vector ranking of
--- memory.search_memories(), in one statement. Each side contributes weight / (rrf_k + rank);
--- a memory found by one side only gets that side's share. Both ranks and the fused score are
--- returned, with the cosine similarity of every row.
+-- memory.hybrid_search_memories(): the vector ranking of memory.search_memories() and the
+-- any-term full-text ranking of memory.full_text_candidates(), fused in one statement.
+-- Each side contributes its best candidate_depth memories (default 20, at least match_count).
+-- fusion 'rrf' (reciprocal rank fusion): weight / (rrf_k + rank) per side, summed; a memory found
+-- by one side only gets that side's share. fusion 'weighted': each side's scores are min-max
+-- normalised over its candidates (the best is 1, the last 0; a lone candidate 1), then averaged
+-- with the two weights. The defaults (rrf, rrf_k 10, equal weights, depth 20) are the best of
+-- the measured grid on the development conversations (docs/memory.md, "Retrieval quality").
+-- Both ranks and the fused score are returned, with the cosine similarity of every row.
 -- Each side returns the columns of its rows itself, so the fusion joins the two candidate lists
--- only: no join back to memory.memories, whose plan was a sequential scan of the whole table
--- (every user's rows read and removed by the filter), making the cost grow with the table
--- instead of with the user's memories.
+-- only, never the whole table.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.hybrid_search_memories(
@@ -18,7 +20,14 @@ CREATE OR REPLACE FUNCTION memory.hybrid_search_memories(
     category_filter text[] DEFAULT '{}',
     full_text_weight double precision DEFAULT 1,
     semantic_weight double precision DEFAULT 1,
-    rrf_k integer DEFAULT 60)
+    rrf_k integer DEFAULT 10,
+    agent_id text DEFAULT NULL,
+    run_id text DEFAULT NULL,
+    filters jsonb DEFAULT NULL,
+    created_within tstzrange DEFAULT NULL,
+    updated_within tstzrange DEFAULT NULL,
+    fusion text DEFAULT 'rrf',
+    candidate_depth integer DEFAULT 20)
 RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
                full_text_rank bigint, semantic_rank bigint, score double precision,
                created_at timestamptz, updated_at timestamptz)
@@ -28,24 +37,15 @@ SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_categories text[];
-    v_candidates integer;
-    v_max_query_chars integer := (SELECT s.max_query_chars FROM memory.settings AS s);
+    v_depth integer;
+    v_scope memory.search_scope;
 BEGIN
-    IF hybrid_search_memories.query_text IS NULL THEN
-        RAISE EXCEPTION 'query_text must not be NULL' USING ERRCODE = '22004';
-    END IF;
-    IF btrim(hybrid_search_memories.query_text) = '' THEN
-        RAISE EXCEPTION 'query_text must not be empty (use search_memories for vector-only search)'
-            USING ERRCODE = '22023';
-    END IF;
-    IF length(hybrid_search_memories.query_text) > v_max_query_chars THEN
-        RAISE EXCEPTION 'query_text is % characters long; at most % are allowed',
-            length(hybrid_search_memories.query_text), v_max_query_chars USING ERRCODE = '22001';
-    END IF;
+    PERFORM memory.check_query_text(hybrid_search_memories.query_text);
     PERFORM memory.check_embedding(hybrid_search_memories.query_embedding, 'query_embedding');
     PERFORM memory.check_label(hybrid_search_memories.query_user_id, 'query_user_id',
                                (SELECT s.max_id_chars FROM memory.settings AS s), true);
     PERFORM memory.check_count(hybrid_search_memories.match_count, 'match_count');
+    PERFORM memory.check_count(hybrid_search_memories.candidate_depth, 'candidate_depth');
     PERFORM memory.check_filters(hybrid_search_memories.metadata_filter, hybrid_search_memories.category_filter);
     IF NOT coalesce(hybrid_search_memories.full_text_weight BETWEEN 0 AND 1000000
                     AND hybrid_search_memories.semantic_weight BETWEEN 0 AND 1000000
@@ -58,48 +58,63 @@ BEGIN
         RAISE EXCEPTION 'rrf_k must be at least 1, got %', coalesce(hybrid_search_memories.rrf_k::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    IF hybrid_search_memories.fusion IS NULL OR hybrid_search_memories.fusion NOT IN ('rrf', 'weighted') THEN
+        RAISE EXCEPTION 'fusion must be ''rrf'' or ''weighted'', got %', coalesce(hybrid_search_memories.fusion, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    v_scope := memory.search_scope(hybrid_search_memories.agent_id, hybrid_search_memories.run_id,
+                                   hybrid_search_memories.filters, hybrid_search_memories.created_within,
+                                   hybrid_search_memories.updated_within);
     v_categories := memory.normalize_categories(hybrid_search_memories.category_filter);
-    v_candidates := least(hybrid_search_memories.match_count * 2, 1000);
+    v_depth := greatest(hybrid_search_memories.candidate_depth, hybrid_search_memories.match_count);
 
     RETURN QUERY
     WITH semantic AS (
         SELECT s.id, s.memory, s.metadata, s.categories, s.similarity, s.created_at, s.updated_at,
-               row_number() OVER (ORDER BY s.similarity DESC, s.id) AS rank
+               row_number() OVER (ORDER BY s.similarity DESC, s.id) AS rank,
+               s.similarity AS raw_score
         FROM memory.search_memories(hybrid_search_memories.query_embedding, hybrid_search_memories.query_user_id,
-                                    v_candidates, hybrid_search_memories.metadata_filter, v_categories, 0) AS s
+                                    v_depth, hybrid_search_memories.metadata_filter, v_categories, 0,
+                                    hybrid_search_memories.agent_id, hybrid_search_memories.run_id,
+                                    hybrid_search_memories.filters, hybrid_search_memories.created_within,
+                                    hybrid_search_memories.updated_within) AS s
     ), full_text AS (
-        SELECT r.id, r.memory, r.metadata, r.categories,
-               1 - (r.embedding <=> hybrid_search_memories.query_embedding) AS similarity,
-               r.created_at, r.updated_at,
-               row_number() OVER (ORDER BY r.text_rank DESC, r.id) AS rank
-        FROM (
-            SELECT m.id, m.memory, m.metadata, m.categories, m.embedding, m.created_at, m.updated_at,
-                   ts_rank_cd(m.fts, q.query) AS text_rank
-            FROM memory.memories AS m,
-                 websearch_to_tsquery('english', hybrid_search_memories.query_text) AS q(query)
-            WHERE m.user_id = hybrid_search_memories.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
-              AND m.fts @@ q.query
-              AND memory.matches_filters(m.metadata, m.categories, hybrid_search_memories.metadata_filter,
-                                         v_categories)
-            ORDER BY text_rank DESC, m.id
-            LIMIT v_candidates
-        ) AS r
+        SELECT f.id, f.memory, f.metadata, f.categories, f.similarity, f.created_at, f.updated_at,
+               row_number() OVER (ORDER BY f.text_score DESC, f.id) AS rank,
+               f.text_score AS raw_score
+        FROM memory.full_text_candidates(hybrid_search_memories.query_text, hybrid_search_memories.query_embedding,
+                                         hybrid_search_memories.query_user_id, v_depth,
+                                         hybrid_search_memories.metadata_filter, v_categories, v_scope) AS f
+    ), normalised AS (
+        SELECT se.*, coalesce((se.raw_score - min(se.raw_score) OVER ())
+                              / nullif(max(se.raw_score) OVER () - min(se.raw_score) OVER (), 0), 1) AS norm
+        FROM semantic AS se
+    ), normalised_text AS (
+        SELECT ft.*, coalesce((ft.raw_score - min(ft.raw_score) OVER ())
+                              / nullif(max(ft.raw_score) OVER () - min(ft.raw_score) OVER (), 0), 1) AS norm
+        FROM full_text AS ft
     )
     SELECT coalesce(se.id, ft.id), coalesce(se.memory, ft.memory), coalesce(se.metadata, ft.metadata),
            coalesce(se.categories, ft.categories), coalesce(se.similarity, ft.similarity),
            ft.rank, se.rank,
-           coalesce(hybrid_search_memories.full_text_weight / (hybrid_search_memories.rrf_k + ft.rank), 0)
-             + coalesce(hybrid_search_memories.semantic_weight / (hybrid_search_memories.rrf_k + se.rank), 0) AS fused,
+           CASE hybrid_search_memories.fusion
+               WHEN 'rrf' THEN
+                   coalesce(hybrid_search_memories.full_text_weight / (hybrid_search_memories.rrf_k + ft.rank), 0)
+                   + coalesce(hybrid_search_memories.semantic_weight / (hybrid_search_memories.rrf_k + se.rank), 0)
+               ELSE (hybrid_search_memories.full_text_weight * coalesce(ft.norm, 0)
+                     + hybrid_search_memories.semantic_weight * coalesce(se.norm, 0))
+                    / (hybrid_search_memories.full_text_weight + hybrid_search_memories.semantic_weight)
+           END AS fused,
            coalesce(se.created_at, ft.created_at), coalesce(se.updated_at, ft.updated_at)
-    FROM semantic AS se
-    FULL JOIN full_text AS ft ON ft.id = se.id
+    FROM normalised AS se
+    FULL JOIN normalised_text AS ft ON ft.id = se.id
     ORDER BY fused DESC, coalesce(se.id, ft.id)
     LIMIT hybrid_search_memories.match_count;
 END
 $$;
 
-COMMENT ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer) IS
-    'Full-text and vector search of a user''s memories fused by reciprocal rank, with both ranks';
-REVOKE ALL ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer)
+COMMENT ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer) IS
+    'Full-text and vector search of a user''s memories fused by reciprocal rank or weighted scores, with both ranks';
+REVOKE ALL ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer)
     TO authenticated, service_role;

@@ -1,6 +1,8 @@
 -- memory.search_memories(): a user's live memories (not deleted, not expired) nearest to the query
 -- embedding, whose metadata contains metadata_filter and whose categories overlap category_filter
 -- (an empty filter matches all), with cosine similarity >= similarity_threshold, best first.
+-- Mem0's scoping narrows it further: agent_id, run_id, a filter in Mem0's language (filters, see
+-- search_scope.sql) and windows on created_at / updated_at (created_within, updated_within).
 -- It routes to the exact or the HNSW path (see search_paths.sql) by the size of the user's
 -- filtered slice, so light users get recall 1 and heavy users do not pay a linear scan.
 -- It has no side effects: call memory.touch_memories() for the results you use.
@@ -15,7 +17,12 @@ CREATE OR REPLACE FUNCTION memory.search_memories(
     match_count integer DEFAULT 5,
     metadata_filter jsonb DEFAULT '{}',
     category_filter text[] DEFAULT '{}',
-    similarity_threshold double precision DEFAULT 0.3)
+    similarity_threshold double precision DEFAULT 0.3,
+    agent_id text DEFAULT NULL,
+    run_id text DEFAULT NULL,
+    filters jsonb DEFAULT NULL,
+    created_within tstzrange DEFAULT NULL,
+    updated_within tstzrange DEFAULT NULL)
 RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
                created_at timestamptz, updated_at timestamptz)
 LANGUAGE plpgsql
@@ -26,6 +33,7 @@ AS $$
 DECLARE
     v_categories text[];
     v_max_id_chars integer;
+    v_scope memory.search_scope;
 BEGIN
     PERFORM memory.check_embedding(search_memories.query_embedding, 'query_embedding');
     SELECT s.max_id_chars INTO v_max_id_chars FROM memory.settings AS s;
@@ -37,21 +45,25 @@ BEGIN
             coalesce(search_memories.similarity_threshold::text, 'NULL') USING ERRCODE = '22023';
     END IF;
 
+    v_scope := memory.search_scope(search_memories.agent_id, search_memories.run_id, search_memories.filters,
+                                   search_memories.created_within, search_memories.updated_within);
     v_categories := memory.normalize_categories(search_memories.category_filter);
     IF memory.takes_exact_path(search_memories.query_user_id, search_memories.metadata_filter, v_categories) THEN
         RETURN QUERY SELECT * FROM memory.search_memories_exact(
             search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
-            search_memories.metadata_filter, v_categories, search_memories.similarity_threshold);
+            search_memories.metadata_filter, v_categories, search_memories.similarity_threshold,
+            NULL, true, v_scope);
     ELSE
         RETURN QUERY SELECT * FROM memory.search_memories_ann(
             search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
-            search_memories.metadata_filter, v_categories, search_memories.similarity_threshold);
+            search_memories.metadata_filter, v_categories, search_memories.similarity_threshold,
+            NULL, true, v_scope);
     END IF;
 END
 $$;
 
-COMMENT ON FUNCTION memory.search_memories(vector, text, integer, jsonb, text[], double precision) IS
+COMMENT ON FUNCTION memory.search_memories(vector, text, integer, jsonb, text[], double precision, text, text, jsonb, tstzrange, tstzrange) IS
     'Nearest live memories of a user, filtered by metadata and categories, best first';
-REVOKE ALL ON FUNCTION memory.search_memories(vector, text, integer, jsonb, text[], double precision) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.search_memories(vector, text, integer, jsonb, text[], double precision)
+REVOKE ALL ON FUNCTION memory.search_memories(vector, text, integer, jsonb, text[], double precision, text, text, jsonb, tstzrange, tstzrange) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.search_memories(vector, text, integer, jsonb, text[], double precision, text, text, jsonb, tstzrange, tstzrange)
     TO authenticated, service_role;

@@ -50,7 +50,7 @@ COMMENT ON FUNCTION memory.scope_size(text, jsonb, text[], integer) IS
 CREATE OR REPLACE FUNCTION memory.search_memories_exact(
     query_embedding vector, query_user_id text, match_count integer, metadata_filter jsonb,
     category_filter text[], similarity_threshold double precision, agent_id text DEFAULT NULL,
-    any_agent boolean DEFAULT true)
+    any_agent boolean DEFAULT true, scope memory.search_scope DEFAULT NULL)
 RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
                created_at timestamptz, updated_at timestamptz)
 LANGUAGE sql
@@ -65,6 +65,8 @@ AS $$
           AND (search_memories_exact.any_agent OR memory.same_agent(m.agent_id, search_memories_exact.agent_id))
           AND memory.matches_filters(m.metadata, m.categories, search_memories_exact.metadata_filter,
                                      search_memories_exact.category_filter)
+          AND memory.in_scope(search_memories_exact.scope, m.agent_id, m.run_id, m.memory_type, m.metadata,
+                              m.categories, m.created_at, m.updated_at)
     )
     SELECT s.id, s.memory, s.metadata, s.categories, 1 - s.distance, s.created_at, s.updated_at
     FROM scoped AS s
@@ -73,13 +75,13 @@ AS $$
     LIMIT search_memories_exact.match_count
 $$;
 
-COMMENT ON FUNCTION memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean) IS
+COMMENT ON FUNCTION memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope) IS
     'Exact nearest memories of one user (btree on user_id, every distance computed); recall 1';
 
 CREATE OR REPLACE FUNCTION memory.search_memories_ann(
     query_embedding vector, query_user_id text, match_count integer, metadata_filter jsonb,
     category_filter text[], similarity_threshold double precision, agent_id text DEFAULT NULL,
-    any_agent boolean DEFAULT true)
+    any_agent boolean DEFAULT true, scope memory.search_scope DEFAULT NULL)
 RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
                created_at timestamptz, updated_at timestamptz)
 LANGUAGE plpgsql
@@ -106,6 +108,8 @@ BEGIN
           AND (search_memories_ann.any_agent OR memory.same_agent(m.agent_id, search_memories_ann.agent_id))
           AND memory.matches_filters(m.metadata, m.categories, search_memories_ann.metadata_filter,
                                      search_memories_ann.category_filter)
+          AND memory.in_scope(search_memories_ann.scope, m.agent_id, m.run_id, m.memory_type, m.metadata,
+                              m.categories, m.created_at, m.updated_at)
         ORDER BY m.embedding <=> search_memories_ann.query_embedding
         LIMIT search_memories_ann.match_count * 2 + 10  -- relaxed order: take a margin, re-sort below
     )
@@ -117,7 +121,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean) IS
+COMMENT ON FUNCTION memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope) IS
     'Nearest memories of one user through an iterative HNSW scan (for users with many memories)';
 
 -- memory.takes_exact_path(): the one routing rule, for search and for deduplication: exact while
@@ -179,12 +183,12 @@ COMMENT ON FUNCTION memory.has_ann_index() IS
     'Whether memory.memories has a valid HNSW (or DiskANN) index; without one, search is exact';
 
 REVOKE ALL ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
-    memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean),
-    memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean),
+    memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
+    memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.nearest_memory(vector, text, text), memory.has_ann_index(),
     memory.takes_exact_path(text, jsonb, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
-    memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean),
-    memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean),
+    memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
+    memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.nearest_memory(vector, text, text), memory.has_ann_index(),
     memory.takes_exact_path(text, jsonb, text[]) TO authenticated, service_role;

@@ -1,6 +1,8 @@
 -- Install settings of mempg (mempg.settings): mempg.embedding_dim() reads the embedding dimension
 -- that later migrations use for every vector column, and a guard keeps that dimension fixed:
 -- vectors of another size cannot be compared, so a change needs a new database or a re-embedding.
+-- text_search_config (from 0010, `mempg apply --text-search-config`) is fixed the same way: every
+-- stored tsvector was stemmed and stop-worded with it, and queries are parsed with it.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION mempg.embedding_dim()
@@ -23,10 +25,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
-    IF OLD.key = 'embedding_dim' AND (TG_OP = 'DELETE' OR NEW.value IS DISTINCT FROM OLD.value) THEN
-        RAISE EXCEPTION 'mempg.settings: embedding_dim is fixed at % since install', OLD.value
+    IF OLD.key IN ('embedding_dim', 'text_search_config')
+       AND (TG_OP = 'DELETE' OR NEW.value IS DISTINCT FROM OLD.value) THEN
+        RAISE EXCEPTION 'mempg.settings: % is fixed at % since install', OLD.key, OLD.value
             USING ERRCODE = '55000',
-                  HINT = 'use a new database, or write a migration that re-embeds every memory';
+                  HINT = CASE OLD.key WHEN 'embedding_dim'
+                              THEN 'use a new database, or write a migration that re-embeds every memory'
+                              ELSE 'use a new database, or write a migration that re-indexes every memory' END;
     END IF;
     IF TG_OP = 'DELETE' THEN
         RETURN OLD;
@@ -37,7 +42,7 @@ END
 $$;
 
 COMMENT ON FUNCTION mempg.guard_settings() IS
-    'Trigger on mempg.settings: keeps embedding_dim fixed and stamps updated_at';
+    'Trigger on mempg.settings: keeps embedding_dim and text_search_config fixed and stamps updated_at';
 REVOKE ALL ON FUNCTION mempg.guard_settings() FROM PUBLIC;
 
 DROP TRIGGER IF EXISTS guard_settings ON mempg.settings;
@@ -76,3 +81,38 @@ $$;
 COMMENT ON FUNCTION mempg.request_embedding_dim(text) IS
     'Raises 22023 unless the requested embedding dimension is valid and, once installed, the installed one';
 REVOKE ALL ON FUNCTION mempg.request_embedding_dim(text) FROM PUBLIC;
+
+-- mempg.request_text_search_config(): what `mempg apply --text-search-config NAME` asks for,
+-- checked here alone: an existing text-search configuration (english, simple, french, ...), and
+-- on a database that chose one already (0010 applied), that one.
+CREATE OR REPLACE FUNCTION mempg.request_text_search_config(requested text)
+RETURNS void
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_installed text := (SELECT s.value FROM mempg.settings AS s WHERE s.key = 'text_search_config');
+    v_requested regconfig;
+BEGIN
+    IF request_text_search_config.requested IS NULL OR request_text_search_config.requested = '' THEN
+        RETURN;
+    END IF;
+    BEGIN
+        v_requested := request_text_search_config.requested::regconfig;
+    EXCEPTION WHEN undefined_object OR invalid_name OR syntax_error OR invalid_text_representation THEN
+        RAISE EXCEPTION 'text_search_config % is not a text search configuration of this server (see \dF in psql)',
+            request_text_search_config.requested USING ERRCODE = '22023';
+    END;
+    IF v_installed IS NOT NULL AND v_requested::text <> v_installed THEN
+        RAISE EXCEPTION '--text-search-config % refused: this database was installed with text search configuration %, which is fixed',
+            request_text_search_config.requested, v_installed
+            USING ERRCODE = '22023',
+                  HINT = 'use a new database, or write a migration that re-indexes the memories';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION mempg.request_text_search_config(text) IS
+    'Raises 22023 unless the requested text search configuration exists and, once installed, is the installed one';
+REVOKE ALL ON FUNCTION mempg.request_text_search_config(text) FROM PUBLIC;

@@ -173,11 +173,27 @@ def _finish(ctx: Context, report: RunReport) -> int:
     metavar="N",
     help="Embedding dimension, 1 to 16000, fixed at install (default 1536); checked in SQL.",
 )
+@click.option(
+    "--text-search-config",
+    metavar="NAME",
+    help="Text-search configuration of the memories (default english; simple for multilingual"
+    " text), fixed at install; checked in SQL.",
+)
 @common_options()
-def apply(ctx: Context, target: str | None, dry_run: bool, embedding_dim: int | None) -> int:
+def apply(
+    ctx: Context,
+    target: str | None,
+    dry_run: bool,
+    embedding_dim: int | None,
+    text_search_config: str | None,
+) -> int:
     """Apply pending migrations, each in one transaction with its ledger row."""
     report = ctx.runner().apply(
-        to=target, dry_run=dry_run, embedding_dim=embedding_dim, show_sql=not ctx.as_json
+        to=target,
+        dry_run=dry_run,
+        embedding_dim=embedding_dim,
+        text_search_config=text_search_config,
+        show_sql=not ctx.as_json,
     )
     return _finish(ctx, report)
 

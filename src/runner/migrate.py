@@ -139,6 +139,7 @@ class Runner:
         to: str | None = None,
         dry_run: bool = False,
         embedding_dim: int | None = None,
+        text_search_config: str | None = None,
         show_sql: bool = True,
     ) -> RunReport:
         migrations = load_migrations(self.project)
@@ -147,7 +148,8 @@ class Runner:
         with migration_lock(self.url, self.settings, on_wait=_to_stderr), self._connect() as conn:
             rows = ledger.read_ledger(conn)
             self._refuse_changed(migrations, rows)
-            self._prepare_embedding_dim(conn, embedding_dim)
+            self._prepare_install_option(conn, "embedding_dim", embedding_dim)
+            self._prepare_install_option(conn, "text_search_config", text_search_config)
             pending = [m for m in migrations[: last + 1] if m.id not in rows]
             missing = [m.id for m in pending if not m.has_rollback]
             if missing:
@@ -190,20 +192,23 @@ class Runner:
                 " migration; write a new one): " + "; ".join(msg for _id, msg in problems)
             )
 
-    def _prepare_embedding_dim(self, conn: psycopg.Connection, embedding_dim: int | None) -> None:
-        """Pass --embedding-dim to the migrations; SQL alone judges it (mempg.request_embedding_dim,
-        or 0001's check on a fresh install), and its error is the runner's."""
-        if embedding_dim is None:
+    def _prepare_install_option(
+        self, conn: psycopg.Connection, name: str, value: int | str | None
+    ) -> None:
+        """Pass an install option (--embedding-dim, --text-search-config) to the migrations; SQL
+        alone judges it (mempg.request_<name>, or the migration that reads it on a fresh
+        install), and its error is the runner's."""
+        if value is None:
             return
         checker = conn.execute(
-            "SELECT to_regprocedure('mempg.request_embedding_dim(text)') IS NOT NULL"
+            "SELECT to_regprocedure(%s) IS NOT NULL", (f"mempg.request_{name}(text)",)
         ).fetchone()
         if checker and checker[0]:
             try:
-                conn.execute("SELECT mempg.request_embedding_dim(%s)", (str(embedding_dim),))
+                conn.execute(f"SELECT mempg.request_{name}(%s)", (str(value),))
             except psycopg.Error as exc:
                 raise RunnerError(first_line(exc)) from None
-        conn.execute("SELECT set_config('mempg.embedding_dim', %s, false)", (str(embedding_dim),))
+        conn.execute("SELECT set_config(%s, %s, false)", (f"mempg.{name}", str(value)))
 
     def _apply_one(self, conn: psycopg.Connection, migration: MigrationFile) -> StepReport:
         started = time.monotonic()

@@ -173,11 +173,11 @@ def test_hybrid_search_fuses_full_text_and_vector_ranks(alice):
     by_text = {r[0]: r for r in rows}
     both = by_text["Alice booked a hotel in Lisbon near the tea house"]
     assert both[1] is not None and both[2] is not None
-    assert both[3] == pytest.approx(1 / (60 + both[1]) + 1 / (60 + both[2]))
+    assert both[3] == pytest.approx(1 / (10 + both[1]) + 1 / (10 + both[2]))
     assert rows[0][0] == "Alice booked a hotel in Lisbon near the tea house"  # found by both
     text_only = by_text["Alice flies to Lisbon in May"]
     assert text_only[1] is not None and text_only[2] is None
-    assert text_only[3] == pytest.approx(1 / (60 + text_only[1]))
+    assert text_only[3] == pytest.approx(1 / (10 + text_only[1]))
     assert [r[3] for r in rows] == sorted((r[3] for r in rows), reverse=True)
     tea_only = by_text["Alice likes green tea"]
     assert tea_only[1] is None and tea_only[2] == 1

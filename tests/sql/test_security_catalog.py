@@ -118,6 +118,7 @@ INLINED = {
     "memory.is_live",
     "memory.same_agent",
     "memory.matches_filters",
+    "memory.in_scope",
     "ops.project_schemas",
 }
 
