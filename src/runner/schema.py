@@ -53,6 +53,7 @@ _DIMENSION = re.compile(r"\bvector\(\d+\)")
 _STORAGE = re.compile(r"(ALTER COLUMN embedding SET STORAGE) (PLAIN|MAIN)")
 MAX_INDEXED_DIMENSION = 2000
 ANN_INDEX = "INDEX memory.memories_embedding_ann"
+_TEXT_SEARCH = re.compile(r"to_tsvector\('((?:[^']|'')+)'::regconfig")
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,25 @@ def _at_any_dimension(entries: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _in_installed_text_search_config(
+    conn: psycopg.Connection, entries: dict[str, str]
+) -> dict[str, str]:
+    """The file's entries with its text-search configuration replaced by the one this database
+    chose at install (`--text-search-config`, recorded in mempg.settings), so that a database
+    installed with `simple` matches a file written from one installed with `english`. A column
+    whose configuration differs from the recorded choice still differs."""
+    row = conn.execute(
+        "SELECT value FROM mempg.settings WHERE key = 'text_search_config'"
+    ).fetchone()
+    if row is None:
+        return entries
+    chosen = row[0].replace("'", "''")
+    return {
+        key: _TEXT_SEARCH.sub(lambda _m: f"to_tsvector('{chosen}'::regconfig", text)
+        for key, text in entries.items()
+    }
+
+
 def installed_dimension(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT mempg.embedding_dim()").fetchone()
     if row is None or row[0] is None:
@@ -164,6 +184,7 @@ def differences(conn: psycopg.Connection, url: str, schemas: list[str], path: Pa
     file_dimension, expected = parse(path.read_text(encoding="utf-8"))
     live_dimension = installed_dimension(conn)
     live = {entry.key: entry.text for entry in dump(url, schemas)}
+    expected = _in_installed_text_search_config(conn, expected)
     if file_dimension is not None and live_dimension != file_dimension:
         expected, live = _at_any_dimension(expected), _at_any_dimension(live)
         if max(file_dimension, live_dimension) > MAX_INDEXED_DIMENSION:

@@ -40,11 +40,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # What pgvector's own input parser raises for a bad literal, before any function runs:
 # 22000 NaN or infinity, 22003 a component out of float4 range, 22P02 malformed.
 VECTOR_LITERAL = {"22000", "22003", "22P02"}
+# ... and PostgreSQL's for a bad tstzrange literal (malformed, a bad timestamp, bounds reversed).
+RANGE_LITERAL = {"22P02", "22007", "22008", "22000"}
 DOCUMENTED = {
     "add_memory": {"22004", "22023", "22001", "42501"} | VECTOR_LITERAL,
     "update_memory": {"22004", "22023", "22001", "P0002", "23505"} | VECTOR_LITERAL,
-    "search_memories": {"22004", "22023", "22001"} | VECTOR_LITERAL,
-    "hybrid_search_memories": {"22004", "22023", "22001"} | VECTOR_LITERAL,
+    "search_memories": {"22004", "22023", "22001"} | VECTOR_LITERAL | RANGE_LITERAL,
+    "hybrid_search_memories": {"22004", "22023", "22001"} | VECTOR_LITERAL | RANGE_LITERAL,
+    "text_search_memories": {"22004", "22023", "22001"} | RANGE_LITERAL,
     "list_memories": {"22004", "22023", "22001"},
     "get_memory": {"22004", "P0002"},
     "delete_memory": {"22004", "P0002"},
@@ -151,6 +154,56 @@ CATEGORIES = st.one_of(
     ),
 )
 TIMES = st.sampled_from([None, "2000-01-01", "2999-01-01", "infinity", "-infinity", "now", "epoch"])
+WINDOWS = st.sampled_from(
+    [
+        None,
+        "[2000-01-01,2999-01-01)",
+        "empty",
+        "(,)",
+        "[2999-01-01,)",
+        "(,1970-01-01]",
+        "x",
+        "[2,1]",
+    ]
+)
+# Mem0-style filters: well-formed trees mixed with arbitrary JSON (docs/memory.md, "Filters").
+FILTER_LEAF = st.dictionaries(
+    st.sampled_from(["topic", "month", "agent_id", "created_at", "user_id", "categories", "x"]),
+    st.one_of(
+        st.integers(),
+        st.text(CHARS, max_size=6),
+        st.dictionaries(
+            st.sampled_from(
+                ["eq", "ne", "in", "nin", "gt", "lte", "contains", "icontains", "like"]
+            ),
+            st.one_of(
+                st.integers(), st.text(CHARS, max_size=6), st.lists(st.integers(), max_size=2)
+            ),
+            min_size=1,
+            max_size=2,
+        ),
+    ),
+    min_size=1,
+    max_size=2,
+)
+FILTERS = st.one_of(
+    st.none(),
+    st.recursive(
+        FILTER_LEAF,
+        lambda inner: st.dictionaries(
+            st.sampled_from(["AND", "OR", "NOT"]), st.lists(inner, max_size=3) | inner, max_size=2
+        ),
+        max_leaves=5,
+    ),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(CHARS, max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(CHARS, max_size=4), inner, max_size=3)
+        ),
+        max_leaves=6,
+    ),
+).map(lambda value: None if value is None else Jsonb(value))
 COUNTS = st.one_of(st.integers(-5, 1005), st.sampled_from([None, 0, 2**31 - 1, -(2**31)]))
 FLOATS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -215,12 +268,19 @@ CALLS = {
     ),
     "search_memories": (
         "SELECT id::text FROM memory.search_memories(%(embedding)s::vector, %(user_id)s, %(count)s,"
-        " %(metadata)s::jsonb, %(categories)s::text[], %(threshold)s)"
+        " %(metadata)s::jsonb, %(categories)s::text[], %(threshold)s, %(agent_id)s, %(run_id)s,"
+        " %(filters)s::jsonb, %(window)s::tstzrange, %(window_b)s::tstzrange)"
     ),
     "hybrid_search_memories": (
         "SELECT id::text FROM memory.hybrid_search_memories(%(memory)s, %(embedding)s::vector,"
         " %(user_id)s, %(count)s, %(metadata)s::jsonb, %(categories)s::text[], %(weight_a)s,"
-        " %(weight_b)s, %(count_b)s)"
+        " %(weight_b)s, %(count_b)s, %(agent_id)s, %(run_id)s, %(filters)s::jsonb,"
+        " %(window)s::tstzrange, %(window_b)s::tstzrange, %(fusion)s, %(depth)s)"
+    ),
+    "text_search_memories": (
+        "SELECT id::text FROM memory.text_search_memories(%(memory)s, %(user_id)s, %(count)s,"
+        " %(metadata)s::jsonb, %(categories)s::text[], %(agent_id)s, %(run_id)s,"
+        " %(filters)s::jsonb, %(window)s::tstzrange, %(window_b)s::tstzrange)"
     ),
     "list_memories": (
         "SELECT id::text FROM memory.list_memories(%(user_id)s, %(agent_id)s, %(run_id)s,"
@@ -252,6 +312,11 @@ def call_args(world_ids: list[str]) -> st.SearchStrategy[dict]:
         "threshold": FLOATS,
         "weight_a": FLOATS,
         "weight_b": FLOATS,
+        "filters": FILTERS,
+        "window": WINDOWS,
+        "window_b": WINDOWS,
+        "fusion": st.sampled_from([None, "", "rrf", "weighted", "RRF", "max"]),
+        "depth": COUNTS,
     }
 
     @st.composite
@@ -277,6 +342,11 @@ def call_args(world_ids: list[str]) -> st.SearchStrategy[dict]:
             "threshold": 0.3,
             "weight_a": 1.0,
             "weight_b": 1.0,
+            "filters": None,
+            "window": None,
+            "window_b": None,
+            "fusion": "rrf",
+            "depth": 20,
         }
         for name in draw(st.sets(st.sampled_from(sorted(randomised)), min_size=1, max_size=3)):
             args[name] = draw(randomised[name])
