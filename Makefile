@@ -6,10 +6,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 FULL_STAMP  := $(VENV)/.bench-full-stamp
+QUALITY_STAMP := $(VENV)/.bench-quality-stamp
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 MEMPG  := $(BIN)/mempg
 
-.PHONY: migrate test test-upgrade bench bench-full bench-check loadtest psql db-stop lint fmt clean
+.PHONY: migrate test test-upgrade bench bench-full bench-check bench-quality loadtest psql db-stop lint fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,10 @@ $(FULL_STAMP): $(BENCH_STAMP)
 	$(PIP) 'torch==2.13.0'
 	$(PIP) -e '.[test,dev,bench,peers,embeddings]'
 	touch $(FULL_STAMP)
+
+$(QUALITY_STAMP): $(STAMP)
+	$(PIP) -e '.[test,dev,bench,quality]'
+	touch $(QUALITY_STAMP)
 
 migrate: $(STAMP)
 	$(MEMPG) apply
@@ -53,6 +58,12 @@ bench-full: $(FULL_STAMP)
 
 bench-check: $(BENCH_STAMP)
 	$(BIN)/python -m bench --mode quick --compare bench/results/quick.json --no-write
+
+# Retrieval quality on LoCoMo (not part of `make test`; about 5 minutes on 2 cores; see
+# bench/quality.py): recall@5/10 and nDCG@10 against BM25 and exact cosine, latency of each method.
+# QUALITY_ARGS="--data PATH" reads other conversations in the dev format (../shared/data/locomo_dev).
+bench-quality: $(QUALITY_STAMP)
+	$(BIN)/python -m bench --mode quality $(QUALITY_ARGS)
 
 # Load test (not part of `make test`): pgbench's mixed workload at 8, 32 and 64 clients, 20 s each,
 # then the invariants; results in bench/results/loadtest.json. LOADTEST_ARGS="--duration 60" for longer.

@@ -601,7 +601,7 @@ CREATE INDEX memories_metadata ON memory.memories USING gin (metadata jsonb_path
 CREATE INDEX memories_user_created ON memory.memories USING btree (user_id, created_at DESC, id DESC) WHERE (NOT is_deleted);
 
 -- INDEX memory.memories_user_terms
-CREATE INDEX memories_user_terms ON memory.memories USING gin (memory.user_terms(user_id, fts));
+CREATE INDEX memories_user_terms ON memory.memories USING gin (memory.user_terms(user_id, fts)) WITH (fastupdate=off);
 
 -- INDEX memory.memories_user_updated
 CREATE INDEX memories_user_updated ON memory.memories USING btree (user_id, updated_at DESC) WHERE (NOT is_deleted);

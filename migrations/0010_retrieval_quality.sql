@@ -573,7 +573,7 @@ BEGIN
                + CASE WHEN m.fts @@ t3 THEN w3 ELSE 0 END + CASE WHEN m.fts @@ t4 THEN w4 ELSE 0 END
                + CASE WHEN m.fts @@ t5 THEN w5 ELSE 0 END + CASE WHEN m.fts @@ t6 THEN w6 ELSE 0 END
                + CASE WHEN m.fts @@ t7 THEN w7 ELSE 0 END + CASE WHEN m.fts @@ t8 THEN w8 ELSE 0 END AS score
-        FROM (SELECT m.id, m.fts FROM memory.memories AS m
+        FROM (SELECT m.id, m.fts, m.updated_at FROM memory.memories AS m
               WHERE memory.user_terms(m.user_id, m.fts) && v_choose
                 AND (m.user_id = full_text_candidates.query_user_id) IS TRUE
                 AND memory.is_live(m.is_deleted, m.expires_at)
@@ -582,7 +582,7 @@ BEGIN
                 AND memory.in_scope(full_text_candidates.scope, m.agent_id, m.run_id, m.memory_type,
                                     m.metadata, m.categories, m.created_at, m.updated_at)
               LIMIT 8 * (v_common + 1)) AS m
-        ORDER BY score DESC, m.id
+        ORDER BY score DESC, m.updated_at DESC, m.id  -- ties: the more recent memory first
         LIMIT full_text_candidates.depth
     )
     SELECT m.id, m.memory, m.metadata, m.categories,
@@ -591,7 +591,7 @@ BEGIN
            r.score, m.created_at, m.updated_at
     FROM ranked AS r
     JOIN memory.memories AS m ON m.id = r.id
-    ORDER BY r.score DESC, r.id;
+    ORDER BY r.score DESC, m.updated_at DESC, r.id;
 END
 $$;
 
@@ -801,6 +801,36 @@ $$;
 COMMENT ON FUNCTION memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope) IS
     'Nearest memories of one user through an iterative HNSW scan (for users with many memories)';
 
+-- memory.vector_candidates(): the nearest memories of one user in a scope, by the routing rule
+-- below; search_memories and the hybrid search call it once their arguments are checked.
+CREATE OR REPLACE FUNCTION memory.vector_candidates(
+    query_embedding vector, query_user_id text, match_count integer, metadata_filter jsonb,
+    category_filter text[], similarity_threshold double precision, scope memory.search_scope)
+RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
+               created_at timestamptz, updated_at timestamptz)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+BEGIN
+    IF memory.takes_exact_path(vector_candidates.query_user_id, vector_candidates.metadata_filter,
+                               vector_candidates.category_filter) THEN
+        RETURN QUERY SELECT * FROM memory.search_memories_exact(
+            vector_candidates.query_embedding, vector_candidates.query_user_id, vector_candidates.match_count,
+            vector_candidates.metadata_filter, vector_candidates.category_filter,
+            vector_candidates.similarity_threshold, NULL, true, vector_candidates.scope);
+    ELSE
+        RETURN QUERY SELECT * FROM memory.search_memories_ann(
+            vector_candidates.query_embedding, vector_candidates.query_user_id, vector_candidates.match_count,
+            vector_candidates.metadata_filter, vector_candidates.category_filter,
+            vector_candidates.similarity_threshold, NULL, true, vector_candidates.scope);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION memory.vector_candidates(vector, text, integer, jsonb, text[], double precision, memory.search_scope) IS
+    'Nearest memories of one user in a scope, exact or iterative HNSW by the size of the user''s slice';
+
 -- memory.takes_exact_path(): the one routing rule, for search and for deduplication: exact while
 -- the user's matching rows are at most memory.settings.exact_search_max_rows (or when there is
 -- no vector index), iterative HNSW above.
@@ -863,11 +893,13 @@ REVOKE ALL ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.nearest_memory(vector, text, text), memory.has_ann_index(),
+    memory.vector_candidates(vector, text, integer, jsonb, text[], double precision, memory.search_scope),
     memory.takes_exact_path(text, jsonb, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.nearest_memory(vector, text, text), memory.has_ann_index(),
+    memory.vector_candidates(vector, text, integer, jsonb, text[], double precision, memory.search_scope),
     memory.takes_exact_path(text, jsonb, text[]) TO authenticated, service_role;
 
 -- sql/memory/search_memories.sql
@@ -876,8 +908,9 @@ GRANT EXECUTE ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
 -- (an empty filter matches all), with cosine similarity >= similarity_threshold, best first.
 -- Mem0's scoping narrows it further: agent_id, run_id, a filter in Mem0's language (filters, see
 -- search_scope.sql) and windows on created_at / updated_at (created_within, updated_within).
--- It routes to the exact or the HNSW path (see search_paths.sql) by the size of the user's
--- filtered slice, so light users get recall 1 and heavy users do not pay a linear scan.
+-- memory.vector_candidates() (search_paths.sql) routes it to the exact or the HNSW path by the
+-- size of the user's filtered slice, so light users get recall 1 and heavy users do not pay a
+-- linear scan.
 -- It has no side effects: call memory.touch_memories() for the results you use.
 -- plan_cache_mode force_generic_plan: left to choose, the plan cache re-planned the exact path on
 -- every call, which cost more than the search itself (docs/memory.md, "Measurements"). The
@@ -921,17 +954,9 @@ BEGIN
     v_scope := memory.search_scope(search_memories.agent_id, search_memories.run_id, search_memories.filters,
                                    search_memories.created_within, search_memories.updated_within);
     v_categories := memory.normalize_categories(search_memories.category_filter);
-    IF memory.takes_exact_path(search_memories.query_user_id, search_memories.metadata_filter, v_categories) THEN
-        RETURN QUERY SELECT * FROM memory.search_memories_exact(
-            search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
-            search_memories.metadata_filter, v_categories, search_memories.similarity_threshold,
-            NULL, true, v_scope);
-    ELSE
-        RETURN QUERY SELECT * FROM memory.search_memories_ann(
-            search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
-            search_memories.metadata_filter, v_categories, search_memories.similarity_threshold,
-            NULL, true, v_scope);
-    END IF;
+    RETURN QUERY SELECT * FROM memory.vector_candidates(
+        search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
+        search_memories.metadata_filter, v_categories, search_memories.similarity_threshold, v_scope);
 END
 $$;
 
@@ -942,8 +967,9 @@ GRANT EXECUTE ON FUNCTION memory.search_memories(vector, text, integer, jsonb, t
     TO authenticated, service_role;
 
 -- sql/memory/hybrid_search_memories.sql
--- memory.hybrid_search_memories(): the vector ranking of memory.search_memories() and the
--- any-term full-text ranking of memory.full_text_candidates(), fused in one statement.
+-- memory.hybrid_search_memories(): the vector ranking of memory.vector_candidates() (what
+-- search_memories returns) and the any-term full-text ranking of memory.full_text_candidates(),
+-- fused in one statement; the arguments and the scope are checked once, here.
 -- Each side contributes its best candidate_depth memories (default 20, at least match_count).
 -- fusion 'rrf' (reciprocal rank fusion): weight / (rrf_k + rank) per side, summed; a memory found
 -- by one side only gets that side's share. fusion 'weighted': each side's scores are min-max
@@ -1017,14 +1043,12 @@ BEGIN
         SELECT s.id, s.memory, s.metadata, s.categories, s.similarity, s.created_at, s.updated_at,
                row_number() OVER (ORDER BY s.similarity DESC, s.id) AS rank,
                s.similarity AS raw_score
-        FROM memory.search_memories(hybrid_search_memories.query_embedding, hybrid_search_memories.query_user_id,
-                                    v_depth, hybrid_search_memories.metadata_filter, v_categories, 0,
-                                    hybrid_search_memories.agent_id, hybrid_search_memories.run_id,
-                                    hybrid_search_memories.filters, hybrid_search_memories.created_within,
-                                    hybrid_search_memories.updated_within) AS s
+        FROM memory.vector_candidates(hybrid_search_memories.query_embedding, hybrid_search_memories.query_user_id,
+                                      v_depth, hybrid_search_memories.metadata_filter, v_categories, 0,
+                                      v_scope) AS s
     ), full_text AS (
         SELECT f.id, f.memory, f.metadata, f.categories, f.similarity, f.created_at, f.updated_at,
-               row_number() OVER (ORDER BY f.text_score DESC, f.id) AS rank,
+               row_number() OVER (ORDER BY f.text_score DESC, f.updated_at DESC, f.id) AS rank,
                f.text_score AS raw_score
         FROM memory.full_text_candidates(hybrid_search_memories.query_text, hybrid_search_memories.query_embedding,
                                          hybrid_search_memories.query_user_id, v_depth,
@@ -1064,14 +1088,17 @@ GRANT EXECUTE ON FUNCTION memory.hybrid_search_memories(text, vector, text, inte
     TO authenticated, service_role;
 
 
--- The full-text index over memory.user_terms() (a new definition of that function needs a REINDEX)
+-- The full-text index over memory.user_terms() (a new definition of that function needs a REINDEX).
+-- fastupdate off: every search reads the index, and a pending list of recent inserts made each
+-- lookup scan it (full-text search 25 ms p50 right after a load, 0.8 ms once vacuumed).
 -- replaced by memories_user_terms; dropping it takes a moment's exclusive lock, like the ALTER below
 -- squawk-ignore require-concurrent-index-deletion
 DROP INDEX IF EXISTS memory.memories_fts;
 -- Inside the migration's transaction; on a large installation, build it CONCURRENTLY by hand
 -- under this name first and the migration will find it.
 -- squawk-ignore require-concurrent-index-creation
-CREATE INDEX IF NOT EXISTS memories_user_terms ON memory.memories USING gin (memory.user_terms(user_id, fts));
+CREATE INDEX IF NOT EXISTS memories_user_terms ON memory.memories USING gin (memory.user_terms(user_id, fts))
+    WITH (fastupdate = off);
 -- new and rewritten rows keep their tsvector inline; VACUUM FULL moves the existing ones
 ALTER TABLE memory.memories ALTER COLUMN fts SET STORAGE MAIN;
 

@@ -5,6 +5,7 @@ DROP FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, 
 DROP FUNCTION memory.search_memories(vector, text, integer, jsonb, text[], double precision, text, text, jsonb, tstzrange, tstzrange);
 DROP FUNCTION memory.text_search_memories(text, text, integer, jsonb, text[], text, text, jsonb, tstzrange, tstzrange);
 DROP FUNCTION memory.full_text_candidates(text, vector, text, integer, jsonb, text[], memory.search_scope);
+DROP FUNCTION memory.vector_candidates(vector, text, integer, jsonb, text[], double precision, memory.search_scope);
 DROP FUNCTION memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope);
 DROP FUNCTION memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope);
 DROP FUNCTION memory.check_query_text(text);

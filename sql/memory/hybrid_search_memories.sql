@@ -1,5 +1,6 @@
--- memory.hybrid_search_memories(): the vector ranking of memory.search_memories() and the
--- any-term full-text ranking of memory.full_text_candidates(), fused in one statement.
+-- memory.hybrid_search_memories(): the vector ranking of memory.vector_candidates() (what
+-- search_memories returns) and the any-term full-text ranking of memory.full_text_candidates(),
+-- fused in one statement; the arguments and the scope are checked once, here.
 -- Each side contributes its best candidate_depth memories (default 20, at least match_count).
 -- fusion 'rrf' (reciprocal rank fusion): weight / (rrf_k + rank) per side, summed; a memory found
 -- by one side only gets that side's share. fusion 'weighted': each side's scores are min-max
@@ -73,14 +74,12 @@ BEGIN
         SELECT s.id, s.memory, s.metadata, s.categories, s.similarity, s.created_at, s.updated_at,
                row_number() OVER (ORDER BY s.similarity DESC, s.id) AS rank,
                s.similarity AS raw_score
-        FROM memory.search_memories(hybrid_search_memories.query_embedding, hybrid_search_memories.query_user_id,
-                                    v_depth, hybrid_search_memories.metadata_filter, v_categories, 0,
-                                    hybrid_search_memories.agent_id, hybrid_search_memories.run_id,
-                                    hybrid_search_memories.filters, hybrid_search_memories.created_within,
-                                    hybrid_search_memories.updated_within) AS s
+        FROM memory.vector_candidates(hybrid_search_memories.query_embedding, hybrid_search_memories.query_user_id,
+                                      v_depth, hybrid_search_memories.metadata_filter, v_categories, 0,
+                                      v_scope) AS s
     ), full_text AS (
         SELECT f.id, f.memory, f.metadata, f.categories, f.similarity, f.created_at, f.updated_at,
-               row_number() OVER (ORDER BY f.text_score DESC, f.id) AS rank,
+               row_number() OVER (ORDER BY f.text_score DESC, f.updated_at DESC, f.id) AS rank,
                f.text_score AS raw_score
         FROM memory.full_text_candidates(hybrid_search_memories.query_text, hybrid_search_memories.query_embedding,
                                          hybrid_search_memories.query_user_id, v_depth,

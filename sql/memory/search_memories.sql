@@ -3,8 +3,9 @@
 -- (an empty filter matches all), with cosine similarity >= similarity_threshold, best first.
 -- Mem0's scoping narrows it further: agent_id, run_id, a filter in Mem0's language (filters, see
 -- search_scope.sql) and windows on created_at / updated_at (created_within, updated_within).
--- It routes to the exact or the HNSW path (see search_paths.sql) by the size of the user's
--- filtered slice, so light users get recall 1 and heavy users do not pay a linear scan.
+-- memory.vector_candidates() (search_paths.sql) routes it to the exact or the HNSW path by the
+-- size of the user's filtered slice, so light users get recall 1 and heavy users do not pay a
+-- linear scan.
 -- It has no side effects: call memory.touch_memories() for the results you use.
 -- plan_cache_mode force_generic_plan: left to choose, the plan cache re-planned the exact path on
 -- every call, which cost more than the search itself (docs/memory.md, "Measurements"). The
@@ -48,17 +49,9 @@ BEGIN
     v_scope := memory.search_scope(search_memories.agent_id, search_memories.run_id, search_memories.filters,
                                    search_memories.created_within, search_memories.updated_within);
     v_categories := memory.normalize_categories(search_memories.category_filter);
-    IF memory.takes_exact_path(search_memories.query_user_id, search_memories.metadata_filter, v_categories) THEN
-        RETURN QUERY SELECT * FROM memory.search_memories_exact(
-            search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
-            search_memories.metadata_filter, v_categories, search_memories.similarity_threshold,
-            NULL, true, v_scope);
-    ELSE
-        RETURN QUERY SELECT * FROM memory.search_memories_ann(
-            search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
-            search_memories.metadata_filter, v_categories, search_memories.similarity_threshold,
-            NULL, true, v_scope);
-    END IF;
+    RETURN QUERY SELECT * FROM memory.vector_candidates(
+        search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,
+        search_memories.metadata_filter, v_categories, search_memories.similarity_threshold, v_scope);
 END
 $$;
 

@@ -124,6 +124,36 @@ $$;
 COMMENT ON FUNCTION memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope) IS
     'Nearest memories of one user through an iterative HNSW scan (for users with many memories)';
 
+-- memory.vector_candidates(): the nearest memories of one user in a scope, by the routing rule
+-- below; search_memories and the hybrid search call it once their arguments are checked.
+CREATE OR REPLACE FUNCTION memory.vector_candidates(
+    query_embedding vector, query_user_id text, match_count integer, metadata_filter jsonb,
+    category_filter text[], similarity_threshold double precision, scope memory.search_scope)
+RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
+               created_at timestamptz, updated_at timestamptz)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+BEGIN
+    IF memory.takes_exact_path(vector_candidates.query_user_id, vector_candidates.metadata_filter,
+                               vector_candidates.category_filter) THEN
+        RETURN QUERY SELECT * FROM memory.search_memories_exact(
+            vector_candidates.query_embedding, vector_candidates.query_user_id, vector_candidates.match_count,
+            vector_candidates.metadata_filter, vector_candidates.category_filter,
+            vector_candidates.similarity_threshold, NULL, true, vector_candidates.scope);
+    ELSE
+        RETURN QUERY SELECT * FROM memory.search_memories_ann(
+            vector_candidates.query_embedding, vector_candidates.query_user_id, vector_candidates.match_count,
+            vector_candidates.metadata_filter, vector_candidates.category_filter,
+            vector_candidates.similarity_threshold, NULL, true, vector_candidates.scope);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION memory.vector_candidates(vector, text, integer, jsonb, text[], double precision, memory.search_scope) IS
+    'Nearest memories of one user in a scope, exact or iterative HNSW by the size of the user''s slice';
+
 -- memory.takes_exact_path(): the one routing rule, for search and for deduplication: exact while
 -- the user's matching rows are at most memory.settings.exact_search_max_rows (or when there is
 -- no vector index), iterative HNSW above.
@@ -186,9 +216,11 @@ REVOKE ALL ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.nearest_memory(vector, text, text), memory.has_ann_index(),
+    memory.vector_candidates(vector, text, integer, jsonb, text[], double precision, memory.search_scope),
     memory.takes_exact_path(text, jsonb, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.nearest_memory(vector, text, text), memory.has_ann_index(),
+    memory.vector_candidates(vector, text, integer, jsonb, text[], double precision, memory.search_scope),
     memory.takes_exact_path(text, jsonb, text[]) TO authenticated, service_role;

@@ -132,7 +132,7 @@ BEGIN
                + CASE WHEN m.fts @@ t3 THEN w3 ELSE 0 END + CASE WHEN m.fts @@ t4 THEN w4 ELSE 0 END
                + CASE WHEN m.fts @@ t5 THEN w5 ELSE 0 END + CASE WHEN m.fts @@ t6 THEN w6 ELSE 0 END
                + CASE WHEN m.fts @@ t7 THEN w7 ELSE 0 END + CASE WHEN m.fts @@ t8 THEN w8 ELSE 0 END AS score
-        FROM (SELECT m.id, m.fts FROM memory.memories AS m
+        FROM (SELECT m.id, m.fts, m.updated_at FROM memory.memories AS m
               WHERE memory.user_terms(m.user_id, m.fts) && v_choose
                 AND (m.user_id = full_text_candidates.query_user_id) IS TRUE
                 AND memory.is_live(m.is_deleted, m.expires_at)
@@ -141,7 +141,7 @@ BEGIN
                 AND memory.in_scope(full_text_candidates.scope, m.agent_id, m.run_id, m.memory_type,
                                     m.metadata, m.categories, m.created_at, m.updated_at)
               LIMIT 8 * (v_common + 1)) AS m
-        ORDER BY score DESC, m.id
+        ORDER BY score DESC, m.updated_at DESC, m.id  -- ties: the more recent memory first
         LIMIT full_text_candidates.depth
     )
     SELECT m.id, m.memory, m.metadata, m.categories,
@@ -150,7 +150,7 @@ BEGIN
            r.score, m.created_at, m.updated_at
     FROM ranked AS r
     JOIN memory.memories AS m ON m.id = r.id
-    ORDER BY r.score DESC, r.id;
+    ORDER BY r.score DESC, m.updated_at DESC, r.id;
 END
 $$;
 

@@ -743,7 +743,9 @@ def restore(
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
-@click.option("--mode", type=click.Choice(["quick", "full"]), default="quick", show_default=True)
+@click.option(
+    "--mode", type=click.Choice(["quick", "full", "quality"]), default="quick", show_default=True
+)
 @click.option(
     "--compare",
     type=click.Path(dir_okay=False, path_type=Path),
