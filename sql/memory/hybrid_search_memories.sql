@@ -3,6 +3,8 @@
 -- memory.search_memories(), in one statement. Each side contributes weight / (rrf_k + rank);
 -- a memory found by one side only gets that side's share. Both ranks and the fused score are
 -- returned, with the cosine similarity of every row.
+-- It takes a token of the caller's 'hybrid_search' bucket after the arguments are checked, and
+-- its vector side, memory.search_memories(), one of 'search' (PGRST, HTTP 429, when empty).
 -- Each side returns the columns of its rows itself, so the fusion joins the two candidate lists
 -- only: no join back to memory.memories, whose plan was a sequential scan of the whole table
 -- (every user's rows read and removed by the filter), making the cost grow with the table
@@ -58,6 +60,7 @@ BEGIN
         RAISE EXCEPTION 'rrf_k must be at least 1, got %', coalesce(hybrid_search_memories.rrf_k::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    PERFORM memory.take_token('hybrid_search', hybrid_search_memories.query_user_id);  -- rate limit: rate_limits.sql
     v_categories := memory.normalize_categories(hybrid_search_memories.category_filter);
     v_candidates := least(hybrid_search_memories.match_count * 2, 1000);
 
