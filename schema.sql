@@ -777,7 +777,7 @@ CREATE TRIGGER memories_10_normalize BEFORE INSERT OR UPDATE ON memory.memories 
 CREATE TRIGGER memories_15_rate_limit_delete BEFORE DELETE ON memory.memories FOR EACH ROW WHEN ((NOT old.is_deleted)) EXECUTE FUNCTION memory.limit_memory_writes();
 
 -- TRIGGER memory.memories memories_15_rate_limit_update
-CREATE TRIGGER memories_15_rate_limit_update BEFORE UPDATE ON memory.memories FOR EACH ROW WHEN ((((((((((((old.memory IS DISTINCT FROM new.memory) OR (old.embedding IS DISTINCT FROM new.embedding)) OR (old.metadata IS DISTINCT FROM new.metadata)) OR (old.categories IS DISTINCT FROM new.categories)) OR (old.user_id IS DISTINCT FROM new.user_id)) OR (old.agent_id IS DISTINCT FROM new.agent_id)) OR (old.run_id IS DISTINCT FROM new.run_id)) OR (old.memory_type IS DISTINCT FROM new.memory_type)) OR (old.source IS DISTINCT FROM new.source)) OR (old.expires_at IS DISTINCT FROM new.expires_at)) OR (old.is_deleted IS DISTINCT FROM new.is_deleted))) EXECUTE FUNCTION memory.limit_memory_writes();
+CREATE TRIGGER memories_15_rate_limit_update BEFORE UPDATE ON memory.memories FOR EACH ROW WHEN (((old.version IS DISTINCT FROM new.version) OR (old.memory IS DISTINCT FROM new.memory) OR (old.metadata IS DISTINCT FROM new.metadata) OR (old.categories IS DISTINCT FROM new.categories) OR (old.user_id IS DISTINCT FROM new.user_id) OR (old.agent_id IS DISTINCT FROM new.agent_id) OR (old.run_id IS DISTINCT FROM new.run_id) OR (old.memory_type IS DISTINCT FROM new.memory_type) OR (old.source IS DISTINCT FROM new.source) OR (old.expires_at IS DISTINCT FROM new.expires_at) OR (old.is_deleted IS DISTINCT FROM new.is_deleted))) EXECUTE FUNCTION memory.limit_memory_writes();
 
 -- TRIGGER memory.memories memories_20_deduplicate
 CREATE TRIGGER memories_20_deduplicate BEFORE INSERT ON memory.memories FOR EACH ROW EXECUTE FUNCTION memory.deduplicate_memories();
@@ -792,7 +792,7 @@ CREATE TRIGGER memories_90_quota_usage_delete AFTER DELETE ON memory.memories FO
 CREATE TRIGGER memories_90_quota_usage_insert AFTER INSERT ON memory.memories FOR EACH ROW EXECUTE FUNCTION memory.count_quota_usage();
 
 -- TRIGGER memory.memories memories_90_quota_usage_update
-CREATE TRIGGER memories_90_quota_usage_update AFTER UPDATE ON memory.memories FOR EACH ROW WHEN (((((old.memory IS DISTINCT FROM new.memory) OR (old.metadata IS DISTINCT FROM new.metadata)) OR (old.user_id IS DISTINCT FROM new.user_id)) OR (old.is_deleted IS DISTINCT FROM new.is_deleted))) EXECUTE FUNCTION memory.count_quota_usage();
+CREATE TRIGGER memories_90_quota_usage_update AFTER UPDATE ON memory.memories FOR EACH ROW WHEN (((old.memory IS DISTINCT FROM new.memory) OR (old.metadata IS DISTINCT FROM new.metadata) OR (old.user_id IS DISTINCT FROM new.user_id) OR (old.is_deleted IS DISTINCT FROM new.is_deleted))) EXECUTE FUNCTION memory.count_quota_usage();
 
 -- TRIGGER memory.session_memories audit_rows
 CREATE TRIGGER audit_rows AFTER INSERT OR DELETE OR UPDATE ON memory.session_memories FOR EACH ROW EXECUTE FUNCTION app.audit_change('id', 'embedding');

@@ -30,6 +30,8 @@ $$;
 
 COMMENT ON FUNCTION memory.quota_bytes(text, jsonb) IS
     'Bytes a memory counts for against the max_bytes cap: its text plus its metadata as JSON text';
+REVOKE ALL ON FUNCTION memory.quota_bytes(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.quota_bytes(text, jsonb) TO authenticated, service_role;
 
 -- memory.count_quota_usage(): the trigger function; a change of owner moves the row's share.
 CREATE OR REPLACE FUNCTION memory.count_quota_usage()
@@ -128,8 +130,9 @@ DROP TRIGGER IF EXISTS memories_90_quota_usage_update ON memory.memories;
 CREATE TRIGGER memories_90_quota_usage_update
     AFTER UPDATE ON memory.memories
     FOR EACH ROW
-    WHEN ((OLD.memory, OLD.metadata, OLD.user_id, OLD.is_deleted)
-          IS DISTINCT FROM (NEW.memory, NEW.metadata, NEW.user_id, NEW.is_deleted))
+    WHEN (OLD.memory IS DISTINCT FROM NEW.memory OR OLD.metadata IS DISTINCT FROM NEW.metadata OR
+          OLD.user_id IS DISTINCT FROM NEW.user_id OR
+          OLD.is_deleted IS DISTINCT FROM NEW.is_deleted)
     EXECUTE FUNCTION memory.count_quota_usage();
 DROP TRIGGER IF EXISTS memories_90_quota_usage_delete ON memory.memories;
 CREATE TRIGGER memories_90_quota_usage_delete

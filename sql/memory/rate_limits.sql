@@ -24,6 +24,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_operation memory.quota_operation := take_token.operation;  -- 23514 for an unknown operation
     v_subject text := memory.quota_subject(take_token.user_id);
     v_plan text;
     v_capacity integer;
@@ -31,6 +32,9 @@ DECLARE
     v_now timestamptz;
     v_left double precision;
 BEGIN
+    IF v_operation IS NULL THEN
+        RAISE EXCEPTION 'operation must not be NULL' USING ERRCODE = '22004';
+    END IF;
     IF v_subject IS NULL OR pg_catalog.pg_is_in_recovery() THEN
         RETURN;
     END IF;
@@ -41,13 +45,13 @@ BEGIN
     FROM memory.quota_settings AS s
     JOIN memory.rate_limits AS l
       ON l.plan = coalesce((SELECT p.plan FROM memory.user_quota_plans AS p WHERE p.user_id = v_subject), s.default_plan)
-     AND l.operation = take_token.operation
+     AND l.operation = v_operation
     WHERE s.enabled;
     IF NOT FOUND THEN
         RETURN;  -- limits off, or this operation unlimited on the user's plan
     END IF;
     INSERT INTO memory.rate_buckets AS b (user_id, operation, tokens, refreshed_at)
-    VALUES (v_subject, take_token.operation, v_capacity - 1, v_now)
+    VALUES (v_subject, v_operation, v_capacity - 1, v_now)
     ON CONFLICT ON CONSTRAINT rate_buckets_pkey DO UPDATE
     SET tokens = memory.bucket_level(b.tokens, b.refreshed_at, v_capacity, v_refill, v_now) - 1,
         refreshed_at = greatest(b.refreshed_at, v_now)
@@ -57,13 +61,13 @@ BEGIN
     END IF;
     SELECT memory.bucket_level(b.tokens, b.refreshed_at, v_capacity, v_refill, v_now) INTO v_left
     FROM memory.rate_buckets AS b
-    WHERE b.user_id = v_subject AND b.operation = take_token.operation;
+    WHERE b.user_id = v_subject AND b.operation = v_operation;
     PERFORM memory.refuse_quota(
-        'rate', take_token.operation, v_subject,
-        format('too many %s operations for user %s: retry in %s s', take_token.operation, v_subject,
+        'rate', v_operation, v_subject,
+        format('too many %s operations for user %s: retry in %s s', v_operation, v_subject,
                ceil((1 - v_left) / v_refill)),
         format('plan %s allows %s %s operations at once and %s per second; %s tokens left', v_plan, v_capacity,
-               take_token.operation, v_refill, round(v_left::numeric, 3)),
+               v_operation, v_refill, round(v_left::numeric, 3)),
         ceil((1 - v_left) / v_refill)::integer);
 END
 $$;

@@ -40,14 +40,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # What pgvector's own input parser raises for a bad literal, before any function runs:
 # 22000 NaN or infinity, 22003 a component out of float4 range, 22P02 malformed.
 VECTOR_LITERAL = {"22000", "22003", "22P02"}
+# PGRST: a quota or rate limit refused the call (docs/memory.md, "Quotas and rate limits").
 DOCUMENTED = {
-    "add_memory": {"22004", "22023", "22001", "42501"} | VECTOR_LITERAL,
-    "update_memory": {"22004", "22023", "22001", "P0002", "23505"} | VECTOR_LITERAL,
-    "search_memories": {"22004", "22023", "22001"} | VECTOR_LITERAL,
-    "hybrid_search_memories": {"22004", "22023", "22001"} | VECTOR_LITERAL,
+    "add_memory": {"22004", "22023", "22001", "42501", "PGRST"} | VECTOR_LITERAL,
+    "update_memory": {"22004", "22023", "22001", "P0002", "23505", "PGRST"} | VECTOR_LITERAL,
+    "search_memories": {"22004", "22023", "22001", "PGRST"} | VECTOR_LITERAL,
+    "hybrid_search_memories": {"22004", "22023", "22001", "PGRST"} | VECTOR_LITERAL,
     "list_memories": {"22004", "22023", "22001"},
     "get_memory": {"22004", "P0002"},
-    "delete_memory": {"22004", "P0002"},
+    "delete_memory": {"22004", "P0002", "PGRST"},
 }
 
 

@@ -33,7 +33,9 @@ TEXT = "Alice is allergic to peanuts"
 @pytest.fixture(autouse=True)
 def alice_unlimited(db: Database) -> None:
     with owner(db.url) as admin:
-        admin.execute("INSERT INTO memory.user_quota_plans (user_id, plan) VALUES ('alice', 'unlimited')")
+        admin.execute(
+            "INSERT INTO memory.user_quota_plans (user_id, plan) VALUES ('alice', 'unlimited')"
+        )
 
 
 def add_in_old_snapshots(db: Database, level: str) -> list[str]:
