@@ -510,7 +510,7 @@ WITH (fillfactor='50', autovacuum_vacuum_scale_factor='0.05', autovacuum_analyze
 ALTER TABLE ONLY memory.quota_usage FORCE ROW LEVEL SECURITY;
 
 -- TABLE memory.rate_buckets
-CREATE TABLE memory.rate_buckets (
+CREATE UNLOGGED TABLE memory.rate_buckets (
     user_id text NOT NULL,
     operation memory.quota_operation NOT NULL,
     tokens double precision NOT NULL,

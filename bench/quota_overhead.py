@@ -4,7 +4,8 @@ side in one run: `python -m bench.quota_overhead [--adds N] [--searches N]`.
 Two scratch databases on the same server: one migrated up to the migration before 0011 (no
 check at all: "before"), one fully migrated. On the latter, a user on the default plan
 ("limited") and a user on the plan 'unlimited' (the check looks the limit up and finds none). Every
-call alternates between the three, so they share the machine's state. The default plan is raised
+call alternates between the three, in a random order each round, so they share the machine's
+state. The default plan is raised
 so that nothing is refused: every call runs the whole check (the bucket's upsert, and for an add
 the totals' upsert) and succeeds. Writes JSON to
 bench/results/quota_overhead.json. Not a test: figures move with the machine; ratios are what
@@ -118,12 +119,21 @@ def main() -> None:
         for i in range(args.adds + args.searches):
             kind = "add" if i < args.adds else "search"
             embedding = unit(rng, dim)
-            for key, (_url, adder, searcher) in variants.items():
+            order = list(variants.items())
+            rng.shuffle(order)  # no variant always first (or last) after the others
+            for key, (_url, adder, searcher) in order:
                 if kind == "add":
                     took = timed(adders[key], add, (adder, f"fact {i} of {adder}", embedding))
                 else:
                     took = timed(searchers[key], search, (embedding, searcher))
                 times[kind].setdefault(key, []).append(took)
+            if kind == "search":  # the hook alone, against an empty round trip of the same session
+                hook = timed(
+                    searchers["limited"], "SELECT memory.take_token('search', 'searcher')", ()
+                )
+                times.setdefault("take_token", {}).setdefault("hook", []).append(hook)
+                empty = timed(searchers["limited"], "SELECT 1", ())
+                times["take_token"].setdefault("select_1", []).append(empty)
         result = {
             "adds": args.adds,
             "searches": args.searches,
@@ -133,7 +143,14 @@ def main() -> None:
         result["ratio_to_before"] = {
             kind: {key: round(v / result["p50_ms"][kind]["before"], 3) for key, v in t.items()}
             for kind, t in result["p50_ms"].items()
+            if kind != "take_token"
         }
+        result["ratio_limited_to_unlimited"] = {
+            kind: round(result["p50_ms"][kind]["limited"] / result["p50_ms"][kind]["unlimited"], 3)
+            for kind in ("add", "search")
+        }
+        hook = result["p50_ms"]["take_token"]
+        result["take_token_ms_over_select_1"] = round(hook["hook"] - hook["select_1"], 4)
         with psycopg.connect(urls["after"], autocommit=True) as admin:
             result["refusals"] = sum(
                 r[0] for r in admin.execute("SELECT refusals FROM ops.quota_refusals").fetchall()
