@@ -424,6 +424,10 @@ CREATE TYPE memory.search_scope AS (
 	filter_columns boolean
 );
 
+-- DOMAIN memory.quota_operation
+CREATE DOMAIN memory.quota_operation AS text
+	CONSTRAINT known_operation CHECK ((VALUE = ANY (ARRAY['add'::text, 'update'::text, 'delete'::text, 'search'::text, 'hybrid_search'::text])));
+
 -- TABLE memory.memories
 CREATE TABLE memory.memories (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -484,6 +488,59 @@ CREATE TABLE memory.memory_history (
     CONSTRAINT memory_history_event_check CHECK ((event = ANY (ARRAY['ADD'::text, 'UPDATE'::text, 'MERGE'::text, 'DELETE'::text, 'RESTORE'::text])))
 );
 ALTER TABLE ONLY memory.memory_history FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.quota_plans
+CREATE TABLE memory.quota_plans (
+    plan text NOT NULL,
+    max_memories bigint,
+    max_bytes bigint,
+    description text,
+    CONSTRAINT max_bytes_not_negative CHECK ((max_bytes >= 0)),
+    CONSTRAINT max_memories_not_negative CHECK ((max_memories >= 0)),
+    CONSTRAINT plan_name CHECK ((plan ~ '^[a-z0-9][a-z0-9_-]{0,62}$'::text))
+);
+ALTER TABLE ONLY memory.quota_plans FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.quota_settings
+CREATE TABLE memory.quota_settings (
+    singleton boolean DEFAULT true NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    default_plan text DEFAULT 'default'::text NOT NULL,
+    limit_service_role boolean DEFAULT false NOT NULL,
+    clock_override timestamp with time zone,
+    CONSTRAINT one_row CHECK (singleton)
+);
+ALTER TABLE ONLY memory.quota_settings FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.quota_usage
+CREATE TABLE memory.quota_usage (
+    user_id text NOT NULL,
+    memories bigint DEFAULT 0 NOT NULL,
+    bytes bigint DEFAULT 0 NOT NULL
+)
+WITH (fillfactor='50', autovacuum_vacuum_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02');
+ALTER TABLE ONLY memory.quota_usage FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.rate_buckets
+CREATE UNLOGGED TABLE memory.rate_buckets (
+    user_id text NOT NULL,
+    operation memory.quota_operation NOT NULL,
+    tokens double precision NOT NULL,
+    refreshed_at timestamp with time zone NOT NULL
+)
+WITH (fillfactor='50', autovacuum_vacuum_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02');
+ALTER TABLE ONLY memory.rate_buckets FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.rate_limits
+CREATE TABLE memory.rate_limits (
+    plan text NOT NULL,
+    operation memory.quota_operation NOT NULL,
+    capacity integer NOT NULL,
+    refill_per_second double precision NOT NULL,
+    CONSTRAINT capacity_valid CHECK (((capacity >= 1) AND (capacity <= 1000000))),
+    CONSTRAINT refill_valid CHECK (((refill_per_second >= (0.000001)::double precision) AND (refill_per_second <= (1000000)::double precision)))
+);
+ALTER TABLE ONLY memory.rate_limits FORCE ROW LEVEL SECURITY;
 
 -- TABLE memory.session_memories
 CREATE TABLE memory.session_memories (
@@ -549,6 +606,14 @@ CREATE TABLE memory.settings (
 );
 ALTER TABLE ONLY memory.settings FORCE ROW LEVEL SECURITY;
 
+-- TABLE memory.user_quota_plans
+CREATE TABLE memory.user_quota_plans (
+    user_id text NOT NULL,
+    plan text NOT NULL,
+    CONSTRAINT user_id_valid CHECK (((user_id <> ''::text) AND (length(user_id) <= 255)))
+);
+ALTER TABLE ONLY memory.user_quota_plans FORCE ROW LEVEL SECURITY;
+
 -- SEQUENCE memory.memory_history_id_seq
 ALTER TABLE memory.memory_history ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME memory.memory_history_id_seq
@@ -559,6 +624,62 @@ ALTER TABLE memory.memory_history ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTI
     CACHE 1
 );
 
+-- SEQUENCE memory.quota_refusals_cap_add
+CREATE SEQUENCE memory.quota_refusals_cap_add
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+-- SEQUENCE memory.quota_refusals_cap_update
+CREATE SEQUENCE memory.quota_refusals_cap_update
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+-- SEQUENCE memory.quota_refusals_rate_add
+CREATE SEQUENCE memory.quota_refusals_rate_add
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+-- SEQUENCE memory.quota_refusals_rate_delete
+CREATE SEQUENCE memory.quota_refusals_rate_delete
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+-- SEQUENCE memory.quota_refusals_rate_hybrid_search
+CREATE SEQUENCE memory.quota_refusals_rate_hybrid_search
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+-- SEQUENCE memory.quota_refusals_rate_search
+CREATE SEQUENCE memory.quota_refusals_rate_search
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+-- SEQUENCE memory.quota_refusals_rate_update
+CREATE SEQUENCE memory.quota_refusals_rate_update
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
 -- CONSTRAINT memory.memories memories_pkey
 ALTER TABLE ONLY memory.memories
     ADD CONSTRAINT memories_pkey PRIMARY KEY (id);
@@ -566,6 +687,26 @@ ALTER TABLE ONLY memory.memories
 -- CONSTRAINT memory.memory_history memory_history_pkey
 ALTER TABLE ONLY memory.memory_history
     ADD CONSTRAINT memory_history_pkey PRIMARY KEY (id);
+
+-- CONSTRAINT memory.quota_plans quota_plans_pkey
+ALTER TABLE ONLY memory.quota_plans
+    ADD CONSTRAINT quota_plans_pkey PRIMARY KEY (plan);
+
+-- CONSTRAINT memory.quota_settings quota_settings_pkey
+ALTER TABLE ONLY memory.quota_settings
+    ADD CONSTRAINT quota_settings_pkey PRIMARY KEY (singleton);
+
+-- CONSTRAINT memory.quota_usage quota_usage_pkey
+ALTER TABLE ONLY memory.quota_usage
+    ADD CONSTRAINT quota_usage_pkey PRIMARY KEY (user_id);
+
+-- CONSTRAINT memory.rate_buckets rate_buckets_pkey
+ALTER TABLE ONLY memory.rate_buckets
+    ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (user_id, operation);
+
+-- CONSTRAINT memory.rate_limits rate_limits_pkey
+ALTER TABLE ONLY memory.rate_limits
+    ADD CONSTRAINT rate_limits_pkey PRIMARY KEY (plan, operation);
 
 -- CONSTRAINT memory.session_memories session_memories_pkey
 ALTER TABLE ONLY memory.session_memories
@@ -575,9 +716,25 @@ ALTER TABLE ONLY memory.session_memories
 ALTER TABLE ONLY memory.settings
     ADD CONSTRAINT settings_pkey PRIMARY KEY (singleton);
 
+-- CONSTRAINT memory.user_quota_plans user_quota_plans_pkey
+ALTER TABLE ONLY memory.user_quota_plans
+    ADD CONSTRAINT user_quota_plans_pkey PRIMARY KEY (user_id);
+
 -- FK CONSTRAINT memory.memory_history memory_history_memory_id_fkey
 ALTER TABLE ONLY memory.memory_history
     ADD CONSTRAINT memory_history_memory_id_fkey FOREIGN KEY (memory_id) REFERENCES memory.memories(id) ON DELETE CASCADE;
+
+-- FK CONSTRAINT memory.quota_settings quota_settings_default_plan_fkey
+ALTER TABLE ONLY memory.quota_settings
+    ADD CONSTRAINT quota_settings_default_plan_fkey FOREIGN KEY (default_plan) REFERENCES memory.quota_plans(plan) ON UPDATE CASCADE;
+
+-- FK CONSTRAINT memory.rate_limits rate_limits_plan_fkey
+ALTER TABLE ONLY memory.rate_limits
+    ADD CONSTRAINT rate_limits_plan_fkey FOREIGN KEY (plan) REFERENCES memory.quota_plans(plan) ON UPDATE CASCADE ON DELETE CASCADE;
+
+-- FK CONSTRAINT memory.user_quota_plans user_quota_plans_plan_fkey
+ALTER TABLE ONLY memory.user_quota_plans
+    ADD CONSTRAINT user_quota_plans_plan_fkey FOREIGN KEY (plan) REFERENCES memory.quota_plans(plan) ON UPDATE CASCADE;
 
 -- INDEX memory.memories_categories
 CREATE INDEX memories_categories ON memory.memories USING gin (categories);
@@ -618,6 +775,9 @@ CREATE INDEX session_memories_expires_at ON memory.session_memories USING btree 
 -- INDEX memory.session_memories_user_run
 CREATE INDEX session_memories_user_run ON memory.session_memories USING btree (user_id, run_id, created_at DESC);
 
+-- INDEX memory.user_quota_plans_plan_idx
+CREATE INDEX user_quota_plans_plan_idx ON memory.user_quota_plans USING btree (plan);
+
 -- TRIGGER memory.memories audit_rows
 CREATE TRIGGER audit_rows AFTER INSERT OR DELETE OR UPDATE ON memory.memories FOR EACH ROW EXECUTE FUNCTION app.audit_change('id', 'embedding', 'fts');
 
@@ -627,11 +787,26 @@ CREATE TRIGGER audit_truncate AFTER TRUNCATE ON memory.memories FOR EACH STATEME
 -- TRIGGER memory.memories memories_10_normalize
 CREATE TRIGGER memories_10_normalize BEFORE INSERT OR UPDATE ON memory.memories FOR EACH ROW EXECUTE FUNCTION memory.normalize_memory();
 
+-- TRIGGER memory.memories memories_15_rate_limit_delete
+CREATE TRIGGER memories_15_rate_limit_delete BEFORE DELETE ON memory.memories FOR EACH ROW WHEN ((NOT old.is_deleted)) EXECUTE FUNCTION memory.limit_memory_writes();
+
+-- TRIGGER memory.memories memories_15_rate_limit_update
+CREATE TRIGGER memories_15_rate_limit_update BEFORE UPDATE ON memory.memories FOR EACH ROW WHEN (((old.version IS DISTINCT FROM new.version) OR (old.memory IS DISTINCT FROM new.memory) OR (old.metadata IS DISTINCT FROM new.metadata) OR (old.categories IS DISTINCT FROM new.categories) OR (old.user_id IS DISTINCT FROM new.user_id) OR (old.agent_id IS DISTINCT FROM new.agent_id) OR (old.run_id IS DISTINCT FROM new.run_id) OR (old.memory_type IS DISTINCT FROM new.memory_type) OR (old.source IS DISTINCT FROM new.source) OR (old.expires_at IS DISTINCT FROM new.expires_at) OR (old.is_deleted IS DISTINCT FROM new.is_deleted))) EXECUTE FUNCTION memory.limit_memory_writes();
+
 -- TRIGGER memory.memories memories_20_deduplicate
 CREATE TRIGGER memories_20_deduplicate BEFORE INSERT ON memory.memories FOR EACH ROW EXECUTE FUNCTION memory.deduplicate_memories();
 
 -- TRIGGER memory.memories memories_30_history
 CREATE TRIGGER memories_30_history AFTER INSERT OR UPDATE ON memory.memories FOR EACH ROW EXECUTE FUNCTION memory.record_memory_history();
+
+-- TRIGGER memory.memories memories_90_quota_usage_delete
+CREATE TRIGGER memories_90_quota_usage_delete AFTER DELETE ON memory.memories FOR EACH ROW WHEN ((NOT old.is_deleted)) EXECUTE FUNCTION memory.count_quota_usage();
+
+-- TRIGGER memory.memories memories_90_quota_usage_insert
+CREATE TRIGGER memories_90_quota_usage_insert AFTER INSERT ON memory.memories FOR EACH ROW EXECUTE FUNCTION memory.count_quota_usage();
+
+-- TRIGGER memory.memories memories_90_quota_usage_update
+CREATE TRIGGER memories_90_quota_usage_update AFTER UPDATE ON memory.memories FOR EACH ROW WHEN (((old.memory IS DISTINCT FROM new.memory) OR (old.metadata IS DISTINCT FROM new.metadata) OR (old.user_id IS DISTINCT FROM new.user_id) OR (old.is_deleted IS DISTINCT FROM new.is_deleted))) EXECUTE FUNCTION memory.count_quota_usage();
 
 -- TRIGGER memory.session_memories audit_rows
 CREATE TRIGGER audit_rows AFTER INSERT OR DELETE OR UPDATE ON memory.session_memories FOR EACH ROW EXECUTE FUNCTION app.audit_change('id', 'embedding');
@@ -645,11 +820,29 @@ ALTER TABLE memory.memories ENABLE ROW LEVEL SECURITY;
 -- ROW SECURITY memory.memory_history
 ALTER TABLE memory.memory_history ENABLE ROW LEVEL SECURITY;
 
+-- ROW SECURITY memory.quota_plans
+ALTER TABLE memory.quota_plans ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.quota_settings
+ALTER TABLE memory.quota_settings ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.quota_usage
+ALTER TABLE memory.quota_usage ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.rate_buckets
+ALTER TABLE memory.rate_buckets ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.rate_limits
+ALTER TABLE memory.rate_limits ENABLE ROW LEVEL SECURITY;
+
 -- ROW SECURITY memory.session_memories
 ALTER TABLE memory.session_memories ENABLE ROW LEVEL SECURITY;
 
 -- ROW SECURITY memory.settings
 ALTER TABLE memory.settings ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.user_quota_plans
+ALTER TABLE memory.user_quota_plans ENABLE ROW LEVEL SECURITY;
 
 -- POLICY memory.memories Users add their own memories
 CREATE POLICY "Users add their own memories" ON memory.memories FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
@@ -669,17 +862,59 @@ CREATE POLICY "Changes to a user's memories are recorded as theirs" ON memory.me
 -- POLICY memory.memory_history Users see the history of their own memories
 CREATE POLICY "Users see the history of their own memories" ON memory.memory_history FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
+-- POLICY memory.quota_plans Everyone with access may read the quota plans
+CREATE POLICY "Everyone with access may read the quota plans" ON memory.quota_plans FOR SELECT TO authenticated, service_role USING (true);
+
+-- POLICY memory.quota_settings Everyone with access may read the quota settings
+CREATE POLICY "Everyone with access may read the quota settings" ON memory.quota_settings FOR SELECT TO authenticated, service_role USING (true);
+
+-- POLICY memory.quota_usage Users see their own quota usage
+CREATE POLICY "Users see their own quota usage" ON memory.quota_usage FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY memory.rate_buckets Users see their own rate buckets
+CREATE POLICY "Users see their own rate buckets" ON memory.rate_buckets FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY memory.rate_limits Everyone with access may read the rate limits
+CREATE POLICY "Everyone with access may read the rate limits" ON memory.rate_limits FOR SELECT TO authenticated, service_role USING (true);
+
 -- POLICY memory.session_memories Users keep their own session memories
 CREATE POLICY "Users keep their own session memories" ON memory.session_memories TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 -- POLICY memory.settings Everyone with access may read the memory settings
 CREATE POLICY "Everyone with access may read the memory settings" ON memory.settings FOR SELECT TO authenticated, service_role USING (true);
 
+-- POLICY memory.user_quota_plans Users see their own quota plan
+CREATE POLICY "Users see their own quota plan" ON memory.user_quota_plans FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
 -- COMMENT ON COLUMN memory.memories.decayed_at
 COMMENT ON COLUMN memory.memories.decayed_at IS 'When decay_memories() last lowered relevance_score';
 
 -- COMMENT ON COLUMN memory.memories.hash
 COMMENT ON COLUMN memory.memories.hash IS 'sha256 of the normalised text (memory.text_hash); exact duplicates share it';
+
+-- COMMENT ON COLUMN memory.quota_plans.max_bytes
+COMMENT ON COLUMN memory.quota_plans.max_bytes IS 'At most this many bytes of memory text plus metadata (JSON text) per user; NULL: no cap';
+
+-- COMMENT ON COLUMN memory.quota_plans.max_memories
+COMMENT ON COLUMN memory.quota_plans.max_memories IS 'At most this many memories not deleted per user; NULL: no cap';
+
+-- COMMENT ON COLUMN memory.quota_settings.clock_override
+COMMENT ON COLUMN memory.quota_settings.clock_override IS 'The time buckets refill by instead of the clock (tests, drills); NULL: clock_timestamp()';
+
+-- COMMENT ON COLUMN memory.quota_settings.default_plan
+COMMENT ON COLUMN memory.quota_settings.default_plan IS 'The plan of users without a row in memory.user_quota_plans';
+
+-- COMMENT ON COLUMN memory.quota_settings.enabled
+COMMENT ON COLUMN memory.quota_settings.enabled IS 'false: nothing is limited (the totals are still counted)';
+
+-- COMMENT ON COLUMN memory.quota_settings.limit_service_role
+COMMENT ON COLUMN memory.quota_settings.limit_service_role IS 'true: service_role is limited too, on the plan and buckets of the user it acts for';
+
+-- COMMENT ON COLUMN memory.rate_limits.capacity
+COMMENT ON COLUMN memory.rate_limits.capacity IS 'Tokens a full bucket holds: the burst a user may spend at once';
+
+-- COMMENT ON COLUMN memory.rate_limits.refill_per_second
+COMMENT ON COLUMN memory.rate_limits.refill_per_second IS 'Tokens added back per second: the sustained rate';
 
 -- COMMENT ON COLUMN memory.settings.exact_search_max_rows
 COMMENT ON COLUMN memory.settings.exact_search_max_rows IS 'Users with at most this many matching memories are searched exactly; above, iterative HNSW';
@@ -729,17 +964,38 @@ COMMENT ON COLUMN memory.settings.replace_threshold IS 'Cosine similarity from w
 -- COMMENT ON COLUMN memory.settings.session_ttl
 COMMENT ON COLUMN memory.settings.session_ttl IS 'Default lifetime of a session memory';
 
+-- COMMENT ON DOMAIN memory.quota_operation
+COMMENT ON DOMAIN memory.quota_operation IS 'An operation with a rate limit; a new one is added to this CHECK';
+
 -- COMMENT ON TABLE memory.memories
 COMMENT ON TABLE memory.memories IS 'Long-term memories of agents, one row per fact, deduplicated per user and agent';
 
 -- COMMENT ON TABLE memory.memory_history
 COMMENT ON TABLE memory.memory_history IS 'One row per ADD, UPDATE, MERGE, DELETE and RESTORE of a memory, written in the same transaction; purged with its memory';
 
+-- COMMENT ON TABLE memory.quota_plans
+COMMENT ON TABLE memory.quota_plans IS 'Quota plans (tiers): caps on a user''s totals; rate limits per operation in memory.rate_limits';
+
+-- COMMENT ON TABLE memory.quota_settings
+COMMENT ON TABLE memory.quota_settings IS 'Quotas and rate limits, one row: UPDATE it (service_role) to change them';
+
+-- COMMENT ON TABLE memory.quota_usage
+COMMENT ON TABLE memory.quota_usage IS 'Per user: memories not deleted and their bytes, kept by triggers for the caps (memory.recount_quota_usage)';
+
+-- COMMENT ON TABLE memory.rate_buckets
+COMMENT ON TABLE memory.rate_buckets IS 'Token bucket per user and operation (memory.take_token); tokens as of refreshed_at';
+
+-- COMMENT ON TABLE memory.rate_limits
+COMMENT ON TABLE memory.rate_limits IS 'Token bucket of each operation on each plan; an operation without a row is not limited on that plan';
+
 -- COMMENT ON TABLE memory.session_memories
 COMMENT ON TABLE memory.session_memories IS 'Short-term memories of one session or run, deleted after expires_at';
 
 -- COMMENT ON TABLE memory.settings
 COMMENT ON TABLE memory.settings IS 'Tuning of the memory functions, one row; UPDATE it to change behaviour';
+
+-- COMMENT ON TABLE memory.user_quota_plans
+COMMENT ON TABLE memory.user_quota_plans IS 'The plan of a user who is not on quota_settings.default_plan';
 
 -- COMMENT ON TYPE memory.memory_record
 COMMENT ON TYPE memory.memory_record IS 'A memory without its embedding, as get_memory and list_memories return it';
@@ -751,6 +1007,27 @@ COMMENT ON TYPE memory.search_scope IS 'What narrows a search beyond its user: a
 GRANT USAGE ON SEQUENCE memory.memory_history_id_seq TO authenticated;
 GRANT USAGE ON SEQUENCE memory.memory_history_id_seq TO service_role;
 
+-- ACL ON SEQUENCE memory.quota_refusals_cap_add
+GRANT SELECT ON SEQUENCE memory.quota_refusals_cap_add TO service_role;
+
+-- ACL ON SEQUENCE memory.quota_refusals_cap_update
+GRANT SELECT ON SEQUENCE memory.quota_refusals_cap_update TO service_role;
+
+-- ACL ON SEQUENCE memory.quota_refusals_rate_add
+GRANT SELECT ON SEQUENCE memory.quota_refusals_rate_add TO service_role;
+
+-- ACL ON SEQUENCE memory.quota_refusals_rate_delete
+GRANT SELECT ON SEQUENCE memory.quota_refusals_rate_delete TO service_role;
+
+-- ACL ON SEQUENCE memory.quota_refusals_rate_hybrid_search
+GRANT SELECT ON SEQUENCE memory.quota_refusals_rate_hybrid_search TO service_role;
+
+-- ACL ON SEQUENCE memory.quota_refusals_rate_search
+GRANT SELECT ON SEQUENCE memory.quota_refusals_rate_search TO service_role;
+
+-- ACL ON SEQUENCE memory.quota_refusals_rate_update
+GRANT SELECT ON SEQUENCE memory.quota_refusals_rate_update TO service_role;
+
 -- ACL ON TABLE memory.memories
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.memories TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.memories TO service_role;
@@ -759,6 +1036,26 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.memories TO service_role;
 GRANT SELECT,INSERT ON TABLE memory.memory_history TO authenticated;
 GRANT SELECT,INSERT,DELETE ON TABLE memory.memory_history TO service_role;
 
+-- ACL ON TABLE memory.quota_plans
+GRANT SELECT ON TABLE memory.quota_plans TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.quota_plans TO service_role;
+
+-- ACL ON TABLE memory.quota_settings
+GRANT SELECT ON TABLE memory.quota_settings TO authenticated;
+GRANT SELECT,UPDATE ON TABLE memory.quota_settings TO service_role;
+
+-- ACL ON TABLE memory.quota_usage
+GRANT SELECT ON TABLE memory.quota_usage TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.quota_usage TO service_role;
+
+-- ACL ON TABLE memory.rate_buckets
+GRANT SELECT ON TABLE memory.rate_buckets TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.rate_buckets TO service_role;
+
+-- ACL ON TABLE memory.rate_limits
+GRANT SELECT ON TABLE memory.rate_limits TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.rate_limits TO service_role;
+
 -- ACL ON TABLE memory.session_memories
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.session_memories TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.session_memories TO service_role;
@@ -766,6 +1063,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.session_memories TO service_ro
 -- ACL ON TABLE memory.settings
 GRANT SELECT ON TABLE memory.settings TO authenticated;
 GRANT SELECT,UPDATE ON TABLE memory.settings TO service_role;
+
+-- ACL ON TABLE memory.user_quota_plans
+GRANT SELECT ON TABLE memory.user_quota_plans TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.user_quota_plans TO service_role;
 
 -- TABLE mempg._yoyo_log
 CREATE TABLE mempg._yoyo_log (
@@ -1039,6 +1340,74 @@ CREATE VIEW ops.index_usage AS
      LEFT JOIN pg_stat_user_indexes s ON ((s.indexrelid = c.oid)))
   WHERE (n.nspname = ANY (ops.project_schemas()));
 
+-- VIEW ops.quota_pressure
+CREATE VIEW ops.quota_pressure AS
+ WITH subjects AS (
+         SELECT q.user_id
+           FROM memory.quota_usage q
+        UNION
+         SELECT b.user_id
+           FROM memory.rate_buckets b
+        ), planned AS (
+         SELECT s.user_id,
+            memory.quota_plan(s.user_id) AS plan
+           FROM subjects s
+        ), buckets AS (
+         SELECT DISTINCT ON (b.user_id) b.user_id,
+            (b.operation)::text AS operation,
+            l.capacity,
+            memory.bucket_level(b.tokens, b.refreshed_at, l.capacity, l.refill_per_second, memory.quota_now()) AS tokens
+           FROM ((memory.rate_buckets b
+             JOIN planned p ON ((p.user_id = b.user_id)))
+             JOIN memory.rate_limits l ON (((l.plan = p.plan) AND ((l.operation)::text = (b.operation)::text))))
+          ORDER BY b.user_id, (memory.bucket_level(b.tokens, b.refreshed_at, l.capacity, l.refill_per_second, memory.quota_now()) / (l.capacity)::double precision), b.operation
+        ), measured AS (
+         SELECT p.user_id,
+            p.plan,
+            COALESCE(u.memories, (0)::bigint) AS memories,
+            pl.max_memories,
+            COALESCE(u.bytes, (0)::bigint) AS bytes,
+            pl.max_bytes,
+            b.operation AS tightest_operation,
+            b.tokens AS tokens_left,
+            b.capacity,
+            GREATEST(
+                CASE
+                    WHEN (pl.max_memories IS NULL) THEN (0)::double precision
+                    WHEN (pl.max_memories = 0) THEN (1)::double precision
+                    ELSE ((COALESCE(u.memories, (0)::bigint))::double precision / (pl.max_memories)::double precision)
+                END,
+                CASE
+                    WHEN (pl.max_bytes IS NULL) THEN (0)::double precision
+                    WHEN (pl.max_bytes = 0) THEN (1)::double precision
+                    ELSE ((COALESCE(u.bytes, (0)::bigint))::double precision / (pl.max_bytes)::double precision)
+                END, COALESCE(((1)::double precision - (b.tokens / (b.capacity)::double precision)), (0)::double precision)) AS pressure
+           FROM (((planned p
+             JOIN memory.quota_plans pl ON ((pl.plan = p.plan)))
+             LEFT JOIN memory.quota_usage u ON ((u.user_id = p.user_id)))
+             LEFT JOIN buckets b ON ((b.user_id = p.user_id)))
+        )
+ SELECT user_id,
+    plan,
+    memories,
+    max_memories,
+    bytes,
+    max_bytes,
+    tightest_operation,
+    round((tokens_left)::numeric, 3) AS tokens_left,
+    capacity,
+    round((pressure)::numeric, 4) AS pressure
+   FROM measured m
+  ORDER BY m.pressure DESC, user_id;
+
+-- VIEW ops.quota_refusals
+CREATE VIEW ops.quota_refusals AS
+ SELECT split_part((sequencename)::text, '_'::text, 3) AS kind,
+    regexp_replace((sequencename)::text, '^quota_refusals_[a-z]+_'::text, ''::text) AS operation,
+    COALESCE(last_value, (0)::bigint) AS refusals
+   FROM pg_sequences s
+  WHERE ((schemaname = 'memory'::name) AND (sequencename ~~ 'quota\_refusals\_%'::text));
+
 -- VIEW ops.table_stats
 CREATE VIEW ops.table_stats AS
  SELECT s.schemaname AS schema_name,
@@ -1070,6 +1439,12 @@ COMMENT ON VIEW ops.database_health IS 'Health metrics of this database with sta
 -- COMMENT ON VIEW ops.index_usage
 COMMENT ON VIEW ops.index_usage IS 'Scans and size per index, with unused, duplicate and invalid indexes flagged';
 
+-- COMMENT ON VIEW ops.quota_pressure
+COMMENT ON VIEW ops.quota_pressure IS 'Users closest to their limits: totals against caps, emptiest rate bucket, pressure 0..1, most pressed first';
+
+-- COMMENT ON VIEW ops.quota_refusals
+COMMENT ON VIEW ops.quota_refusals IS 'Refusals since install by kind (rate: bucket empty; cap: total past its cap) and operation';
+
 -- COMMENT ON VIEW ops.table_stats
 COMMENT ON VIEW ops.table_stats IS 'Tuples, dead ratio, vacuum and analyze times and size per table of mempg''s schemas';
 
@@ -1078,6 +1453,12 @@ GRANT SELECT ON TABLE ops.database_health TO service_role;
 
 -- ACL ON TABLE ops.index_usage
 GRANT SELECT ON TABLE ops.index_usage TO service_role;
+
+-- ACL ON TABLE ops.quota_pressure
+GRANT SELECT ON TABLE ops.quota_pressure TO service_role;
+
+-- ACL ON TABLE ops.quota_refusals
+GRANT SELECT ON TABLE ops.quota_refusals TO service_role;
 
 -- ACL ON TABLE ops.settings
 GRANT SELECT,UPDATE ON TABLE ops.settings TO service_role;

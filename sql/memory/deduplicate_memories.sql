@@ -10,6 +10,9 @@
 -- matches), and a memory stored before 0005 with an unusable embedding is never matched: its
 -- similarity with anything is NaN or, once pgvector clamps an infinite ratio, exactly 1. NOOP, UPDATE and MERGE cancel the insert (INSERT 0 0) and leave '<id> <event>' in the
 -- hand-off of dedup_outcome.sql, which memory.add_memory() returns.
+-- Every INSERT takes a token of the caller's 'add' bucket (memory.take_token(), rate_limits.sql),
+-- whatever deduplication then decides: deciding costs as much as an ADD. It is taken under the
+-- scope lock, so the writers of one scope queue on that lock alone, as before.
 -- Concurrency: a transaction-level advisory lock per (user, agent) serialises writers of one scope;
 -- under READ COMMITTED each query below takes a fresh snapshot, so the second of two concurrent
 -- inserts sees the first once it commits. The matched row is not locked while deciding: if a
@@ -47,9 +50,11 @@ DECLARE
     v_usable boolean;
 BEGIN
     IF NEW.is_deleted THEN
+        PERFORM memory.take_token('add', NEW.user_id);  -- rate limit: rate_limits.sql
         RETURN NEW;  -- restoring history (a dump, an import): nothing to compare with
     END IF;
     PERFORM pg_advisory_xact_lock(memory.scope_lock_key(NEW.user_id, NEW.agent_id));
+    PERFORM memory.take_token('add', NEW.user_id);  -- rate limit, under the scope lock: rate_limits.sql
     SELECT * INTO v_settings FROM memory.settings;
 
     SELECT m.id INTO v_existing_id

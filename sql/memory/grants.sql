@@ -8,3 +8,17 @@ GRANT DELETE ON memory.memory_history TO service_role;
 GRANT SELECT ON memory.settings TO authenticated, service_role;
 GRANT UPDATE ON memory.settings TO service_role;
 GRANT USAGE ON SEQUENCE memory.memory_history_id_seq TO authenticated, service_role;
+-- Quotas and rate limits (quota_usage.sql, rate_limits.sql): plans, limits, assignments and the
+-- switch change by service_role only; buckets and totals are written by the quota functions as
+-- their owner, and authenticated reads its own rows (memory.quota_status()). service_role may
+-- reset a bucket or a total by hand, and reads the refusal counters (ops.quota_refusals).
+REVOKE ALL ON memory.quota_plans, memory.rate_limits, memory.user_quota_plans, memory.quota_settings,
+    memory.rate_buckets, memory.quota_usage FROM PUBLIC, anon;
+GRANT SELECT ON memory.quota_plans, memory.rate_limits, memory.user_quota_plans, memory.quota_settings,
+    memory.rate_buckets, memory.quota_usage TO authenticated, service_role;
+GRANT INSERT, UPDATE, DELETE ON memory.quota_plans, memory.rate_limits, memory.user_quota_plans,
+    memory.rate_buckets, memory.quota_usage TO service_role;
+GRANT UPDATE ON memory.quota_settings TO service_role;
+GRANT SELECT ON SEQUENCE memory.quota_refusals_rate_add, memory.quota_refusals_rate_update,
+    memory.quota_refusals_rate_delete, memory.quota_refusals_rate_search, memory.quota_refusals_rate_hybrid_search,
+    memory.quota_refusals_cap_add, memory.quota_refusals_cap_update TO service_role;

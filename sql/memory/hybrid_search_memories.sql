@@ -8,6 +8,8 @@
 -- with the two weights. The defaults (rrf, rrf_k 10, equal weights, depth 20) are the best of
 -- the measured grid on the development conversations (docs/memory.md, "Retrieval quality").
 -- Both ranks and the fused score are returned, with the cosine similarity of every row.
+-- It takes one token of the caller's 'hybrid_search' bucket after the arguments are checked
+-- (PGRST, HTTP 429, when empty); its vector side is not charged again as a search.
 -- Each side returns the columns of its rows itself, so the fusion joins the two candidate lists
 -- only, never the whole table.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
@@ -66,6 +68,7 @@ BEGIN
     v_scope := memory.search_scope(hybrid_search_memories.agent_id, hybrid_search_memories.run_id,
                                    hybrid_search_memories.filters, hybrid_search_memories.created_within,
                                    hybrid_search_memories.updated_within);
+    PERFORM memory.take_token('hybrid_search', hybrid_search_memories.query_user_id);  -- rate limit: rate_limits.sql
     v_categories := memory.normalize_categories(hybrid_search_memories.category_filter);
     v_depth := greatest(hybrid_search_memories.candidate_depth, hybrid_search_memories.match_count);
 

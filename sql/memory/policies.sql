@@ -40,3 +40,37 @@ CREATE POLICY "Users keep their own session memories" ON memory.session_memories
 DROP POLICY IF EXISTS "Everyone with access may read the memory settings" ON memory.settings;
 CREATE POLICY "Everyone with access may read the memory settings" ON memory.settings
     FOR SELECT TO authenticated, service_role USING (true);
+
+-- Quotas: the plans, their limits and the switch are readable by everyone with access (a client
+-- may show its limits); a user's plan, buckets and totals by that user (service_role bypasses).
+ALTER TABLE memory.quota_plans ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.quota_plans FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.rate_limits ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.rate_limits FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.quota_settings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.quota_settings FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.user_quota_plans ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.user_quota_plans FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.rate_buckets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.rate_buckets FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.quota_usage ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.quota_usage FORCE ROW LEVEL SECURITY;
+
+DROP POLICY IF EXISTS "Everyone with access may read the quota plans" ON memory.quota_plans;
+CREATE POLICY "Everyone with access may read the quota plans" ON memory.quota_plans
+    FOR SELECT TO authenticated, service_role USING (true);
+DROP POLICY IF EXISTS "Everyone with access may read the rate limits" ON memory.rate_limits;
+CREATE POLICY "Everyone with access may read the rate limits" ON memory.rate_limits
+    FOR SELECT TO authenticated, service_role USING (true);
+DROP POLICY IF EXISTS "Everyone with access may read the quota settings" ON memory.quota_settings;
+CREATE POLICY "Everyone with access may read the quota settings" ON memory.quota_settings
+    FOR SELECT TO authenticated, service_role USING (true);
+DROP POLICY IF EXISTS "Users see their own quota plan" ON memory.user_quota_plans;
+CREATE POLICY "Users see their own quota plan" ON memory.user_quota_plans
+    FOR SELECT TO authenticated USING (user_id = (SELECT app.current_user_id()));
+DROP POLICY IF EXISTS "Users see their own rate buckets" ON memory.rate_buckets;
+CREATE POLICY "Users see their own rate buckets" ON memory.rate_buckets
+    FOR SELECT TO authenticated USING (user_id = (SELECT app.current_user_id()));
+DROP POLICY IF EXISTS "Users see their own quota usage" ON memory.quota_usage;
+CREATE POLICY "Users see their own quota usage" ON memory.quota_usage
+    FOR SELECT TO authenticated USING (user_id = (SELECT app.current_user_id()));

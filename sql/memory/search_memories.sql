@@ -6,7 +6,8 @@
 -- memory.vector_candidates() (search_paths.sql) routes it to the exact or the HNSW path by the
 -- size of the user's filtered slice, so light users get recall 1 and heavy users do not pay a
 -- linear scan.
--- It has no side effects: call memory.touch_memories() for the results you use.
+-- It changes no memory (call memory.touch_memories() for the results you use); it takes a token
+-- of the caller's 'search' bucket after the arguments are checked (PGRST, HTTP 429, when empty).
 -- plan_cache_mode force_generic_plan: left to choose, the plan cache re-planned the exact path on
 -- every call, which cost more than the search itself (docs/memory.md, "Measurements"). The
 -- generic plans are the intended ones; the HNSW path forces custom plans for itself.
@@ -45,9 +46,9 @@ BEGIN
         RAISE EXCEPTION 'similarity_threshold must be between 0 and 1, got %',
             coalesce(search_memories.similarity_threshold::text, 'NULL') USING ERRCODE = '22023';
     END IF;
-
     v_scope := memory.search_scope(search_memories.agent_id, search_memories.run_id, search_memories.filters,
                                    search_memories.created_within, search_memories.updated_within);
+    PERFORM memory.take_token('search', search_memories.query_user_id);  -- rate limit: rate_limits.sql
     v_categories := memory.normalize_categories(search_memories.category_filter);
     RETURN QUERY SELECT * FROM memory.vector_candidates(
         search_memories.query_embedding, search_memories.query_user_id, search_memories.match_count,

@@ -157,7 +157,8 @@ $$;
 COMMENT ON FUNCTION memory.full_text_candidates(text, vector, text, integer, jsonb, text[], memory.search_scope) IS
     'Any-term full-text ranking of a user''s memories by the summed idf of matched terms';
 
--- memory.text_search_memories(): the full-text side on its own, with the search's scoping.
+-- memory.text_search_memories(): the full-text side on its own, with the search's scoping; it
+-- takes a token of the caller's 'search' bucket after the arguments are checked.
 CREATE OR REPLACE FUNCTION memory.text_search_memories(
     query_text text,
     query_user_id text,
@@ -186,6 +187,7 @@ BEGIN
     v_scope := memory.search_scope(text_search_memories.agent_id, text_search_memories.run_id,
                                    text_search_memories.filters, text_search_memories.created_within,
                                    text_search_memories.updated_within);
+    PERFORM memory.take_token('search', text_search_memories.query_user_id);  -- rate limit: rate_limits.sql
     RETURN QUERY
     SELECT c.id, c.memory, c.metadata, c.categories, c.text_score, c.created_at, c.updated_at
     FROM memory.full_text_candidates(text_search_memories.query_text, NULL, text_search_memories.query_user_id,

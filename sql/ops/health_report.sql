@@ -1,7 +1,9 @@
 -- ops.health_report(): everything above in one jsonb document, and a 0-100 score: 100 minus a
 -- named deduction per finding. A finding's severity (warning or critical) gives the overall
 -- status that `mempg health` turns into its exit code. Unused indexes are listed but cost no
--- points: on a young database every index is unused.
+-- points: on a young database every index is unused. Quota refusals (ops.quota_refusals) and the
+-- ten users closest to their limits (ops.quota_pressure) are listed too, and cost no points:
+-- refusing is the limits doing their job.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION ops.health_report(recall_sample integer DEFAULT 5)
@@ -61,7 +63,10 @@ BEGIN
         'index_usage', (SELECT coalesce(jsonb_agg(to_jsonb(i) ORDER BY i.schema_name, i.index_name), '[]') FROM ops.index_usage AS i),
         'slow_queries', (SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM ops.slow_queries() AS q),
         'vector_indexes', v_vectors,
-        'capacity', (SELECT coalesce(jsonb_agg(to_jsonb(c)), '[]') FROM ops.capacity_estimate() AS c));
+        'capacity', (SELECT coalesce(jsonb_agg(to_jsonb(c)), '[]') FROM ops.capacity_estimate() AS c),
+        'quota_refusals', (SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.kind, r.operation), '[]') FROM ops.quota_refusals AS r),
+        'quota_pressure', (SELECT coalesce(jsonb_agg(to_jsonb(p)), '[]')
+                           FROM (SELECT * FROM ops.quota_pressure LIMIT 10) AS p));
 END
 $$;
 

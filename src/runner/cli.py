@@ -506,6 +506,23 @@ def health(ctx: Context) -> int:
             click.echo(
                 f"-{deduction['points']:>3}  {paint(deduction['severity'])}  {deduction['reason']}"
             )
+        refused = [r for r in report.get("quota_refusals", []) if r["refusals"]]
+        click.echo(
+            f"quota refusals: {sum(r['refusals'] for r in refused)}"
+            + (
+                " ("
+                + ", ".join(f"{r['kind']} {r['operation']} {r['refusals']}" for r in refused)
+                + ")"
+                if refused
+                else ""
+            )
+        )
+        for user in report.get("quota_pressure", []):
+            if float(user["pressure"]) >= 0.8:
+                click.echo(
+                    f"  near a limit: {user['user_id']} (plan {user['plan']}, pressure {user['pressure']},"
+                    f" {user['memories']} memories, emptiest bucket {user['tightest_operation']})"
+                )
         click.echo(f"score {report['score']}/100, status {paint(report['status'])}")
     return {"ok": EXIT_OK, "critical": EXIT_FAILURE}.get(report["status"], EXIT_PROBLEMS)
 

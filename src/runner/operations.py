@@ -201,8 +201,10 @@ def bulk_load_memories(
 ) -> Iterator[dict[str, float]]:
     """A bulk load into memory.memories (by COPY) inside the block: the vector indexes are dropped
     first and rebuilt afterwards from their own definitions (pg_get_indexdef), and the triggers
-    (deduplication, history) are off, as for a restore. Yields timings: load_seconds and, once the
-    block is done, index_build_seconds."""
+    (deduplication, history, and with them the rate limits and quota totals) are off, as for a
+    restore: run it as the owner. The quota totals are recounted afterwards
+    (memory.recount_quota_usage()). Yields timings: load_seconds and, once the block is done,
+    index_build_seconds."""
     indexes = conn.execute(VECTOR_INDEXES).fetchall()
     for name, _definition in indexes:
         conn.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
@@ -225,3 +227,4 @@ def bulk_load_memories(
             conn.execute(definition)
         timings["index_build_seconds"] = round(time.perf_counter() - started, 2)
         conn.execute("ANALYZE memory.memories")
+        conn.execute("SELECT memory.recount_quota_usage()")

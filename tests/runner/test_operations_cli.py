@@ -32,6 +32,30 @@ def test_health_json_is_valid_and_exit_0_when_all_is_ok(db: Database):
     assert table.returncode == 0 and "score 100/100, status ok" in table.stdout
 
 
+def test_health_counts_quota_refusals_and_names_the_users_near_a_limit(db: Database):
+    embedding = "(SELECT array_agg(sin(i))::vector FROM generate_series(1, 1536) AS i)"
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE memory.rate_limits SET capacity = 1, refill_per_second = 0.001"
+            " WHERE plan = 'default' AND operation = 'add'"
+        )
+        conn.execute("UPDATE memory.quota_settings SET clock_override = '2030-01-01'")
+        for text in ("Ana likes tea", "Ana likes coffee", "Ana likes juice"):
+            with conn.transaction():
+                conn.execute("SELECT set_config('app.user_id', 'ana', true)")
+                conn.execute("SET LOCAL ROLE authenticated")
+                try:
+                    with conn.transaction():
+                        conn.execute(f"SELECT memory.add_memory('ana', %s, {embedding})", (text,))
+                except psycopg.Error as exc:
+                    assert exc.sqlstate == "PGRST"
+    result = run_mempg("health", url=db.url)
+    assert "quota refusals: 2 (rate add 2)" in result.stdout, result.stdout
+    assert "near a limit: ana (plan default, pressure 1.0," in result.stdout
+    report = json.loads(run_mempg("health", "--json", url=db.url).stdout)
+    assert {"kind": "rate", "operation": "add", "refusals": 2} in report["quota_refusals"]
+
+
 @pytest.mark.parametrize(
     ("warning", "critical", "code", "status"), [(0, 1, 3, "warning"), (0, 0, 1, "critical")]
 )

@@ -42,15 +42,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 VECTOR_LITERAL = {"22000", "22003", "22P02"}
 # ... and PostgreSQL's for a bad tstzrange literal (malformed, a bad timestamp, bounds reversed).
 RANGE_LITERAL = {"22P02", "22007", "22008", "22000"}
+# PGRST: a quota or rate limit refused the call (docs/memory.md, "Quotas and rate limits").
 DOCUMENTED = {
-    "add_memory": {"22004", "22023", "22001", "42501"} | VECTOR_LITERAL,
-    "update_memory": {"22004", "22023", "22001", "P0002", "23505"} | VECTOR_LITERAL,
-    "search_memories": {"22004", "22023", "22001"} | VECTOR_LITERAL | RANGE_LITERAL,
-    "hybrid_search_memories": {"22004", "22023", "22001"} | VECTOR_LITERAL | RANGE_LITERAL,
-    "text_search_memories": {"22004", "22023", "22001"} | RANGE_LITERAL,
+    "add_memory": {"22004", "22023", "22001", "42501", "PGRST"} | VECTOR_LITERAL,
+    "update_memory": {"22004", "22023", "22001", "P0002", "23505", "PGRST"} | VECTOR_LITERAL,
+    "search_memories": {"22004", "22023", "22001", "PGRST"} | VECTOR_LITERAL | RANGE_LITERAL,
+    "hybrid_search_memories": {"22004", "22023", "22001", "PGRST"} | VECTOR_LITERAL | RANGE_LITERAL,
+    "text_search_memories": {"22004", "22023", "22001", "PGRST"} | RANGE_LITERAL,
     "list_memories": {"22004", "22023", "22001"},
     "get_memory": {"22004", "P0002"},
-    "delete_memory": {"22004", "P0002"},
+    "delete_memory": {"22004", "P0002", "PGRST"},
 }
 
 

@@ -9,6 +9,10 @@ lock is released and they go one by one, each with a snapshot older than the oth
   of the NOOPs whose row another session changed after their snapshot is skipped (best effort).
 - REPEATABLE READ / SERIALIZABLE, new memory: one ADD; the other 15 cannot see it and get 40001
   (retry), never 23505; retried, they get NOOP.
+
+Alice is on the plan without rate limits here: with a bucket, every session after the first also
+writes the bucket row that another changed after its snapshot, and gets 40001 at REPEATABLE READ
+and SERIALIZABLE (test_memory_quotas.py tests that). These tests are about deduplication.
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ from vectors import connect_as, owner, run_behind_scope_locks, unit
 SESSIONS = 16
 LEVELS = ["read committed", "repeatable read", "serializable"]
 TEXT = "Alice is allergic to peanuts"
+
+
+@pytest.fixture(autouse=True)
+def alice_unlimited(db: Database) -> None:
+    with owner(db.url) as admin:
+        admin.execute(
+            "INSERT INTO memory.user_quota_plans (user_id, plan) VALUES ('alice', 'unlimited')"
+        )
 
 
 def add_in_old_snapshots(db: Database, level: str) -> list[str]:

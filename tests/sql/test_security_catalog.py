@@ -8,6 +8,8 @@ SCHEMAS = ["memory", "app", "travel"]
 # SECURITY DEFINER functions that application roles may call, and why.
 DEFINER_ALLOWLIST = {
     "travel.my_trip_ids(text)": "policies of trips and collaborators refer to each other",
+    "memory.take_token(text, text)": "the rate-limit hook of the search functions: it writes the"
+    " caller's bucket, which application roles must not write themselves (they could refill it)",
 }
 
 
@@ -119,6 +121,8 @@ INLINED = {
     "memory.same_agent",
     "memory.matches_filters",
     "memory.in_scope",
+    "memory.bucket_level",
+    "memory.quota_bytes",
     "ops.project_schemas",
 }
 
@@ -160,6 +164,10 @@ BUILT_INS = {
     "coalesce",
     "now",
     "cardinality",
+    "least",
+    "greatest",
+    "extract",
+    "octet_length",
 }
 
 
