@@ -584,7 +584,7 @@ CREATE TABLE memory.settings (
     max_categories integer DEFAULT 100 NOT NULL,
     max_category_chars integer DEFAULT 100 NOT NULL,
     max_query_chars integer DEFAULT 10000 NOT NULL,
-    full_text_common_docs integer DEFAULT 50 NOT NULL,
+    full_text_common_docs integer DEFAULT 20 NOT NULL,
     CONSTRAINT full_text_common_docs_range CHECK (((full_text_common_docs >= 1) AND (full_text_common_docs <= 100000))),
     CONSTRAINT max_categories_range CHECK (((max_categories >= 0) AND (max_categories <= 100))),
     CONSTRAINT max_category_chars_range CHECK (((max_category_chars >= 1) AND (max_category_chars <= 500))),

@@ -11,7 +11,8 @@
 -- It takes one token of the caller's 'hybrid_search' bucket after the arguments are checked
 -- (PGRST, HTTP 429, when empty); its vector side is not charged again as a search.
 -- Each side returns the columns of its rows itself, so the fusion joins the two candidate lists
--- only, never the whole table.
+-- only, never the whole table. Its plan does not depend on the values: a generic one
+-- (plan_cache_mode), not planned anew on every call.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.hybrid_search_memories(
@@ -36,6 +37,7 @@ RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similari
                created_at timestamptz, updated_at timestamptz)
 LANGUAGE plpgsql
 VOLATILE
+SET plan_cache_mode = 'force_generic_plan'
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE

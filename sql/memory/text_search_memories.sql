@@ -68,6 +68,9 @@ COMMENT ON FUNCTION memory.lexeme_query(text) IS 'A tsquery that matches exactly
 -- memory.full_text_candidates(): the ranking itself, for text_search_memories and the hybrid
 -- search (which checked their arguments already). similarity is the cosine similarity to
 -- query_embedding when one is given (the hybrid search returns it for every row).
+-- plan_cache_mode force_generic_plan: the plans do not depend on the values (the index, then a
+-- sort of at most 8 x (full_text_common_docs + 1) rows), and planning them anew on every call was
+-- 0.8 ms of a heavy user's 2.1 ms search.
 CREATE OR REPLACE FUNCTION memory.full_text_candidates(
     query_text text, query_embedding vector, query_user_id text, depth integer, metadata_filter jsonb,
     category_filter text[], scope memory.search_scope)
@@ -75,6 +78,7 @@ RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similari
                text_score double precision, created_at timestamptz, updated_at timestamptz)
 LANGUAGE plpgsql
 STABLE
+SET plan_cache_mode = 'force_generic_plan'
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
