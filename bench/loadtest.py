@@ -58,8 +58,16 @@ def install(url: str) -> None:
 
 
 def seed(url: str, users: int, per_user: int) -> int:
-    """Each user's first facts, added through add_memory as that user; returns the adds made."""
+    """Each user's first facts, added through add_memory as that user; returns the adds made.
+    The users are on the `unlimited` quota plan: the load test measures the database under load,
+    not the rate limits (tests/sql/test_memory_quotas.py does), and its invariants expect every
+    transaction to succeed."""
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO memory.user_quota_plans (user_id, plan)"
+            " SELECT 'u' || g, 'unlimited' FROM generate_series(1, %s) AS g ON CONFLICT DO NOTHING",
+            (users,),
+        )
         for user in range(1, users + 1):
             with conn.transaction():
                 conn.execute("SELECT set_config('app.user_id', %s, true)", (f"u{user}",))
