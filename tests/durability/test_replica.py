@@ -48,7 +48,12 @@ def test_the_replica_streams_reports_its_lag_and_catches_up_after_a_stop(node: N
             " WHERE metric IN ('replication_lag_bytes', 'replication_lag_seconds')"
         )
         caught_up(primary, standby)
-        assert health(primary)["replication_lag_bytes"] == (0.0, "ok")
+        # the primary learns the replay position from the standby's next status message (up to
+        # wal_receiver_status_interval later), so its view is waited for, not read at once
+        wait_until(
+            lambda: health(primary)["replication_lag_bytes"] == (0.0, "ok"),
+            what="the primary to see the standby caught up",
+        )
         assert health(standby)["wal_receiver_streaming"] == (1.0, "ok")
 
         standby.execute("SELECT pg_wal_replay_pause()")
