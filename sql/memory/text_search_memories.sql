@@ -162,7 +162,9 @@ COMMENT ON FUNCTION memory.full_text_candidates(text, vector, text, integer, jso
     'Any-term full-text ranking of a user''s memories by the summed idf of matched terms';
 
 -- memory.text_search_memories(): the full-text side on its own, with the search's scoping; it
--- takes a token of the caller's 'search' bucket after the arguments are checked.
+-- takes a token of the caller's 'search' bucket after the arguments are checked. VOLATILE, like
+-- search_memories, since taking the token writes: PostgREST runs a STABLE function in a read-only
+-- transaction, where that write fails (25006).
 CREATE OR REPLACE FUNCTION memory.text_search_memories(
     query_text text,
     query_user_id text,
@@ -177,7 +179,7 @@ CREATE OR REPLACE FUNCTION memory.text_search_memories(
 RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], text_score double precision,
                created_at timestamptz, updated_at timestamptz)
 LANGUAGE plpgsql
-STABLE
+VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE

@@ -729,3 +729,18 @@ def test_text_search_spends_a_search_token_and_hybrid_search_one_of_its_own(admi
     # the hybrid search's vector and full-text sides are not charged as searches
     assert [refused_code(hybrid), refused_code(hybrid)] == [None, None]
     assert refused_code(hybrid) == "rate_limited"
+
+
+def test_the_searches_that_take_a_token_are_volatile(admin):
+    """PostgREST runs a STABLE or IMMUTABLE function in a read-only transaction, where taking the
+    token (a write) would fail with 25006: every search that takes one is VOLATILE."""
+    rows = admin.execute(
+        "SELECT p.proname, p.provolatile FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = 'memory' AND p.proname IN"
+        " ('search_memories', 'hybrid_search_memories', 'text_search_memories')"
+    ).fetchall()
+    assert sorted(rows) == [
+        ("hybrid_search_memories", "v"),
+        ("search_memories", "v"),
+        ("text_search_memories", "v"),
+    ]
