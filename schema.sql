@@ -428,6 +428,137 @@ CREATE TYPE memory.search_scope AS (
 CREATE DOMAIN memory.quota_operation AS text
 	CONSTRAINT known_operation CHECK ((VALUE = ANY (ARRAY['add'::text, 'update'::text, 'delete'::text, 'search'::text, 'hybrid_search'::text])));
 
+-- TABLE memory.entities
+CREATE TABLE memory.entities (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id text NOT NULL,
+    entity_type text NOT NULL,
+    person_type text,
+    name text NOT NULL,
+    normalized_name text GENERATED ALWAYS AS (memory.normalize_entity_name(name)) STORED NOT NULL,
+    aliases text[] DEFAULT '{}'::text[] NOT NULL,
+    attributes jsonb DEFAULT '{}'::jsonb NOT NULL,
+    contact jsonb DEFAULT '{}'::jsonb NOT NULL,
+    importance real DEFAULT 0.5 NOT NULL,
+    embedding extensions.vector(1536),
+    interaction_count integer DEFAULT 0 NOT NULL,
+    last_interaction_at timestamp with time zone,
+    is_deleted boolean DEFAULT false NOT NULL,
+    deleted_at timestamp with time zone,
+    merged_into uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    fts tsvector GENERATED ALWAYS AS ((to_tsvector('english'::regconfig, memory.entity_names_text(name, aliases)) || jsonb_to_tsvector('english'::regconfig, attributes, '["string"]'::jsonb))) STORED NOT NULL,
+    CONSTRAINT aliases_valid CHECK (((array_position(aliases, NULL::text) IS NULL) AND (cardinality(aliases) <= 1000))),
+    CONSTRAINT attributes_is_object CHECK ((jsonb_typeof(attributes) = 'object'::text)),
+    CONSTRAINT contact_is_object CHECK ((jsonb_typeof(contact) = 'object'::text)),
+    CONSTRAINT deleted_at_when_deleted CHECK ((is_deleted = (deleted_at IS NOT NULL))),
+    CONSTRAINT embedding_not_zero CHECK ((extensions.vector_norm(embedding) > (0)::double precision)),
+    CONSTRAINT importance_range CHECK (((importance >= (0)::double precision) AND (importance <= (1)::double precision))),
+    CONSTRAINT interaction_count_not_negative CHECK ((interaction_count >= 0)),
+    CONSTRAINT name_valid CHECK ((length(name) <= 1000)),
+    CONSTRAINT normalized_name_not_empty CHECK ((normalized_name <> ''::text)),
+    CONSTRAINT not_merged_into_itself CHECK ((merged_into <> id)),
+    CONSTRAINT person_type_valid CHECK (((person_type <> ''::text) AND (length(person_type) <= 64))),
+    CONSTRAINT user_id_valid CHECK (((user_id <> ''::text) AND (length(user_id) <= 255)))
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02');
+ALTER TABLE ONLY memory.entities FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.entity_history
+CREATE TABLE memory.entity_history (
+    id bigint NOT NULL,
+    entity_id uuid NOT NULL,
+    user_id text NOT NULL,
+    event text NOT NULL,
+    old_row jsonb,
+    new_row jsonb,
+    details jsonb,
+    actor text DEFAULT CURRENT_USER NOT NULL,
+    app_user text DEFAULT app.current_user_id(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT event_known CHECK ((event = ANY (ARRAY['ADD'::text, 'UPDATE'::text, 'MERGE'::text, 'UNMERGE'::text, 'DELETE'::text, 'RESTORE'::text])))
+);
+ALTER TABLE ONLY memory.entity_history FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.entity_relations
+CREATE TABLE memory.entity_relations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id text NOT NULL,
+    subject_id uuid NOT NULL,
+    relation text NOT NULL,
+    object_id uuid,
+    value text,
+    fact text,
+    embedding extensions.vector(1536),
+    valid_from timestamp with time zone NOT NULL,
+    valid_to timestamp with time zone,
+    valid tstzrange GENERATED ALWAYS AS (tstzrange(valid_from, valid_to, '[)'::text)) STORED NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
+    expired_at timestamp with time zone,
+    source_memory_id uuid,
+    single_key text,
+    fact_key text,
+    CONSTRAINT embedding_not_zero CHECK ((extensions.vector_norm(embedding) > (0)::double precision)),
+    CONSTRAINT fact_valid CHECK ((length(fact) <= 10000)),
+    CONSTRAINT not_about_itself CHECK ((object_id <> subject_id)),
+    CONSTRAINT object_or_value CHECK (((object_id IS NULL) <> (value IS NULL))),
+    CONSTRAINT valid_interval CHECK ((valid_to > valid_from)),
+    CONSTRAINT value_valid CHECK (((value ~ '[^[:space:]]'::text) AND (length(value) <= 1000)))
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02');
+ALTER TABLE ONLY memory.entity_relations FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.entity_resolution_settings
+CREATE TABLE memory.entity_resolution_settings (
+    singleton boolean DEFAULT true NOT NULL,
+    trigram_threshold real DEFAULT 0.7 NOT NULL,
+    embedding_threshold double precision DEFAULT 0.95 NOT NULL,
+    max_aliases integer DEFAULT 50 NOT NULL,
+    max_name_chars integer DEFAULT 200 NOT NULL,
+    max_query_entities integer DEFAULT 8 NOT NULL,
+    CONSTRAINT embedding_threshold_range CHECK (((embedding_threshold >= (0)::double precision) AND (embedding_threshold <= (1)::double precision))),
+    CONSTRAINT max_aliases_range CHECK (((max_aliases >= 0) AND (max_aliases <= 1000))),
+    CONSTRAINT max_name_chars_range CHECK (((max_name_chars >= 1) AND (max_name_chars <= 1000))),
+    CONSTRAINT max_query_entities_range CHECK (((max_query_entities >= 1) AND (max_query_entities <= 100))),
+    CONSTRAINT one_row CHECK (singleton),
+    CONSTRAINT trigram_threshold_range CHECK (((trigram_threshold >= (0.3)::double precision) AND (trigram_threshold <= (1)::double precision)))
+);
+ALTER TABLE ONLY memory.entity_resolution_settings FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.entity_types
+CREATE TABLE memory.entity_types (
+    name text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    CONSTRAINT entity_type_name CHECK ((name ~ '^[a-z][a-z0-9_]{0,62}$'::text))
+);
+ALTER TABLE ONLY memory.entity_types FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.interaction_memories
+CREATE TABLE memory.interaction_memories (
+    interaction_id uuid NOT NULL,
+    memory_id uuid NOT NULL,
+    user_id text NOT NULL
+);
+ALTER TABLE ONLY memory.interaction_memories FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.interactions
+CREATE TABLE memory.interactions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id text NOT NULL,
+    entity_id uuid NOT NULL,
+    channel text DEFAULT 'other'::text NOT NULL,
+    summary text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT channel_valid CHECK ((channel ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT metadata_is_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT summary_valid CHECK (((summary ~ '[^[:space:]]'::text) AND (length(summary) <= 10000)))
+)
+WITH (autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02');
+ALTER TABLE ONLY memory.interactions FORCE ROW LEVEL SECURITY;
+
 -- TABLE memory.memories
 CREATE TABLE memory.memories (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -471,6 +602,18 @@ WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_analyze_scale_factor='0.
 ALTER TABLE ONLY memory.memories ALTER COLUMN embedding SET STORAGE PLAIN;
 ALTER TABLE ONLY memory.memories ALTER COLUMN fts SET STORAGE MAIN;
 ALTER TABLE ONLY memory.memories FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.memory_entities
+CREATE TABLE memory.memory_entities (
+    memory_id uuid NOT NULL,
+    entity_id uuid NOT NULL,
+    user_id text NOT NULL,
+    role text DEFAULT 'mention'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT role_valid CHECK ((role ~ '^[a-z][a-z0-9_]{0,62}$'::text))
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_insert_scale_factor='0.05');
+ALTER TABLE ONLY memory.memory_entities FORCE ROW LEVEL SECURITY;
 
 -- TABLE memory.memory_history
 CREATE TABLE memory.memory_history (
@@ -541,6 +684,15 @@ CREATE TABLE memory.rate_limits (
     CONSTRAINT refill_valid CHECK (((refill_per_second >= (0.000001)::double precision) AND (refill_per_second <= (1000000)::double precision)))
 );
 ALTER TABLE ONLY memory.rate_limits FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.relation_kinds
+CREATE TABLE memory.relation_kinds (
+    name text NOT NULL,
+    single_valued boolean DEFAULT false NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    CONSTRAINT relation_kind_name CHECK ((name ~ '^[a-z][a-z0-9_]{0,62}$'::text))
+);
+ALTER TABLE ONLY memory.relation_kinds FORCE ROW LEVEL SECURITY;
 
 -- TABLE memory.session_memories
 CREATE TABLE memory.session_memories (
@@ -614,6 +766,16 @@ CREATE TABLE memory.user_quota_plans (
 );
 ALTER TABLE ONLY memory.user_quota_plans FORCE ROW LEVEL SECURITY;
 
+-- SEQUENCE memory.entity_history_id_seq
+ALTER TABLE memory.entity_history ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME memory.entity_history_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 -- SEQUENCE memory.memory_history_id_seq
 ALTER TABLE memory.memory_history ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME memory.memory_history_id_seq
@@ -680,9 +842,57 @@ CREATE SEQUENCE memory.quota_refusals_rate_update
     NO MAXVALUE
     CACHE 1;
 
+-- CONSTRAINT memory.entities entities_id_user
+ALTER TABLE ONLY memory.entities
+    ADD CONSTRAINT entities_id_user UNIQUE (id, user_id);
+
+-- CONSTRAINT memory.entities entities_pkey
+ALTER TABLE ONLY memory.entities
+    ADD CONSTRAINT entities_pkey PRIMARY KEY (id);
+
+-- CONSTRAINT memory.entity_history entity_history_pkey
+ALTER TABLE ONLY memory.entity_history
+    ADD CONSTRAINT entity_history_pkey PRIMARY KEY (id);
+
+-- CONSTRAINT memory.entity_relations entity_relations_pkey
+ALTER TABLE ONLY memory.entity_relations
+    ADD CONSTRAINT entity_relations_pkey PRIMARY KEY (id);
+
+-- CONSTRAINT memory.entity_relations one_copy_of_a_fact
+ALTER TABLE ONLY memory.entity_relations
+    ADD CONSTRAINT one_copy_of_a_fact UNIQUE (user_id, subject_id, fact_key, valid WITHOUT OVERLAPS);
+
+-- CONSTRAINT memory.entity_relations one_object_at_a_time
+ALTER TABLE ONLY memory.entity_relations
+    ADD CONSTRAINT one_object_at_a_time UNIQUE (user_id, subject_id, single_key, valid WITHOUT OVERLAPS);
+
+-- CONSTRAINT memory.entity_resolution_settings entity_resolution_settings_pkey
+ALTER TABLE ONLY memory.entity_resolution_settings
+    ADD CONSTRAINT entity_resolution_settings_pkey PRIMARY KEY (singleton);
+
+-- CONSTRAINT memory.entity_types entity_types_pkey
+ALTER TABLE ONLY memory.entity_types
+    ADD CONSTRAINT entity_types_pkey PRIMARY KEY (name);
+
+-- CONSTRAINT memory.interaction_memories interaction_memories_pkey
+ALTER TABLE ONLY memory.interaction_memories
+    ADD CONSTRAINT interaction_memories_pkey PRIMARY KEY (interaction_id, memory_id);
+
+-- CONSTRAINT memory.interactions interactions_id_user
+ALTER TABLE ONLY memory.interactions
+    ADD CONSTRAINT interactions_id_user UNIQUE (id, user_id);
+
+-- CONSTRAINT memory.interactions interactions_pkey
+ALTER TABLE ONLY memory.interactions
+    ADD CONSTRAINT interactions_pkey PRIMARY KEY (id);
+
 -- CONSTRAINT memory.memories memories_pkey
 ALTER TABLE ONLY memory.memories
     ADD CONSTRAINT memories_pkey PRIMARY KEY (id);
+
+-- CONSTRAINT memory.memory_entities memory_entities_pkey
+ALTER TABLE ONLY memory.memory_entities
+    ADD CONSTRAINT memory_entities_pkey PRIMARY KEY (entity_id, memory_id, role);
 
 -- CONSTRAINT memory.memory_history memory_history_pkey
 ALTER TABLE ONLY memory.memory_history
@@ -708,6 +918,10 @@ ALTER TABLE ONLY memory.rate_buckets
 ALTER TABLE ONLY memory.rate_limits
     ADD CONSTRAINT rate_limits_pkey PRIMARY KEY (plan, operation);
 
+-- CONSTRAINT memory.relation_kinds relation_kinds_pkey
+ALTER TABLE ONLY memory.relation_kinds
+    ADD CONSTRAINT relation_kinds_pkey PRIMARY KEY (name);
+
 -- CONSTRAINT memory.session_memories session_memories_pkey
 ALTER TABLE ONLY memory.session_memories
     ADD CONSTRAINT session_memories_pkey PRIMARY KEY (id);
@@ -719,6 +933,50 @@ ALTER TABLE ONLY memory.settings
 -- CONSTRAINT memory.user_quota_plans user_quota_plans_pkey
 ALTER TABLE ONLY memory.user_quota_plans
     ADD CONSTRAINT user_quota_plans_pkey PRIMARY KEY (user_id);
+
+-- FK CONSTRAINT memory.entities entities_entity_type_fkey
+ALTER TABLE ONLY memory.entities
+    ADD CONSTRAINT entities_entity_type_fkey FOREIGN KEY (entity_type) REFERENCES memory.entity_types(name) ON UPDATE CASCADE;
+
+-- FK CONSTRAINT memory.entities merged_into_same_user
+ALTER TABLE ONLY memory.entities
+    ADD CONSTRAINT merged_into_same_user FOREIGN KEY (merged_into, user_id) REFERENCES memory.entities(id, user_id);
+
+-- FK CONSTRAINT memory.entity_relations entity_relations_relation_fkey
+ALTER TABLE ONLY memory.entity_relations
+    ADD CONSTRAINT entity_relations_relation_fkey FOREIGN KEY (relation) REFERENCES memory.relation_kinds(name) ON UPDATE CASCADE;
+
+-- FK CONSTRAINT memory.entity_relations entity_relations_source_memory_id_fkey
+ALTER TABLE ONLY memory.entity_relations
+    ADD CONSTRAINT entity_relations_source_memory_id_fkey FOREIGN KEY (source_memory_id) REFERENCES memory.memories(id) ON DELETE SET NULL;
+
+-- FK CONSTRAINT memory.entity_relations object_of_same_user
+ALTER TABLE ONLY memory.entity_relations
+    ADD CONSTRAINT object_of_same_user FOREIGN KEY (object_id, user_id) REFERENCES memory.entities(id, user_id) ON DELETE CASCADE;
+
+-- FK CONSTRAINT memory.entity_relations subject_of_same_user
+ALTER TABLE ONLY memory.entity_relations
+    ADD CONSTRAINT subject_of_same_user FOREIGN KEY (subject_id, user_id) REFERENCES memory.entities(id, user_id) ON DELETE CASCADE;
+
+-- FK CONSTRAINT memory.interaction_memories interaction_memories_memory_id_fkey
+ALTER TABLE ONLY memory.interaction_memories
+    ADD CONSTRAINT interaction_memories_memory_id_fkey FOREIGN KEY (memory_id) REFERENCES memory.memories(id) ON DELETE CASCADE;
+
+-- FK CONSTRAINT memory.interaction_memories interaction_of_same_user
+ALTER TABLE ONLY memory.interaction_memories
+    ADD CONSTRAINT interaction_of_same_user FOREIGN KEY (interaction_id, user_id) REFERENCES memory.interactions(id, user_id) ON DELETE CASCADE;
+
+-- FK CONSTRAINT memory.interactions entity_of_same_user
+ALTER TABLE ONLY memory.interactions
+    ADD CONSTRAINT entity_of_same_user FOREIGN KEY (entity_id, user_id) REFERENCES memory.entities(id, user_id) ON DELETE CASCADE;
+
+-- FK CONSTRAINT memory.memory_entities entity_of_same_user
+ALTER TABLE ONLY memory.memory_entities
+    ADD CONSTRAINT entity_of_same_user FOREIGN KEY (entity_id, user_id) REFERENCES memory.entities(id, user_id) ON DELETE CASCADE;
+
+-- FK CONSTRAINT memory.memory_entities memory_entities_memory_id_fkey
+ALTER TABLE ONLY memory.memory_entities
+    ADD CONSTRAINT memory_entities_memory_id_fkey FOREIGN KEY (memory_id) REFERENCES memory.memories(id) ON DELETE CASCADE;
 
 -- FK CONSTRAINT memory.memory_history memory_history_memory_id_fkey
 ALTER TABLE ONLY memory.memory_history
@@ -735,6 +993,60 @@ ALTER TABLE ONLY memory.rate_limits
 -- FK CONSTRAINT memory.user_quota_plans user_quota_plans_plan_fkey
 ALTER TABLE ONLY memory.user_quota_plans
     ADD CONSTRAINT user_quota_plans_plan_fkey FOREIGN KEY (plan) REFERENCES memory.quota_plans(plan) ON UPDATE CASCADE;
+
+-- INDEX memory.entities_embedding_ann
+CREATE INDEX entities_embedding_ann ON memory.entities USING hnsw (embedding extensions.vector_cosine_ops) WITH (m='16', ef_construction='64') WHERE ((embedding IS NOT NULL) AND (NOT is_deleted) AND (merged_into IS NULL));
+
+-- INDEX memory.entities_fts
+CREATE INDEX entities_fts ON memory.entities USING gin (fts) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
+
+-- INDEX memory.entities_live_name_unique
+CREATE UNIQUE INDEX entities_live_name_unique ON memory.entities USING btree (user_id, entity_type, normalized_name) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
+
+-- INDEX memory.entities_merged_into
+CREATE INDEX entities_merged_into ON memory.entities USING btree (merged_into) WHERE (merged_into IS NOT NULL);
+
+-- INDEX memory.entities_name_keys
+CREATE INDEX entities_name_keys ON memory.entities USING gin (memory.entity_name_keys(user_id, name, aliases)) WITH (fastupdate=off) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
+
+-- INDEX memory.entities_name_trigram
+CREATE INDEX entities_name_trigram ON memory.entities USING gin (user_id, entity_type, normalized_name extensions.gin_trgm_ops) WITH (fastupdate=off) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
+
+-- INDEX memory.entities_user_created
+CREATE INDEX entities_user_created ON memory.entities USING btree (user_id, created_at DESC, id DESC) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
+
+-- INDEX memory.entities_user_importance
+CREATE INDEX entities_user_importance ON memory.entities USING btree (user_id, importance DESC, id) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
+
+-- INDEX memory.entities_user_type
+CREATE INDEX entities_user_type ON memory.entities USING btree (user_id, entity_type, id) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
+
+-- INDEX memory.entity_history_entity
+CREATE INDEX entity_history_entity ON memory.entity_history USING btree (entity_id, id);
+
+-- INDEX memory.entity_history_user
+CREATE INDEX entity_history_user ON memory.entity_history USING btree (user_id, created_at DESC);
+
+-- INDEX memory.entity_relations_object
+CREATE INDEX entity_relations_object ON memory.entity_relations USING btree (object_id) WHERE ((expired_at IS NULL) AND (object_id IS NOT NULL));
+
+-- INDEX memory.entity_relations_source
+CREATE INDEX entity_relations_source ON memory.entity_relations USING btree (source_memory_id) WHERE (source_memory_id IS NOT NULL);
+
+-- INDEX memory.entity_relations_subject
+CREATE INDEX entity_relations_subject ON memory.entity_relations USING btree (subject_id, relation) WHERE (expired_at IS NULL);
+
+-- INDEX memory.entity_relations_user_recorded
+CREATE INDEX entity_relations_user_recorded ON memory.entity_relations USING btree (user_id, recorded_at DESC);
+
+-- INDEX memory.interaction_memories_memory
+CREATE INDEX interaction_memories_memory ON memory.interaction_memories USING btree (memory_id);
+
+-- INDEX memory.interactions_entity_occurred
+CREATE INDEX interactions_entity_occurred ON memory.interactions USING btree (entity_id, occurred_at DESC, id DESC);
+
+-- INDEX memory.interactions_user_occurred
+CREATE INDEX interactions_user_occurred ON memory.interactions USING btree (user_id, occurred_at DESC, id DESC);
 
 -- INDEX memory.memories_categories
 CREATE INDEX memories_categories ON memory.memories USING gin (categories);
@@ -763,6 +1075,9 @@ CREATE INDEX memories_user_terms ON memory.memories USING gin (memory.user_terms
 -- INDEX memory.memories_user_updated
 CREATE INDEX memories_user_updated ON memory.memories USING btree (user_id, updated_at DESC) WHERE (NOT is_deleted);
 
+-- INDEX memory.memory_entities_memory
+CREATE INDEX memory_entities_memory ON memory.memory_entities USING btree (memory_id);
+
 -- INDEX memory.memory_history_memory
 CREATE INDEX memory_history_memory ON memory.memory_history USING btree (memory_id, created_at, id);
 
@@ -777,6 +1092,35 @@ CREATE INDEX session_memories_user_run ON memory.session_memories USING btree (u
 
 -- INDEX memory.user_quota_plans_plan_idx
 CREATE INDEX user_quota_plans_plan_idx ON memory.user_quota_plans USING btree (plan);
+
+-- VIEW memory.current_facts
+CREATE VIEW memory.current_facts WITH (security_invoker='true') AS
+ SELECT r.id,
+    r.user_id,
+    r.subject_id,
+    s.name AS subject,
+    r.relation,
+    r.object_id,
+    o.name AS object,
+    r.value,
+    r.fact,
+    r.valid_from,
+    r.valid_to,
+    r.recorded_at,
+    r.source_memory_id
+   FROM ((memory.entity_relations r
+     JOIN memory.entities s ON (((s.id = r.subject_id) AND (NOT s.is_deleted) AND (s.merged_into IS NULL))))
+     LEFT JOIN memory.entities o ON ((o.id = r.object_id)))
+  WHERE ((r.expired_at IS NULL) AND (r.valid @> now()) AND ((r.object_id IS NULL) OR ((NOT o.is_deleted) AND (o.merged_into IS NULL))));
+
+-- TRIGGER memory.entities entities_30_history
+CREATE TRIGGER entities_30_history AFTER INSERT OR UPDATE ON memory.entities FOR EACH ROW EXECUTE FUNCTION memory.record_entity_history();
+
+-- TRIGGER memory.entity_relations entity_relations_10_prepare
+CREATE TRIGGER entity_relations_10_prepare BEFORE INSERT OR UPDATE ON memory.entity_relations FOR EACH ROW EXECUTE FUNCTION memory.prepare_entity_relation();
+
+-- TRIGGER memory.interactions interactions_20_counters
+CREATE TRIGGER interactions_20_counters AFTER INSERT OR DELETE OR UPDATE ON memory.interactions FOR EACH ROW EXECUTE FUNCTION memory.count_interactions();
 
 -- TRIGGER memory.memories audit_rows
 CREATE TRIGGER audit_rows AFTER INSERT OR DELETE OR UPDATE ON memory.memories FOR EACH ROW EXECUTE FUNCTION app.audit_change('id', 'embedding', 'fts');
@@ -808,14 +1152,44 @@ CREATE TRIGGER memories_90_quota_usage_insert AFTER INSERT ON memory.memories FO
 -- TRIGGER memory.memories memories_90_quota_usage_update
 CREATE TRIGGER memories_90_quota_usage_update AFTER UPDATE ON memory.memories FOR EACH ROW WHEN (((old.memory IS DISTINCT FROM new.memory) OR (old.metadata IS DISTINCT FROM new.metadata) OR (old.user_id IS DISTINCT FROM new.user_id) OR (old.is_deleted IS DISTINCT FROM new.is_deleted))) EXECUTE FUNCTION memory.count_quota_usage();
 
+-- TRIGGER memory.memory_entities memory_entities_10_check
+CREATE TRIGGER memory_entities_10_check BEFORE INSERT OR UPDATE ON memory.memory_entities FOR EACH ROW EXECUTE FUNCTION memory.check_memory_entity_link();
+
+-- TRIGGER memory.relation_kinds relation_kinds_10_guard
+CREATE TRIGGER relation_kinds_10_guard BEFORE UPDATE ON memory.relation_kinds FOR EACH ROW EXECUTE FUNCTION memory.guard_relation_kind();
+
 -- TRIGGER memory.session_memories audit_rows
 CREATE TRIGGER audit_rows AFTER INSERT OR DELETE OR UPDATE ON memory.session_memories FOR EACH ROW EXECUTE FUNCTION app.audit_change('id', 'embedding');
 
 -- TRIGGER memory.session_memories audit_truncate
 CREATE TRIGGER audit_truncate AFTER TRUNCATE ON memory.session_memories FOR EACH STATEMENT EXECUTE FUNCTION app.audit_change('id');
 
+-- ROW SECURITY memory.entities
+ALTER TABLE memory.entities ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.entity_history
+ALTER TABLE memory.entity_history ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.entity_relations
+ALTER TABLE memory.entity_relations ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.entity_resolution_settings
+ALTER TABLE memory.entity_resolution_settings ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.entity_types
+ALTER TABLE memory.entity_types ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.interaction_memories
+ALTER TABLE memory.interaction_memories ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.interactions
+ALTER TABLE memory.interactions ENABLE ROW LEVEL SECURITY;
+
 -- ROW SECURITY memory.memories
 ALTER TABLE memory.memories ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.memory_entities
+ALTER TABLE memory.memory_entities ENABLE ROW LEVEL SECURITY;
 
 -- ROW SECURITY memory.memory_history
 ALTER TABLE memory.memory_history ENABLE ROW LEVEL SECURITY;
@@ -835,6 +1209,9 @@ ALTER TABLE memory.rate_buckets ENABLE ROW LEVEL SECURITY;
 -- ROW SECURITY memory.rate_limits
 ALTER TABLE memory.rate_limits ENABLE ROW LEVEL SECURITY;
 
+-- ROW SECURITY memory.relation_kinds
+ALTER TABLE memory.relation_kinds ENABLE ROW LEVEL SECURITY;
+
 -- ROW SECURITY memory.session_memories
 ALTER TABLE memory.session_memories ENABLE ROW LEVEL SECURITY;
 
@@ -843,6 +1220,30 @@ ALTER TABLE memory.settings ENABLE ROW LEVEL SECURITY;
 
 -- ROW SECURITY memory.user_quota_plans
 ALTER TABLE memory.user_quota_plans ENABLE ROW LEVEL SECURITY;
+
+-- POLICY memory.entities Users keep their own entities
+CREATE POLICY "Users keep their own entities" ON memory.entities TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY memory.entity_history Changes to a user's entities are recorded as theirs
+CREATE POLICY "Changes to a user's entities are recorded as theirs" ON memory.entity_history FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY memory.entity_history Users see the history of their own entities
+CREATE POLICY "Users see the history of their own entities" ON memory.entity_history FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY memory.entity_relations Users keep the facts about their own entities
+CREATE POLICY "Users keep the facts about their own entities" ON memory.entity_relations TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY memory.entity_resolution_settings Everyone with access may read the entity resolution settings
+CREATE POLICY "Everyone with access may read the entity resolution settings" ON memory.entity_resolution_settings FOR SELECT TO authenticated, service_role USING (true);
+
+-- POLICY memory.entity_types Everyone with access may read the entity types
+CREATE POLICY "Everyone with access may read the entity types" ON memory.entity_types FOR SELECT TO authenticated, service_role USING (true);
+
+-- POLICY memory.interaction_memories Users keep the memories of their own interactions
+CREATE POLICY "Users keep the memories of their own interactions" ON memory.interaction_memories TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY memory.interactions Users keep their own interactions
+CREATE POLICY "Users keep their own interactions" ON memory.interactions TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 -- POLICY memory.memories Users add their own memories
 CREATE POLICY "Users add their own memories" ON memory.memories FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
@@ -855,6 +1256,9 @@ CREATE POLICY "Users erase their own memories" ON memory.memories FOR DELETE TO 
 
 -- POLICY memory.memories Users see their own memories
 CREATE POLICY "Users see their own memories" ON memory.memories FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY memory.memory_entities Users keep the entity links of their own memories
+CREATE POLICY "Users keep the entity links of their own memories" ON memory.memory_entities TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 -- POLICY memory.memory_history Changes to a user's memories are recorded as theirs
 CREATE POLICY "Changes to a user's memories are recorded as theirs" ON memory.memory_history FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
@@ -877,6 +1281,9 @@ CREATE POLICY "Users see their own rate buckets" ON memory.rate_buckets FOR SELE
 -- POLICY memory.rate_limits Everyone with access may read the rate limits
 CREATE POLICY "Everyone with access may read the rate limits" ON memory.rate_limits FOR SELECT TO authenticated, service_role USING (true);
 
+-- POLICY memory.relation_kinds Everyone with access may read the relation kinds
+CREATE POLICY "Everyone with access may read the relation kinds" ON memory.relation_kinds FOR SELECT TO authenticated, service_role USING (true);
+
 -- POLICY memory.session_memories Users keep their own session memories
 CREATE POLICY "Users keep their own session memories" ON memory.session_memories TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
@@ -885,6 +1292,18 @@ CREATE POLICY "Everyone with access may read the memory settings" ON memory.sett
 
 -- POLICY memory.user_quota_plans Users see their own quota plan
 CREATE POLICY "Users see their own quota plan" ON memory.user_quota_plans FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- COMMENT ON COLUMN memory.entities.merged_into
+COMMENT ON COLUMN memory.entities.merged_into IS 'The entity this one was merged into (memory.merge_entities); undone by memory.unmerge_entity()';
+
+-- COMMENT ON COLUMN memory.entities.normalized_name
+COMMENT ON COLUMN memory.entities.normalized_name IS 'memory.normalize_entity_name(name): what exact resolution compares';
+
+-- COMMENT ON COLUMN memory.entity_relations.fact_key
+COMMENT ON COLUMN memory.entity_relations.fact_key IS 'relation and object (or normalised value) of a fact not retracted: the temporal key one_copy_of_a_fact';
+
+-- COMMENT ON COLUMN memory.entity_relations.single_key
+COMMENT ON COLUMN memory.entity_relations.single_key IS 'The relation, when it is single-valued and the fact not retracted (else NULL): the temporal key one_object_at_a_time';
 
 -- COMMENT ON COLUMN memory.memories.decayed_at
 COMMENT ON COLUMN memory.memories.decayed_at IS 'When decay_memories() last lowered relevance_score';
@@ -967,8 +1386,32 @@ COMMENT ON COLUMN memory.settings.session_ttl IS 'Default lifetime of a session 
 -- COMMENT ON DOMAIN memory.quota_operation
 COMMENT ON DOMAIN memory.quota_operation IS 'An operation with a rate limit; a new one is added to this CHECK';
 
+-- COMMENT ON TABLE memory.entities
+COMMENT ON TABLE memory.entities IS 'People, organisations, projects and places a user''s memories are about; resolved by memory.upsert_entity()';
+
+-- COMMENT ON TABLE memory.entity_history
+COMMENT ON TABLE memory.entity_history IS 'Every change of an entity; a MERGE row''s details record what moved, so memory.unmerge_entity() can undo it';
+
+-- COMMENT ON TABLE memory.entity_relations
+COMMENT ON TABLE memory.entity_relations IS 'Facts about entities with a validity interval [valid_from, valid_to); expired_at marks a retracted record';
+
+-- COMMENT ON TABLE memory.entity_resolution_settings
+COMMENT ON TABLE memory.entity_resolution_settings IS 'How memory.upsert_entity() resolves a name (one row; service_role changes it)';
+
+-- COMMENT ON TABLE memory.entity_types
+COMMENT ON TABLE memory.entity_types IS 'Kinds of entities (person, organization, ...); service_role adds more';
+
+-- COMMENT ON TABLE memory.interaction_memories
+COMMENT ON TABLE memory.interaction_memories IS 'Memories that came out of an interaction';
+
+-- COMMENT ON TABLE memory.interactions
+COMMENT ON TABLE memory.interactions IS 'Conversations and meetings with an entity (seed 003); the entity''s counters follow by trigger';
+
 -- COMMENT ON TABLE memory.memories
 COMMENT ON TABLE memory.memories IS 'Long-term memories of agents, one row per fact, deduplicated per user and agent';
+
+-- COMMENT ON TABLE memory.memory_entities
+COMMENT ON TABLE memory.memory_entities IS 'Which entities a memory is about, and in what role (speaker, subject, mention, ...)';
 
 -- COMMENT ON TABLE memory.memory_history
 COMMENT ON TABLE memory.memory_history IS 'One row per ADD, UPDATE, MERGE, DELETE and RESTORE of a memory, written in the same transaction; purged with its memory';
@@ -988,6 +1431,9 @@ COMMENT ON TABLE memory.rate_buckets IS 'Token bucket per user and operation (me
 -- COMMENT ON TABLE memory.rate_limits
 COMMENT ON TABLE memory.rate_limits IS 'Token bucket of each operation on each plan; an operation without a row is not limited on that plan';
 
+-- COMMENT ON TABLE memory.relation_kinds
+COMMENT ON TABLE memory.relation_kinds IS 'Kinds of relations between entities; a single_valued kind holds one object per subject at any time';
+
 -- COMMENT ON TABLE memory.session_memories
 COMMENT ON TABLE memory.session_memories IS 'Short-term memories of one session or run, deleted after expires_at';
 
@@ -1002,6 +1448,9 @@ COMMENT ON TYPE memory.memory_record IS 'A memory without its embedding, as get_
 
 -- COMMENT ON TYPE memory.search_scope
 COMMENT ON TYPE memory.search_scope IS 'What narrows a search beyond its user: agent_id, run_id, time windows, a compiled filter';
+
+-- COMMENT ON VIEW memory.current_facts
+COMMENT ON VIEW memory.current_facts IS 'Facts holding now between live entities (not retracted, valid now)';
 
 -- ACL ON SEQUENCE memory.memory_history_id_seq
 GRANT USAGE ON SEQUENCE memory.memory_history_id_seq TO authenticated;
@@ -1028,9 +1477,45 @@ GRANT SELECT ON SEQUENCE memory.quota_refusals_rate_search TO service_role;
 -- ACL ON SEQUENCE memory.quota_refusals_rate_update
 GRANT SELECT ON SEQUENCE memory.quota_refusals_rate_update TO service_role;
 
+-- ACL ON TABLE memory.current_facts
+GRANT SELECT ON TABLE memory.current_facts TO authenticated;
+GRANT SELECT ON TABLE memory.current_facts TO service_role;
+
+-- ACL ON TABLE memory.entities
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.entities TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.entities TO service_role;
+
+-- ACL ON TABLE memory.entity_history
+GRANT SELECT,INSERT ON TABLE memory.entity_history TO authenticated;
+GRANT SELECT,INSERT,DELETE ON TABLE memory.entity_history TO service_role;
+
+-- ACL ON TABLE memory.entity_relations
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.entity_relations TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.entity_relations TO service_role;
+
+-- ACL ON TABLE memory.entity_resolution_settings
+GRANT SELECT ON TABLE memory.entity_resolution_settings TO authenticated;
+GRANT SELECT,UPDATE ON TABLE memory.entity_resolution_settings TO service_role;
+
+-- ACL ON TABLE memory.entity_types
+GRANT SELECT ON TABLE memory.entity_types TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.entity_types TO service_role;
+
+-- ACL ON TABLE memory.interaction_memories
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.interaction_memories TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.interaction_memories TO service_role;
+
+-- ACL ON TABLE memory.interactions
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.interactions TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.interactions TO service_role;
+
 -- ACL ON TABLE memory.memories
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.memories TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.memories TO service_role;
+
+-- ACL ON TABLE memory.memory_entities
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.memory_entities TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.memory_entities TO service_role;
 
 -- ACL ON TABLE memory.memory_history
 GRANT SELECT,INSERT ON TABLE memory.memory_history TO authenticated;
@@ -1055,6 +1540,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.rate_buckets TO service_role;
 -- ACL ON TABLE memory.rate_limits
 GRANT SELECT ON TABLE memory.rate_limits TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.rate_limits TO service_role;
+
+-- ACL ON TABLE memory.relation_kinds
+GRANT SELECT ON TABLE memory.relation_kinds TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.relation_kinds TO service_role;
 
 -- ACL ON TABLE memory.session_memories
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.session_memories TO authenticated;
@@ -1099,6 +1588,12 @@ CREATE TABLE mempg.extension_moves (
     name text NOT NULL,
     detail text,
     CONSTRAINT extension_moves_kind_check CHECK ((kind = ANY (ARRAY['schema'::text, 'extension'::text])))
+);
+
+-- TABLE mempg.extensions_created
+CREATE TABLE mempg.extensions_created (
+    name text NOT NULL,
+    created_by text NOT NULL
 );
 
 -- TABLE mempg.foundation_created
@@ -1156,6 +1651,10 @@ ALTER TABLE ONLY mempg._yoyo_version
 ALTER TABLE ONLY mempg.extension_moves
     ADD CONSTRAINT extension_moves_pkey PRIMARY KEY (kind, name);
 
+-- CONSTRAINT mempg.extensions_created extensions_created_pkey
+ALTER TABLE ONLY mempg.extensions_created
+    ADD CONSTRAINT extensions_created_pkey PRIMARY KEY (name);
+
 -- CONSTRAINT mempg.foundation_created foundation_created_pkey
 ALTER TABLE ONLY mempg.foundation_created
     ADD CONSTRAINT foundation_created_pkey PRIMARY KEY (kind, name);
@@ -1177,6 +1676,9 @@ CREATE TRIGGER guard_settings BEFORE DELETE OR UPDATE ON mempg.settings FOR EACH
 
 -- COMMENT ON TABLE mempg.extension_moves
 COMMENT ON TABLE mempg.extension_moves IS 'What 0006_hardening created (schema extensions) or moved there (extension, from schema detail), for its rollback';
+
+-- COMMENT ON TABLE mempg.extensions_created
+COMMENT ON TABLE mempg.extensions_created IS 'Extensions a migration after 0001 created (not found installed), so that its rollback drops exactly those';
 
 -- COMMENT ON TABLE mempg.foundation_created
 COMMENT ON TABLE mempg.foundation_created IS 'Server-wide objects and settings that 0001_foundation created or changed, so that its rollback undoes exactly those';

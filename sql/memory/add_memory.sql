@@ -7,8 +7,13 @@
 -- cannot see each other's row: the second one's insert meets the first one's committed row in the
 -- unique index. It gets 40001 (serialization failure: retry the transaction, which then finds the
 -- memory: NOOP), not 23505; the subtransaction this takes exists only at those levels.
+-- entities (from 0012) links the memory to entities given by id or name (memory.link_entities,
+-- link_entities.sql), after deduplication: a NOOP, UPDATE or MERGE links the memory it matched,
+-- so the links of a duplicate are carried over to the memory that stays. They are checked
+-- before the insert, and a bad one fails the whole call: no memory, no entity, no link.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
+DROP FUNCTION IF EXISTS memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz);
 CREATE OR REPLACE FUNCTION memory.add_memory(
     user_id text,
     memory text,
@@ -18,7 +23,8 @@ CREATE OR REPLACE FUNCTION memory.add_memory(
     agent_id text DEFAULT NULL,
     run_id text DEFAULT NULL,
     memory_type text DEFAULT NULL,
-    expires_at timestamptz DEFAULT NULL)
+    expires_at timestamptz DEFAULT NULL,
+    entities jsonb DEFAULT NULL)
 RETURNS TABLE (id uuid, event text)
 LANGUAGE plpgsql
 VOLATILE
@@ -26,12 +32,14 @@ SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_constraint text;
+    v_outcome record;
 BEGIN
     -- checked here too: the INSERT casts to the column's vector(D) before any trigger could
     PERFORM memory.check_embedding(add_memory.embedding, 'embedding');
     IF add_memory.expires_at IS NOT NULL AND add_memory.expires_at <= now() THEN
         RAISE EXCEPTION 'expires_at must be in the future, got %', add_memory.expires_at USING ERRCODE = '22023';
     END IF;
+    PERFORM count(*) FROM memory.entity_references(add_memory.entities);
 
     PERFORM memory.set_dedup_outcome(NULL, NULL);
     IF current_setting('transaction_isolation') = 'read committed' THEN
@@ -53,11 +61,15 @@ BEGIN
         END;
     END IF;
 
-    RETURN QUERY SELECT * FROM memory.dedup_outcome();
+    SELECT * INTO v_outcome FROM memory.dedup_outcome();
+    IF add_memory.entities IS NOT NULL AND v_outcome.id IS NOT NULL THEN
+        PERFORM count(*) FROM memory.link_entities(v_outcome.id, add_memory.entities);
+    END IF;
+    RETURN QUERY SELECT v_outcome.id, v_outcome.event;
 END
 $$;
 
-COMMENT ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz) IS
+COMMENT ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb) IS
     'Adds a memory through deduplication; returns its id and ADD, UPDATE, MERGE or NOOP';
 
 -- memory.insert_memory(): the one INSERT behind add_memory; NULL when deduplication cancelled it.
@@ -79,8 +91,8 @@ $$;
 
 COMMENT ON FUNCTION memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz) IS
     'INSERT of one memory through the triggers; its id, or NULL when deduplication cancelled it';
-REVOKE ALL ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz),
+REVOKE ALL ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb),
     memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz),
+GRANT EXECUTE ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb),
     memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz)
     TO authenticated, service_role;

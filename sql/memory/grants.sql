@@ -22,3 +22,17 @@ GRANT UPDATE ON memory.quota_settings TO service_role;
 GRANT SELECT ON SEQUENCE memory.quota_refusals_rate_add, memory.quota_refusals_rate_update,
     memory.quota_refusals_rate_delete, memory.quota_refusals_rate_search, memory.quota_refusals_rate_hybrid_search,
     memory.quota_refusals_cap_add, memory.quota_refusals_cap_update TO service_role;
+-- Entities (0012): the kinds and resolution settings change by service_role only; history is
+-- append-only, as memory_history is.
+REVOKE ALL ON memory.entity_types, memory.relation_kinds, memory.entity_resolution_settings, memory.entities,
+    memory.entity_history, memory.memory_entities, memory.entity_relations, memory.interactions,
+    memory.interaction_memories, memory.current_facts FROM PUBLIC, anon;
+GRANT SELECT ON memory.entity_types, memory.relation_kinds, memory.entity_resolution_settings
+    TO authenticated, service_role;
+GRANT INSERT, UPDATE, DELETE ON memory.entity_types, memory.relation_kinds TO service_role;
+GRANT UPDATE ON memory.entity_resolution_settings TO service_role;
+GRANT SELECT, INSERT, UPDATE, DELETE ON memory.entities, memory.memory_entities, memory.entity_relations,
+    memory.interactions, memory.interaction_memories TO authenticated, service_role;
+GRANT SELECT, INSERT ON memory.entity_history TO authenticated, service_role;
+GRANT DELETE ON memory.entity_history TO service_role;
+GRANT SELECT ON memory.current_facts TO authenticated, service_role;

@@ -74,3 +74,62 @@ CREATE POLICY "Users see their own rate buckets" ON memory.rate_buckets
 DROP POLICY IF EXISTS "Users see their own quota usage" ON memory.quota_usage;
 CREATE POLICY "Users see their own quota usage" ON memory.quota_usage
     FOR SELECT TO authenticated USING (user_id = (SELECT app.current_user_id()));
+
+-- Entities (0012): the kinds and the resolution settings are readable by everyone with access
+-- and changed by service_role; entities, their history, links, facts and interactions belong
+-- to one user each, as memories do.
+ALTER TABLE memory.entity_types ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.entity_types FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.relation_kinds ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.relation_kinds FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.entity_resolution_settings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.entity_resolution_settings FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.entities ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.entities FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.entity_history ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.entity_history FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.memory_entities ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.memory_entities FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.entity_relations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.entity_relations FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.interactions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.interactions FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.interaction_memories ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.interaction_memories FORCE ROW LEVEL SECURITY;
+
+DROP POLICY IF EXISTS "Everyone with access may read the entity types" ON memory.entity_types;
+CREATE POLICY "Everyone with access may read the entity types" ON memory.entity_types
+    FOR SELECT TO authenticated, service_role USING (true);
+DROP POLICY IF EXISTS "Everyone with access may read the relation kinds" ON memory.relation_kinds;
+CREATE POLICY "Everyone with access may read the relation kinds" ON memory.relation_kinds
+    FOR SELECT TO authenticated, service_role USING (true);
+DROP POLICY IF EXISTS "Everyone with access may read the entity resolution settings" ON memory.entity_resolution_settings;
+CREATE POLICY "Everyone with access may read the entity resolution settings" ON memory.entity_resolution_settings
+    FOR SELECT TO authenticated, service_role USING (true);
+
+DROP POLICY IF EXISTS "Users keep their own entities" ON memory.entities;
+CREATE POLICY "Users keep their own entities" ON memory.entities
+    FOR ALL TO authenticated USING (user_id = (SELECT app.current_user_id()))
+    WITH CHECK (user_id = (SELECT app.current_user_id()));
+DROP POLICY IF EXISTS "Users see the history of their own entities" ON memory.entity_history;
+CREATE POLICY "Users see the history of their own entities" ON memory.entity_history
+    FOR SELECT TO authenticated USING (user_id = (SELECT app.current_user_id()));
+DROP POLICY IF EXISTS "Changes to a user's entities are recorded as theirs" ON memory.entity_history;
+CREATE POLICY "Changes to a user's entities are recorded as theirs" ON memory.entity_history
+    FOR INSERT TO authenticated WITH CHECK (user_id = (SELECT app.current_user_id()));
+DROP POLICY IF EXISTS "Users keep the entity links of their own memories" ON memory.memory_entities;
+CREATE POLICY "Users keep the entity links of their own memories" ON memory.memory_entities
+    FOR ALL TO authenticated USING (user_id = (SELECT app.current_user_id()))
+    WITH CHECK (user_id = (SELECT app.current_user_id()));
+DROP POLICY IF EXISTS "Users keep the facts about their own entities" ON memory.entity_relations;
+CREATE POLICY "Users keep the facts about their own entities" ON memory.entity_relations
+    FOR ALL TO authenticated USING (user_id = (SELECT app.current_user_id()))
+    WITH CHECK (user_id = (SELECT app.current_user_id()));
+DROP POLICY IF EXISTS "Users keep their own interactions" ON memory.interactions;
+CREATE POLICY "Users keep their own interactions" ON memory.interactions
+    FOR ALL TO authenticated USING (user_id = (SELECT app.current_user_id()))
+    WITH CHECK (user_id = (SELECT app.current_user_id()));
+DROP POLICY IF EXISTS "Users keep the memories of their own interactions" ON memory.interaction_memories;
+CREATE POLICY "Users keep the memories of their own interactions" ON memory.interaction_memories
+    FOR ALL TO authenticated USING (user_id = (SELECT app.current_user_id()))
+    WITH CHECK (user_id = (SELECT app.current_user_id()));

@@ -1,0 +1,192 @@
+-- Links between memories and the entities they are about (memory.memory_entities).
+-- memory.link_entities(memory_id, entities): entities is a JSON array; each element is an entity
+-- id ("9f1c...": followed through merges), a name ("Caroline": type other, role mention), or an
+-- object {"id": ...} or {"name": ..., "type": ..., "aliases": [...], "role": ...}, resolved by
+-- memory.upsert_entity(). Each link is added once (re-linking is a no-op); the whole call is
+-- checked before anything is written, so a bad element adds no link and no entity.
+-- Trigger memory_entities_10_check (BEFORE INSERT OR UPDATE): the memory belongs to the link's
+-- user and the entity is live (the foreign key holds the entity to the same user).
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
+CREATE OR REPLACE FUNCTION memory.check_memory_entity_link()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM memory.memories AS m WHERE m.id = NEW.memory_id AND m.user_id = NEW.user_id) THEN
+        RAISE EXCEPTION 'memory_id % is not a memory of user %', NEW.memory_id, NEW.user_id
+            USING ERRCODE = '23503';
+    END IF;
+    IF TG_OP = 'INSERT' AND NOT EXISTS (SELECT 1 FROM memory.entities AS e
+                                        WHERE e.id = NEW.entity_id AND e.user_id = NEW.user_id
+                                          AND NOT e.is_deleted AND e.merged_into IS NULL) THEN
+        RAISE EXCEPTION 'entity_id % is not a live entity of user %', NEW.entity_id, NEW.user_id
+            USING ERRCODE = '23503';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION memory.check_memory_entity_link() IS
+    'Trigger: a link joins a memory and a live entity of the same user (23503 otherwise)';
+
+DROP TRIGGER IF EXISTS memory_entities_10_check ON memory.memory_entities;
+CREATE TRIGGER memory_entities_10_check
+    BEFORE INSERT OR UPDATE ON memory.memory_entities
+    FOR EACH ROW EXECUTE FUNCTION memory.check_memory_entity_link();
+
+-- memory.entity_references(): the elements of an entities argument, checked and in one shape
+-- (ordinal, id, name, type, aliases, role); 22023 naming the element for anything else.
+CREATE OR REPLACE FUNCTION memory.entity_references(entities jsonb, parameter text DEFAULT 'entities')
+RETURNS TABLE (ordinal bigint, id uuid, name text, entity_type text, aliases text[], role text)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_element jsonb;
+    v_ordinal bigint := 0;
+    v_role text;
+    v_aliases text[];
+BEGIN
+    IF entity_references.entities IS NULL THEN
+        RETURN;
+    END IF;
+    IF jsonb_typeof(entity_references.entities) <> 'array' THEN
+        RAISE EXCEPTION '% must be a JSON array, got %', entity_references.parameter,
+            jsonb_typeof(entity_references.entities) USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_array_length(entity_references.entities) > 100 THEN
+        RAISE EXCEPTION '% has % elements; at most 100 are allowed', entity_references.parameter,
+            jsonb_array_length(entity_references.entities) USING ERRCODE = '22023';
+    END IF;
+    FOR v_element IN SELECT x FROM jsonb_array_elements(entity_references.entities) AS x LOOP
+        v_ordinal := v_ordinal + 1;
+        IF jsonb_typeof(v_element) = 'string' THEN
+            v_element := CASE WHEN v_element #>> '{}' ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
+                              THEN jsonb_build_object('id', v_element) ELSE jsonb_build_object('name', v_element) END;
+        ELSIF jsonb_typeof(v_element) <> 'object' THEN
+            RAISE EXCEPTION '%[%] must be an entity id, a name or an object, got %', entity_references.parameter,
+                v_ordinal - 1, jsonb_typeof(v_element) USING ERRCODE = '22023';
+        END IF;
+        IF EXISTS (SELECT 1 FROM jsonb_object_keys(v_element) AS k WHERE k NOT IN ('id', 'name', 'type', 'aliases', 'role')) THEN
+            RAISE EXCEPTION '%[%] has unknown keys (allowed: id, name, type, aliases, role)', entity_references.parameter,
+                v_ordinal - 1 USING ERRCODE = '22023';
+        END IF;
+        IF (v_element ? 'id') = (v_element ? 'name') OR (v_element ? 'id' AND (v_element ? 'type' OR v_element ? 'aliases')) THEN
+            RAISE EXCEPTION '%[%] needs either an id or a name (with an optional type and aliases)',
+                entity_references.parameter, v_ordinal - 1 USING ERRCODE = '22023';
+        END IF;
+        IF EXISTS (SELECT 1 FROM jsonb_each(v_element - 'aliases') AS kv WHERE jsonb_typeof(kv.value) <> 'string')
+           OR (v_element ? 'aliases' AND (jsonb_typeof(v_element -> 'aliases') <> 'array'
+               OR EXISTS (SELECT 1 FROM jsonb_array_elements(v_element -> 'aliases') AS a WHERE jsonb_typeof(a) <> 'string'))) THEN
+            RAISE EXCEPTION '%[%]: id, name, type and role are strings, aliases an array of strings',
+                entity_references.parameter, v_ordinal - 1 USING ERRCODE = '22023';
+        END IF;
+        IF v_element ? 'id' AND v_element ->> 'id' !~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' THEN
+            RAISE EXCEPTION '%[%].id is not a uuid: %', entity_references.parameter, v_ordinal - 1,
+                quote_literal(v_element ->> 'id') USING ERRCODE = '22023';
+        END IF;
+        v_role := coalesce(v_element ->> 'role', 'mention');
+        IF v_role !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+            RAISE EXCEPTION '%[%].role must be a lower-case word (speaker, subject, mention, ...), got %',
+                entity_references.parameter, v_ordinal - 1, quote_literal(v_role) USING ERRCODE = '22023';
+        END IF;
+        v_aliases := ARRAY(SELECT jsonb_array_elements_text(coalesce(v_element -> 'aliases', '[]')));
+        IF v_element ? 'name' THEN
+            PERFORM memory.check_entity_name(v_element ->> 'name', format('%s[%s].name', entity_references.parameter, v_ordinal - 1));
+            PERFORM memory.check_entity_type(coalesce(v_element ->> 'type', 'other'),
+                                             format('%s[%s].type', entity_references.parameter, v_ordinal - 1));
+            PERFORM memory.check_entity_fields(v_aliases, '{}', '{}', NULL, NULL, NULL, coalesce(v_element ->> 'type', 'other'));
+        END IF;
+        ordinal := v_ordinal;
+        id := (v_element ->> 'id')::uuid;
+        name := v_element ->> 'name';
+        entity_type := coalesce(v_element ->> 'type', 'other');
+        aliases := v_aliases;
+        role := v_role;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION memory.entity_references(jsonb, text) IS
+    'The elements of an entities argument checked and normalised to (ordinal, id, name, type, aliases, role)';
+
+CREATE OR REPLACE FUNCTION memory.link_entities(memory_id uuid, entities jsonb)
+RETURNS TABLE (entity_id uuid, role text, event text)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_user_id text;
+    v_reference record;
+    v_entity_id uuid;
+    v_event text;
+    v_references jsonb;
+BEGIN
+    IF link_entities.memory_id IS NULL THEN
+        RAISE EXCEPTION 'memory_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT m.user_id INTO v_user_id FROM memory.memories AS m WHERE m.id = link_entities.memory_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'memory_id % is not a known memory', link_entities.memory_id USING ERRCODE = '22023';
+    END IF;
+    -- every element is checked before the first entity is resolved or linked
+    SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.ordinal), '[]') INTO v_references
+    FROM memory.entity_references(link_entities.entities) AS r;
+    FOR v_reference IN
+        SELECT * FROM jsonb_to_recordset(v_references)
+            AS r(ordinal bigint, id uuid, name text, entity_type text, aliases text[], role text)
+        ORDER BY r.ordinal
+    LOOP
+        IF v_reference.id IS NOT NULL THEN
+            v_entity_id := memory.live_entity_id(v_reference.id);
+            IF v_entity_id IS NULL OR NOT EXISTS (SELECT 1 FROM memory.entities AS e
+                                                  WHERE e.id = v_entity_id AND e.user_id = v_user_id
+                                                    AND NOT e.is_deleted) THEN
+                RAISE EXCEPTION 'entities[%].id % is not a live entity of the memory''s user', v_reference.ordinal - 1,
+                    v_reference.id USING ERRCODE = '22023';
+            END IF;
+        ELSE
+            SELECT u.id INTO v_entity_id
+            FROM memory.upsert_entity(v_user_id, v_reference.name, v_reference.entity_type, v_reference.aliases) AS u;
+        END IF;
+        INSERT INTO memory.memory_entities AS me (memory_id, entity_id, user_id, role)
+        VALUES (link_entities.memory_id, v_entity_id, v_user_id, v_reference.role)
+        ON CONFLICT DO NOTHING;
+        v_event := CASE WHEN FOUND THEN 'LINK' ELSE 'NOOP' END;
+        entity_id := v_entity_id;
+        role := v_reference.role;
+        event := v_event;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION memory.link_entities(uuid, jsonb) IS
+    'Links a memory to entities given by id or name (resolved or created); returns each entity, role and LINK or NOOP';
+
+CREATE OR REPLACE FUNCTION memory.unlink_entity(memory_id uuid, entity_id uuid, role text DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    WITH gone AS (
+        DELETE FROM memory.memory_entities AS me
+        WHERE me.memory_id = unlink_entity.memory_id AND me.entity_id = memory.live_entity_id(unlink_entity.entity_id)
+          AND (unlink_entity.role IS NULL OR me.role = unlink_entity.role)
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM gone
+$$;
+
+COMMENT ON FUNCTION memory.unlink_entity(uuid, uuid, text) IS 'Removes the links of a memory to an entity (in one role, or all); how many';
+
+REVOKE ALL ON FUNCTION memory.check_memory_entity_link(), memory.entity_references(jsonb, text),
+    memory.link_entities(uuid, jsonb), memory.unlink_entity(uuid, uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.entity_references(jsonb, text), memory.link_entities(uuid, jsonb),
+    memory.unlink_entity(uuid, uuid, text) TO authenticated, service_role;

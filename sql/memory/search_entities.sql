@@ -1,0 +1,193 @@
+-- Entity-aware search without an LLM.
+-- memory.extract_entity_names(text): the names a text mentions, as capitalised spans
+-- ("Caroline", "New York City", "LGBTQ"): runs of words that start with an upper-case letter.
+-- A single word that opens a sentence is left out (it is capitalised by grammar, not by name:
+-- "Hey", "Thanks"), and so are spans that are stop words of the text-search configuration.
+-- The caller links what it wants (add_memory's entities); the speakers of a conversation are
+-- known to the caller and are linked as such.
+-- memory.query_entities(query_text, user): the user's live entities whose normalised name or
+-- alias is one of the query's word n-grams (1 to 4 words), at most max_query_entities, the
+-- most selective first (fewest linked memories, counted up to 1,000).
+-- memory.entity_boost_weight(links): Mem0's damping of an entity linked to n memories,
+-- 1 / (1 + 0.001 (n - 1)^2): a name that is on every memory tells nothing.
+-- memory.search_entities(): a user's entities for a query, three rankings fused by reciprocal
+-- rank (memory.rrf_share, k 10 as in hybrid_search_memories): by name (an exact name or alias
+-- among the query's n-grams first, then pg_trgm similarity of the whole query to the name), by
+-- full text over names, aliases and string attributes (any term), and by the cosine similarity
+-- of the embeddings when one is given. Each row carries its current facts (memory.current_facts).
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
+CREATE OR REPLACE FUNCTION memory.rrf_share(weight double precision, k integer, rank bigint)
+RETURNS double precision
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce(rrf_share.weight / (rrf_share.k + rrf_share.rank), 0)
+$$;
+
+COMMENT ON FUNCTION memory.rrf_share(double precision, integer, bigint) IS
+    'One ranking''s share of a reciprocal rank fusion: weight / (k + rank), 0 when the row is not in it';
+
+CREATE OR REPLACE FUNCTION memory.entity_boost_weight(links bigint)
+RETURNS double precision
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT 1.0 / (1 + 0.001 * power(greatest(entity_boost_weight.links - 1, 0), 2))
+$$;
+
+COMMENT ON FUNCTION memory.entity_boost_weight(bigint) IS
+    'Weight of an entity linked to n memories in the entity boost: 1 / (1 + 0.001 (n - 1)^2) (Mem0''s)';
+
+CREATE OR REPLACE FUNCTION memory.extract_entity_names(content text)
+RETURNS text[]
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT coalesce(array_agg(DISTINCT s.span ORDER BY s.span), '{}')
+    FROM (SELECT m[1] AS opening, m[2] AS span
+          FROM regexp_matches(extract_entity_names.content,
+                              '(^|[.!?]\s+|[^.!?\s]\s*)(\m[[:upper:]][[:alnum:]''’&-]*(?:\s+[[:upper:]][[:alnum:]''’&-]*)*)',
+                              'g') AS m) AS s
+    WHERE NOT (s.span !~ '\s' AND (s.opening = '' OR s.opening ~ '^[.!?]'))
+      AND to_tsvector(memory.text_search_config(), s.span)::text <> ''
+      AND memory.normalize_entity_name(s.span) <> ''
+$$;
+
+COMMENT ON FUNCTION memory.extract_entity_names(text) IS
+    'Capitalised spans of a text (candidate entity names), without sentence openers and stop words';
+
+CREATE OR REPLACE FUNCTION memory.query_entities(query_text text, query_user_id text)
+RETURNS TABLE (entity_id uuid, name text, entity_type text, links bigint)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_words text[] := regexp_split_to_array(memory.normalize_entity_name(query_entities.query_text), ' ');
+    v_keys text[] := '{}';
+    v_limit integer := (SELECT s.max_query_entities FROM memory.entity_resolution_settings AS s);
+BEGIN
+    IF query_entities.query_text IS NULL OR query_entities.query_user_id IS NULL THEN
+        RETURN;
+    END IF;
+    FOR n IN 1 .. 4 LOOP
+        FOR i IN 1 .. cardinality(v_words) - n + 1 LOOP
+            EXIT WHEN cardinality(v_keys) >= 400;
+            v_keys := v_keys || (query_entities.query_user_id || chr(31) || array_to_string(v_words[i:i + n - 1], ' '));
+        END LOOP;
+    END LOOP;
+    RETURN QUERY
+    SELECT e.id, e.name, e.entity_type,
+           (SELECT count(*) FROM (SELECT 1 FROM memory.memory_entities AS me WHERE me.entity_id = e.id LIMIT 1000) AS l)
+    FROM memory.entities AS e
+    WHERE memory.entity_name_keys(e.user_id, e.name, e.aliases) && v_keys
+      AND NOT e.is_deleted AND e.merged_into IS NULL AND e.user_id = query_entities.query_user_id
+    ORDER BY 4, e.id
+    LIMIT v_limit;
+END
+$$;
+
+COMMENT ON FUNCTION memory.query_entities(text, text) IS
+    'The user''s entities named in a query (exact name or alias among its 1-4 word n-grams), most selective first';
+
+CREATE OR REPLACE FUNCTION memory.search_entities(
+    query_text text,
+    query_embedding vector DEFAULT NULL,
+    query_user_id text DEFAULT NULL,
+    type_filter text DEFAULT NULL,
+    match_count integer DEFAULT 10)
+RETURNS TABLE (id uuid, name text, entity_type text, aliases text[], importance real, score double precision,
+               name_rank bigint, text_rank bigint, semantic_rank bigint, name_similarity double precision,
+               similarity double precision, facts jsonb)
+LANGUAGE plpgsql
+VOLATILE
+SET hnsw.iterative_scan = 'relaxed_order'
+SET pg_trgm.similarity_threshold = '0.3'
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_normalized text;
+    v_query tsquery;
+    v_lexeme text;
+    v_exact uuid[];
+    v_depth integer;
+BEGIN
+    PERFORM memory.check_query_text(search_entities.query_text);
+    IF search_entities.query_embedding IS NOT NULL THEN
+        PERFORM memory.check_embedding(search_entities.query_embedding, 'query_embedding');
+    END IF;
+    PERFORM memory.check_label(search_entities.query_user_id, 'query_user_id',
+                               (SELECT s.max_id_chars FROM memory.settings AS s), true);
+    IF search_entities.type_filter IS NOT NULL THEN
+        PERFORM memory.check_entity_type(search_entities.type_filter, 'type_filter');
+    END IF;
+    PERFORM memory.check_count(search_entities.match_count, 'match_count');
+    PERFORM memory.take_token('search', search_entities.query_user_id);  -- rate limit: rate_limits.sql
+    v_depth := greatest(20, search_entities.match_count);
+    v_normalized := memory.normalize_entity_name(search_entities.query_text);
+    FOR v_lexeme IN SELECT l FROM unnest(tsvector_to_array(to_tsvector(memory.text_search_config(), search_entities.query_text))) AS l LOOP
+        v_query := CASE WHEN v_query IS NULL THEN memory.lexeme_query(v_lexeme) ELSE v_query || memory.lexeme_query(v_lexeme) END;
+    END LOOP;
+    SELECT array_agg(q.entity_id) INTO v_exact FROM memory.query_entities(search_entities.query_text, search_entities.query_user_id) AS q
+    WHERE search_entities.type_filter IS NULL OR q.entity_type = search_entities.type_filter;
+
+    RETURN QUERY
+    WITH by_name AS (
+        SELECT n.id, n.name_similarity, row_number() OVER (ORDER BY n.name_similarity DESC, n.id) AS rank
+        FROM (SELECT e.id, CASE WHEN e.id = ANY (v_exact) THEN 1 ELSE similarity(e.normalized_name, v_normalized)::double precision END AS name_similarity
+              FROM memory.entities AS e
+              WHERE e.user_id = search_entities.query_user_id AND NOT e.is_deleted AND e.merged_into IS NULL
+                AND (search_entities.type_filter IS NULL OR e.entity_type = search_entities.type_filter)
+                AND (e.id = ANY (v_exact) OR e.normalized_name % v_normalized)
+              ORDER BY 2 DESC, e.id
+              LIMIT v_depth) AS n
+    ), by_text AS (
+        SELECT t.id, row_number() OVER (ORDER BY t.text_score DESC, t.id) AS rank
+        FROM (SELECT e.id, ts_rank(e.fts, v_query)::double precision AS text_score
+              FROM memory.entities AS e
+              WHERE v_query IS NOT NULL AND e.fts @@ v_query
+                AND e.user_id = search_entities.query_user_id AND NOT e.is_deleted AND e.merged_into IS NULL
+                AND (search_entities.type_filter IS NULL OR e.entity_type = search_entities.type_filter)
+              ORDER BY 2 DESC, e.id
+              LIMIT v_depth) AS t
+    ), by_vector AS (
+        SELECT v.id, v.similarity, row_number() OVER (ORDER BY v.similarity DESC, v.id) AS rank
+        FROM (SELECT e.id, 1 - (e.embedding <=> search_entities.query_embedding) AS similarity
+              FROM memory.entities AS e
+              WHERE search_entities.query_embedding IS NOT NULL AND e.embedding IS NOT NULL
+                AND e.user_id = search_entities.query_user_id AND NOT e.is_deleted AND e.merged_into IS NULL
+                AND (search_entities.type_filter IS NULL OR e.entity_type = search_entities.type_filter)
+              ORDER BY e.embedding <=> search_entities.query_embedding
+              LIMIT v_depth) AS v
+    ), fused AS (
+        SELECT coalesce(n.id, t.id, v.id) AS id, n.rank AS name_rank, t.rank AS text_rank, v.rank AS semantic_rank,
+               n.name_similarity, v.similarity,
+               memory.rrf_share(1, 10, n.rank) + memory.rrf_share(1, 10, t.rank) + memory.rrf_share(1, 10, v.rank) AS score
+        FROM by_name AS n
+        FULL JOIN by_text AS t ON t.id = n.id
+        FULL JOIN by_vector AS v ON v.id = coalesce(n.id, t.id)
+    )
+    SELECT e.id, e.name, e.entity_type, e.aliases, e.importance, f.score, f.name_rank, f.text_rank, f.semantic_rank,
+           f.name_similarity, f.similarity,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'subject', c.subject, 'relation', c.relation,
+                                                         'object', coalesce(c.object, c.value), 'valid_from', c.valid_from)
+                                      ORDER BY c.relation, c.valid_from), '[]')
+            FROM memory.current_facts AS c WHERE c.subject_id = e.id OR c.object_id = e.id)
+    FROM fused AS f
+    JOIN memory.entities AS e ON e.id = f.id
+    ORDER BY f.score DESC, e.importance DESC, e.id
+    LIMIT search_entities.match_count;
+END
+$$;
+
+COMMENT ON FUNCTION memory.search_entities(text, vector, text, text, integer) IS
+    'A user''s entities for a query: name (exact n-gram, trigram), full text and vector rankings fused by RRF, with current facts';
+
+REVOKE ALL ON FUNCTION memory.rrf_share(double precision, integer, bigint), memory.entity_boost_weight(bigint),
+    memory.extract_entity_names(text), memory.query_entities(text, text),
+    memory.search_entities(text, vector, text, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.rrf_share(double precision, integer, bigint), memory.entity_boost_weight(bigint),
+    memory.extract_entity_names(text), memory.query_entities(text, text),
+    memory.search_entities(text, vector, text, text, integer) TO authenticated, service_role;
