@@ -222,8 +222,8 @@ CREATE INDEX entities_name_trigram ON memory.entities
     USING gin (user_id, entity_type, normalized_name gin_trgm_ops)
     WITH (fastupdate = off) WHERE NOT is_deleted AND merged_into IS NULL;
 CREATE INDEX entities_fts ON memory.entities USING gin (fts) WHERE NOT is_deleted AND merged_into IS NULL;
--- The seed's listings (by type, by importance, newest first) and the merge chain.
-CREATE INDEX entities_user_type ON memory.entities (user_id, entity_type, id) WHERE NOT is_deleted AND merged_into IS NULL;
+-- The seed's listings (by importance, newest first; by type: entities_live_name_unique) and the
+-- merge chain.
 CREATE INDEX entities_user_importance ON memory.entities (user_id, importance DESC, id) WHERE NOT is_deleted AND merged_into IS NULL;
 CREATE INDEX entities_user_created ON memory.entities (user_id, created_at DESC, id DESC) WHERE NOT is_deleted AND merged_into IS NULL;
 CREATE INDEX entities_merged_into ON memory.entities (merged_into) WHERE merged_into IS NOT NULL;
@@ -413,7 +413,7 @@ COMMENT ON FUNCTION memory.check_entity_type(text, text) IS 'Raises 22004 for NU
 
 -- memory.check_entity_fields(): everything else an entity carries, checked before anything is read.
 CREATE OR REPLACE FUNCTION memory.check_entity_fields(aliases text[], attributes jsonb, contact jsonb,
-                                                      importance real, embedding vector, person_type text,
+                                                      importance double precision, embedding vector, person_type text,
                                                       entity_type text)
 RETURNS void
 LANGUAGE plpgsql
@@ -454,7 +454,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION memory.check_entity_fields(text[], jsonb, jsonb, real, vector, text, text) IS
+COMMENT ON FUNCTION memory.check_entity_fields(text[], jsonb, jsonb, double precision, vector, text, text) IS
     'Raises 22023/22001/22004 for bad aliases, attributes, contact, importance, embedding or person_type';
 
 -- memory.resolve_entity(): the resolution steps alone, read-only: the entity a name stands for
@@ -553,7 +553,7 @@ COMMENT ON FUNCTION memory.merge_aliases(text[], text, text[], integer, text) IS
 -- memory.insert_entity(): the one INSERT of a new entity; its aliases are the given ones that
 -- normalise differently from the name and from each other.
 CREATE OR REPLACE FUNCTION memory.insert_entity(user_id text, entity_type text, name text, aliases text[],
-                                                attributes jsonb, contact jsonb, importance real,
+                                                attributes jsonb, contact jsonb, importance double precision,
                                                 embedding vector, person_type text)
 RETURNS uuid
 LANGUAGE sql
@@ -570,7 +570,7 @@ AS $$
     RETURNING e.id
 $$;
 
-COMMENT ON FUNCTION memory.insert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text) IS
+COMMENT ON FUNCTION memory.insert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text) IS
     'INSERT of one new entity (upsert_entity decided it is new)';
 
 CREATE OR REPLACE FUNCTION memory.upsert_entity(
@@ -580,7 +580,7 @@ CREATE OR REPLACE FUNCTION memory.upsert_entity(
     aliases text[] DEFAULT '{}',
     attributes jsonb DEFAULT '{}',
     contact jsonb DEFAULT '{}',
-    importance real DEFAULT NULL,
+    importance double precision DEFAULT NULL,
     embedding vector DEFAULT NULL,
     person_type text DEFAULT NULL)
 RETURNS TABLE (id uuid, event text, matched_by text, score double precision)
@@ -648,23 +648,23 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION memory.upsert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text) IS
+COMMENT ON FUNCTION memory.upsert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text) IS
     'Finds the entity a name stands for (exact name or alias, trigram, cosine) or adds it; returns id, ADD or MATCH, how and score';
 
 REVOKE ALL ON FUNCTION memory.entity_lock_key(text, text), memory.check_entity_name(text, text),
     memory.check_entity_type(text, text),
-    memory.check_entity_fields(text[], jsonb, jsonb, real, vector, text, text),
+    memory.check_entity_fields(text[], jsonb, jsonb, double precision, vector, text, text),
     memory.resolve_entity(text, text, text, text[], vector),
-    memory.upsert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text),
+    memory.upsert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text),
     memory.merge_aliases(text[], text, text[], integer, text),
-    memory.insert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text) FROM PUBLIC;
+    memory.insert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.entity_lock_key(text, text), memory.check_entity_name(text, text),
     memory.check_entity_type(text, text),
-    memory.check_entity_fields(text[], jsonb, jsonb, real, vector, text, text),
+    memory.check_entity_fields(text[], jsonb, jsonb, double precision, vector, text, text),
     memory.resolve_entity(text, text, text, text[], vector),
-    memory.upsert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text),
+    memory.upsert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text),
     memory.merge_aliases(text[], text, text[], integer, text),
-    memory.insert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text) TO authenticated, service_role;
+    memory.insert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text) TO authenticated, service_role;
 
 -- sql/memory/entity_history.sql
 -- Trigger entities_30_history (AFTER INSERT OR UPDATE): one memory.entity_history row per ADD,
@@ -1906,6 +1906,7 @@ BEGIN
     )
     SELECT coalesce(array_agg(m.id), '{}') INTO v_objects FROM moved AS m;
 
+    -- the counters of both entities follow by the interactions trigger
     WITH moved AS (
         UPDATE memory.interactions AS i SET entity_id = v_into.id WHERE i.entity_id = v_from.id RETURNING i.id
     )
@@ -1937,8 +1938,6 @@ BEGIN
             (SELECT memory.entity_snapshot(e) FROM memory.entities AS e WHERE e.id = v_from.id), v_details),
            (v_into.id, v_into.user_id, 'MERGE', memory.entity_snapshot(v_into),
             (SELECT memory.entity_snapshot(e) FROM memory.entities AS e WHERE e.id = v_into.id), v_details);
-    PERFORM memory.refresh_interaction_counters(v_into.id, cardinality(v_interactions)),
-            memory.refresh_interaction_counters(v_from.id, -cardinality(v_interactions));
     PERFORM set_config('memory.entity_event', '', true);
     RETURN v_details;
 END
@@ -2012,8 +2011,6 @@ BEGIN
         embedding = CASE WHEN (v_details #>> '{into_before,had_embedding}')::boolean THEN e.embedding END,
         updated_at = now()
     WHERE e.id = v_into.id;
-    PERFORM memory.refresh_interaction_counters(v_from.id, cardinality(v_interactions)),
-            memory.refresh_interaction_counters(v_into.id, -cardinality(v_interactions));
     INSERT INTO memory.entity_history (entity_id, user_id, event, old_row, new_row, details)
     SELECT x.id, x.user_id, 'UNMERGE', NULL, memory.entity_snapshot(x), v_details
     FROM memory.entities AS x WHERE x.id IN (v_from.id, v_into.id);

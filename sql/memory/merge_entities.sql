@@ -98,6 +98,7 @@ BEGIN
     )
     SELECT coalesce(array_agg(m.id), '{}') INTO v_objects FROM moved AS m;
 
+    -- the counters of both entities follow by the interactions trigger
     WITH moved AS (
         UPDATE memory.interactions AS i SET entity_id = v_into.id WHERE i.entity_id = v_from.id RETURNING i.id
     )
@@ -129,8 +130,6 @@ BEGIN
             (SELECT memory.entity_snapshot(e) FROM memory.entities AS e WHERE e.id = v_from.id), v_details),
            (v_into.id, v_into.user_id, 'MERGE', memory.entity_snapshot(v_into),
             (SELECT memory.entity_snapshot(e) FROM memory.entities AS e WHERE e.id = v_into.id), v_details);
-    PERFORM memory.refresh_interaction_counters(v_into.id, cardinality(v_interactions)),
-            memory.refresh_interaction_counters(v_from.id, -cardinality(v_interactions));
     PERFORM set_config('memory.entity_event', '', true);
     RETURN v_details;
 END
@@ -204,8 +203,6 @@ BEGIN
         embedding = CASE WHEN (v_details #>> '{into_before,had_embedding}')::boolean THEN e.embedding END,
         updated_at = now()
     WHERE e.id = v_into.id;
-    PERFORM memory.refresh_interaction_counters(v_from.id, cardinality(v_interactions)),
-            memory.refresh_interaction_counters(v_into.id, -cardinality(v_interactions));
     INSERT INTO memory.entity_history (entity_id, user_id, event, old_row, new_row, details)
     SELECT x.id, x.user_id, 'UNMERGE', NULL, memory.entity_snapshot(x), v_details
     FROM memory.entities AS x WHERE x.id IN (v_from.id, v_into.id);

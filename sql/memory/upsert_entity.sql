@@ -76,7 +76,7 @@ COMMENT ON FUNCTION memory.check_entity_type(text, text) IS 'Raises 22004 for NU
 
 -- memory.check_entity_fields(): everything else an entity carries, checked before anything is read.
 CREATE OR REPLACE FUNCTION memory.check_entity_fields(aliases text[], attributes jsonb, contact jsonb,
-                                                      importance real, embedding vector, person_type text,
+                                                      importance double precision, embedding vector, person_type text,
                                                       entity_type text)
 RETURNS void
 LANGUAGE plpgsql
@@ -117,7 +117,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION memory.check_entity_fields(text[], jsonb, jsonb, real, vector, text, text) IS
+COMMENT ON FUNCTION memory.check_entity_fields(text[], jsonb, jsonb, double precision, vector, text, text) IS
     'Raises 22023/22001/22004 for bad aliases, attributes, contact, importance, embedding or person_type';
 
 -- memory.resolve_entity(): the resolution steps alone, read-only: the entity a name stands for
@@ -216,7 +216,7 @@ COMMENT ON FUNCTION memory.merge_aliases(text[], text, text[], integer, text) IS
 -- memory.insert_entity(): the one INSERT of a new entity; its aliases are the given ones that
 -- normalise differently from the name and from each other.
 CREATE OR REPLACE FUNCTION memory.insert_entity(user_id text, entity_type text, name text, aliases text[],
-                                                attributes jsonb, contact jsonb, importance real,
+                                                attributes jsonb, contact jsonb, importance double precision,
                                                 embedding vector, person_type text)
 RETURNS uuid
 LANGUAGE sql
@@ -233,7 +233,7 @@ AS $$
     RETURNING e.id
 $$;
 
-COMMENT ON FUNCTION memory.insert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text) IS
+COMMENT ON FUNCTION memory.insert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text) IS
     'INSERT of one new entity (upsert_entity decided it is new)';
 
 CREATE OR REPLACE FUNCTION memory.upsert_entity(
@@ -243,7 +243,7 @@ CREATE OR REPLACE FUNCTION memory.upsert_entity(
     aliases text[] DEFAULT '{}',
     attributes jsonb DEFAULT '{}',
     contact jsonb DEFAULT '{}',
-    importance real DEFAULT NULL,
+    importance double precision DEFAULT NULL,
     embedding vector DEFAULT NULL,
     person_type text DEFAULT NULL)
 RETURNS TABLE (id uuid, event text, matched_by text, score double precision)
@@ -311,20 +311,20 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION memory.upsert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text) IS
+COMMENT ON FUNCTION memory.upsert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text) IS
     'Finds the entity a name stands for (exact name or alias, trigram, cosine) or adds it; returns id, ADD or MATCH, how and score';
 
 REVOKE ALL ON FUNCTION memory.entity_lock_key(text, text), memory.check_entity_name(text, text),
     memory.check_entity_type(text, text),
-    memory.check_entity_fields(text[], jsonb, jsonb, real, vector, text, text),
+    memory.check_entity_fields(text[], jsonb, jsonb, double precision, vector, text, text),
     memory.resolve_entity(text, text, text, text[], vector),
-    memory.upsert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text),
+    memory.upsert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text),
     memory.merge_aliases(text[], text, text[], integer, text),
-    memory.insert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text) FROM PUBLIC;
+    memory.insert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.entity_lock_key(text, text), memory.check_entity_name(text, text),
     memory.check_entity_type(text, text),
-    memory.check_entity_fields(text[], jsonb, jsonb, real, vector, text, text),
+    memory.check_entity_fields(text[], jsonb, jsonb, double precision, vector, text, text),
     memory.resolve_entity(text, text, text, text[], vector),
-    memory.upsert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text),
+    memory.upsert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text),
     memory.merge_aliases(text[], text, text[], integer, text),
-    memory.insert_entity(text, text, text, text[], jsonb, jsonb, real, vector, text) TO authenticated, service_role;
+    memory.insert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text) TO authenticated, service_role;

@@ -124,6 +124,9 @@ INLINED = {
     "memory.bucket_level",
     "memory.quota_bytes",
     "ops.project_schemas",
+    "memory.normalize_entity_name",
+    "memory.rrf_share",
+    "memory.entity_boost_weight",
 }
 
 
@@ -155,6 +158,8 @@ def test_every_function_pins_its_search_path_unless_inlined_and_qualified(admin)
 
 
 BUILT_INS = {
+    "normalize",
+    "power",
     "lower",
     "regexp_replace",
     "btrim",
