@@ -1000,6 +1000,9 @@ CREATE INDEX entities_embedding_ann ON memory.entities USING hnsw (embedding ext
 -- INDEX memory.entities_fts
 CREATE INDEX entities_fts ON memory.entities USING gin (fts) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
 
+-- INDEX memory.entities_live
+CREATE INDEX entities_live ON memory.entities USING btree (id, user_id) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
+
 -- INDEX memory.entities_live_name_unique
 CREATE UNIQUE INDEX entities_live_name_unique ON memory.entities USING btree (user_id, entity_type, normalized_name) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
 
@@ -1025,13 +1028,13 @@ CREATE INDEX entity_history_entity ON memory.entity_history USING btree (entity_
 CREATE INDEX entity_history_user ON memory.entity_history USING btree (user_id, created_at DESC);
 
 -- INDEX memory.entity_relations_object
-CREATE INDEX entity_relations_object ON memory.entity_relations USING btree (object_id) WHERE ((expired_at IS NULL) AND (object_id IS NOT NULL));
+CREATE INDEX entity_relations_object ON memory.entity_relations USING btree (object_id) INCLUDE (subject_id, relation, valid, id, user_id) WHERE ((expired_at IS NULL) AND (object_id IS NOT NULL));
 
 -- INDEX memory.entity_relations_source
 CREATE INDEX entity_relations_source ON memory.entity_relations USING btree (source_memory_id) WHERE (source_memory_id IS NOT NULL);
 
 -- INDEX memory.entity_relations_subject
-CREATE INDEX entity_relations_subject ON memory.entity_relations USING btree (subject_id, relation) WHERE (expired_at IS NULL);
+CREATE INDEX entity_relations_subject ON memory.entity_relations USING btree (subject_id, relation) INCLUDE (object_id, valid, id, user_id) WHERE (expired_at IS NULL);
 
 -- INDEX memory.entity_relations_user_recorded
 CREATE INDEX entity_relations_user_recorded ON memory.entity_relations USING btree (user_id, recorded_at DESC);

@@ -227,6 +227,8 @@ CREATE INDEX entities_fts ON memory.entities USING gin (fts) WHERE NOT is_delete
 CREATE INDEX entities_user_importance ON memory.entities (user_id, importance DESC, id) WHERE NOT is_deleted AND merged_into IS NULL;
 CREATE INDEX entities_user_created ON memory.entities (user_id, created_at DESC, id DESC) WHERE NOT is_deleted AND merged_into IS NULL;
 CREATE INDEX entities_merged_into ON memory.entities (merged_into) WHERE merged_into IS NOT NULL;
+-- A hop's liveness check on the entity it reaches, index-only.
+CREATE INDEX entities_live ON memory.entities (id, user_id) WHERE NOT is_deleted AND merged_into IS NULL;
 
 CREATE TABLE memory.entity_history (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -295,8 +297,12 @@ COMMENT ON COLUMN memory.entity_relations.single_key IS
     'The relation, when it is single-valued and the fact not retracted (else NULL): the temporal key one_object_at_a_time';
 COMMENT ON COLUMN memory.entity_relations.fact_key IS
     'relation and object (or normalised value) of a fact not retracted: the temporal key one_copy_of_a_fact';
-CREATE INDEX entity_relations_subject ON memory.entity_relations (subject_id, relation) WHERE expired_at IS NULL;
-CREATE INDEX entity_relations_object ON memory.entity_relations (object_id) WHERE expired_at IS NULL AND object_id IS NOT NULL;
+-- The walks of entity_neighbourhood() (and assert_fact's lookups) read these alone, index-only:
+-- every column a hop needs, row-level security's user_id included.
+CREATE INDEX entity_relations_subject ON memory.entity_relations (subject_id, relation)
+    INCLUDE (object_id, valid, id, user_id) WHERE expired_at IS NULL;
+CREATE INDEX entity_relations_object ON memory.entity_relations (object_id)
+    INCLUDE (subject_id, relation, valid, id, user_id) WHERE expired_at IS NULL AND object_id IS NOT NULL;
 CREATE INDEX entity_relations_source ON memory.entity_relations (source_memory_id) WHERE source_memory_id IS NOT NULL;
 CREATE INDEX entity_relations_user_recorded ON memory.entity_relations (user_id, recorded_at DESC);
 
@@ -334,6 +340,125 @@ ALTER TABLE memory.memory_entities SET (autovacuum_vacuum_scale_factor = 0.05, a
 ALTER TABLE memory.entity_relations SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02);
 ALTER TABLE memory.interactions SET (autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02);
 
+-- sql/memory/entity_lookup.sql
+-- Index lookups of entities by name, by trigram and by full text, as their owner.
+-- Why SECURITY DEFINER: under row-level security PostgreSQL evaluates a query's own conditions
+-- after the policy's, unless their operators are LEAKPROOF, and the operators these indexes
+-- serve (&& on text[], pg_trgm's %, @@) are not: as the application's role every lookup became a
+-- scan of all the user's entities (620 ms for one exact name among 10,000 in bench/entities.py).
+-- Each function reads one user's live entities only: memory.entity_lookup_scope() is that user
+-- when the caller may see them (authenticated: its own identity, as the policy says; service_role,
+-- superusers and BYPASSRLS roles: any user), else NULL, and NULL matches no row. They return ids
+-- and match scores; the callers read the rows themselves, under row-level security.
+-- search_path is pinned on every function here, so a caller's own search_path never changes what
+-- a name means. Their plans do not depend on the values (the same index whatever the name), so
+-- they are generic (plan_cache_mode): planning the trigram lookup took twice as long as running it.
+CREATE OR REPLACE FUNCTION memory.entity_lookup_scope(user_id text)
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_role text := current_setting('role');
+BEGIN
+    IF v_role = 'none' THEN
+        v_role := session_user;
+    END IF;
+    IF v_role = 'service_role'
+       OR EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolname = v_role AND (r.rolsuper OR r.rolbypassrls)) THEN
+        RETURN entity_lookup_scope.user_id;
+    END IF;
+    RETURN CASE WHEN entity_lookup_scope.user_id = app.current_user_id() THEN entity_lookup_scope.user_id END;
+END
+$$;
+
+COMMENT ON FUNCTION memory.entity_lookup_scope(text) IS
+    'The user whose entities the caller may look up: its own identity (authenticated), any user (service_role); else NULL';
+
+CREATE OR REPLACE FUNCTION memory.entities_named(user_id text, keys text[], type_filter text DEFAULT NULL)
+RETURNS TABLE (id uuid, entity_type text, normalized_name text, importance real, created_at timestamptz)
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET plan_cache_mode = 'force_generic_plan'
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_user text := memory.entity_lookup_scope(entities_named.user_id);
+BEGIN
+    RETURN QUERY
+    SELECT e.id, e.entity_type, e.normalized_name, e.importance, e.created_at
+    FROM memory.entities AS e
+    WHERE memory.entity_name_keys(e.user_id, e.name, e.aliases) && entities_named.keys
+      AND NOT e.is_deleted AND e.merged_into IS NULL AND e.user_id = v_user
+      AND (entities_named.type_filter IS NULL OR e.entity_type = entities_named.type_filter);
+END
+$$;
+
+COMMENT ON FUNCTION memory.entities_named(text, text[], text) IS
+    'Live entities of a user whose normalised name or alias has one of the given index keys (memory.entity_name_key)';
+
+CREATE OR REPLACE FUNCTION memory.entities_like(user_id text, normalized_name text, type_filter text DEFAULT NULL,
+                                                max_count integer DEFAULT 1, min_similarity real DEFAULT 0.3)
+RETURNS TABLE (id uuid, similarity double precision)
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET pg_trgm.similarity_threshold = '0.3'
+SET plan_cache_mode = 'force_generic_plan'
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_user text := memory.entity_lookup_scope(entities_like.user_id);
+BEGIN
+    -- the index itself skips names below min_similarity (undone on return, by the SET clause)
+    PERFORM set_config('pg_trgm.similarity_threshold', greatest(entities_like.min_similarity, 0.01)::text, true);
+    RETURN QUERY
+    SELECT e.id, extensions.similarity(e.normalized_name, entities_like.normalized_name)::double precision
+    FROM memory.entities AS e
+    WHERE e.user_id = v_user AND NOT e.is_deleted AND e.merged_into IS NULL
+      AND (entities_like.type_filter IS NULL OR e.entity_type = entities_like.type_filter)
+      AND e.normalized_name OPERATOR(extensions.%) entities_like.normalized_name
+    ORDER BY 2 DESC, e.id
+    LIMIT entities_like.max_count;
+END
+$$;
+
+COMMENT ON FUNCTION memory.entities_like(text, text, text, integer, real) IS
+    'A user''s live entities by pg_trgm similarity of the normalised names (at least min_similarity), best first';
+
+CREATE OR REPLACE FUNCTION memory.entities_matching(user_id text, query tsquery, type_filter text DEFAULT NULL,
+                                                    max_count integer DEFAULT 20)
+RETURNS TABLE (id uuid, text_score double precision)
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET plan_cache_mode = 'force_generic_plan'
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_user text := memory.entity_lookup_scope(entities_matching.user_id);
+BEGIN
+    RETURN QUERY
+    SELECT e.id, ts_rank(e.fts, entities_matching.query)::double precision
+    FROM memory.entities AS e
+    WHERE e.fts @@ entities_matching.query AND e.user_id = v_user AND NOT e.is_deleted AND e.merged_into IS NULL
+      AND (entities_matching.type_filter IS NULL OR e.entity_type = entities_matching.type_filter)
+    ORDER BY 2 DESC, e.id
+    LIMIT entities_matching.max_count;
+END
+$$;
+
+COMMENT ON FUNCTION memory.entities_matching(text, tsquery, text, integer) IS
+    'A user''s live entities whose names, aliases or string attributes match a tsquery, by ts_rank';
+
+REVOKE ALL ON FUNCTION memory.entity_lookup_scope(text), memory.entities_named(text, text[], text),
+    memory.entities_like(text, text, text, integer, real), memory.entities_matching(text, tsquery, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.entity_lookup_scope(text), memory.entities_named(text, text[], text),
+    memory.entities_like(text, text, text, integer, real), memory.entities_matching(text, tsquery, text, integer)
+    TO authenticated, service_role;
+
 -- sql/memory/upsert_entity.sql
 -- memory.upsert_entity(): finds the entity a name stands for, or creates it, in one call and
 -- without an LLM. Within one user and entity type, in this order:
@@ -353,7 +478,8 @@ ALTER TABLE memory.interactions SET (autovacuum_vacuum_insert_scale_factor = 0.0
 -- concurrent upserts of one new name make one entity. Under REPEATABLE READ and SERIALIZABLE a
 -- concurrent writer's entity may be invisible to this snapshot: its insert then meets the unique
 -- index and gets 40001 (retry), as add_memory does.
--- The vector step reads the HNSW index with an iterative scan (hnsw.* settings restored on return).
+-- The exact and trigram steps are index lookups as the table's owner (entity_lookup.sql says why);
+-- the vector step reads the HNSW index with an iterative scan (hnsw.* settings restored on return).
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.entity_lock_key(user_id text, entity_type text)
@@ -466,7 +592,6 @@ LANGUAGE plpgsql
 VOLATILE
 SET hnsw.iterative_scan = 'relaxed_order'
 SET hnsw.ef_search = '40'
-SET pg_trgm.similarity_threshold = '0.3'
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
@@ -480,26 +605,19 @@ BEGIN
     FROM unnest(resolve_entity.name || coalesce(resolve_entity.aliases, '{}')) AS n;
 
     RETURN QUERY
-    SELECT e.id, CASE WHEN e.normalized_name = v_normalized THEN 'name' ELSE 'alias' END, 1::double precision
-    FROM memory.entities AS e
-    WHERE memory.entity_name_keys(e.user_id, e.name, e.aliases) && v_keys
-      AND NOT e.is_deleted AND e.merged_into IS NULL
-      AND e.user_id = resolve_entity.user_id AND e.entity_type = resolve_entity.entity_type
-    ORDER BY e.normalized_name = v_normalized DESC, e.importance DESC, e.created_at, e.id
+    SELECT n.id, CASE WHEN n.normalized_name = v_normalized THEN 'name' ELSE 'alias' END, 1::double precision
+    FROM memory.entities_named(resolve_entity.user_id, v_keys, resolve_entity.entity_type) AS n
+    ORDER BY n.normalized_name = v_normalized DESC, n.importance DESC, n.created_at, n.id
     LIMIT 1;
     IF FOUND THEN
         RETURN;
     END IF;
 
     RETURN QUERY
-    SELECT t.id, 'trigram', t.score
-    FROM (SELECT e.id, similarity(e.normalized_name, v_normalized)::double precision AS score
-          FROM memory.entities AS e
-          WHERE e.user_id = resolve_entity.user_id AND e.entity_type = resolve_entity.entity_type
-            AND e.normalized_name % v_normalized AND NOT e.is_deleted AND e.merged_into IS NULL
-          ORDER BY 2 DESC, e.id
-          LIMIT 1) AS t
-    WHERE t.score >= v_settings.trigram_threshold;
+    SELECT t.id, 'trigram', t.similarity
+    FROM memory.entities_like(resolve_entity.user_id, v_normalized, resolve_entity.entity_type, 1,
+                              v_settings.trigram_threshold) AS t
+    WHERE t.similarity >= v_settings.trigram_threshold;
     IF FOUND OR resolve_entity.embedding IS NULL THEN
         RETURN;
     END IF;
@@ -2043,6 +2161,7 @@ GRANT EXECUTE ON FUNCTION memory.merge_entities(uuid, uuid), memory.unmerge_enti
 -- among the query's n-grams first, then pg_trgm similarity of the whole query to the name), by
 -- full text over names, aliases and string attributes (any term), and by the cosine similarity
 -- of the embeddings when one is given. Each row carries its current facts (memory.current_facts).
+-- The name and text lookups are memory.entities_named / _like / _matching (entity_lookup.sql).
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.rrf_share(weight double precision, k integer, rank bigint)
@@ -2109,9 +2228,8 @@ BEGIN
     RETURN QUERY
     SELECT e.id, e.name, e.entity_type,
            (SELECT count(*) FROM (SELECT 1 FROM memory.memory_entities AS me WHERE me.entity_id = e.id LIMIT 1000) AS l)
-    FROM memory.entities AS e
-    WHERE memory.entity_name_keys(e.user_id, e.name, e.aliases) && v_keys
-      AND NOT e.is_deleted AND e.merged_into IS NULL AND e.user_id = query_entities.query_user_id
+    FROM memory.entities_named(query_entities.query_user_id, v_keys) AS n
+    JOIN memory.entities AS e ON e.id = n.id
     ORDER BY 4, e.id
     LIMIT v_limit;
 END
@@ -2132,7 +2250,6 @@ RETURNS TABLE (id uuid, name text, entity_type text, aliases text[], importance 
 LANGUAGE plpgsql
 VOLATILE
 SET hnsw.iterative_scan = 'relaxed_order'
-SET pg_trgm.similarity_threshold = '0.3'
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
@@ -2164,22 +2281,19 @@ BEGIN
     RETURN QUERY
     WITH by_name AS (
         SELECT n.id, n.name_similarity, row_number() OVER (ORDER BY n.name_similarity DESC, n.id) AS rank
-        FROM (SELECT e.id, CASE WHEN e.id = ANY (v_exact) THEN 1 ELSE similarity(e.normalized_name, v_normalized)::double precision END AS name_similarity
-              FROM memory.entities AS e
-              WHERE e.user_id = search_entities.query_user_id AND NOT e.is_deleted AND e.merged_into IS NULL
-                AND (search_entities.type_filter IS NULL OR e.entity_type = search_entities.type_filter)
-                AND (e.id = ANY (v_exact) OR e.normalized_name % v_normalized)
-              ORDER BY 2 DESC, e.id
+        FROM (SELECT x.id, max(x.name_similarity) AS name_similarity
+              FROM (SELECT unnest(v_exact) AS id, 1::double precision AS name_similarity
+                    UNION ALL
+                    SELECT l.id, l.similarity
+                    FROM memory.entities_like(search_entities.query_user_id, v_normalized, search_entities.type_filter,
+                                              v_depth) AS l) AS x
+              GROUP BY x.id
+              ORDER BY 2 DESC, x.id
               LIMIT v_depth) AS n
     ), by_text AS (
         SELECT t.id, row_number() OVER (ORDER BY t.text_score DESC, t.id) AS rank
-        FROM (SELECT e.id, ts_rank(e.fts, v_query)::double precision AS text_score
-              FROM memory.entities AS e
-              WHERE v_query IS NOT NULL AND e.fts @@ v_query
-                AND e.user_id = search_entities.query_user_id AND NOT e.is_deleted AND e.merged_into IS NULL
-                AND (search_entities.type_filter IS NULL OR e.entity_type = search_entities.type_filter)
-              ORDER BY 2 DESC, e.id
-              LIMIT v_depth) AS t
+        FROM memory.entities_matching(search_entities.query_user_id, v_query, search_entities.type_filter, v_depth) AS t
+        WHERE v_query IS NOT NULL
     ), by_vector AS (
         SELECT v.id, v.similarity, row_number() OVER (ORDER BY v.similarity DESC, v.id) AS rank
         FROM (SELECT e.id, 1 - (e.embedding <=> search_entities.query_embedding) AS similarity

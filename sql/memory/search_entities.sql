@@ -15,6 +15,7 @@
 -- among the query's n-grams first, then pg_trgm similarity of the whole query to the name), by
 -- full text over names, aliases and string attributes (any term), and by the cosine similarity
 -- of the embeddings when one is given. Each row carries its current facts (memory.current_facts).
+-- The name and text lookups are memory.entities_named / _like / _matching (entity_lookup.sql).
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.rrf_share(weight double precision, k integer, rank bigint)
@@ -81,9 +82,8 @@ BEGIN
     RETURN QUERY
     SELECT e.id, e.name, e.entity_type,
            (SELECT count(*) FROM (SELECT 1 FROM memory.memory_entities AS me WHERE me.entity_id = e.id LIMIT 1000) AS l)
-    FROM memory.entities AS e
-    WHERE memory.entity_name_keys(e.user_id, e.name, e.aliases) && v_keys
-      AND NOT e.is_deleted AND e.merged_into IS NULL AND e.user_id = query_entities.query_user_id
+    FROM memory.entities_named(query_entities.query_user_id, v_keys) AS n
+    JOIN memory.entities AS e ON e.id = n.id
     ORDER BY 4, e.id
     LIMIT v_limit;
 END
@@ -104,7 +104,6 @@ RETURNS TABLE (id uuid, name text, entity_type text, aliases text[], importance 
 LANGUAGE plpgsql
 VOLATILE
 SET hnsw.iterative_scan = 'relaxed_order'
-SET pg_trgm.similarity_threshold = '0.3'
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
@@ -136,22 +135,19 @@ BEGIN
     RETURN QUERY
     WITH by_name AS (
         SELECT n.id, n.name_similarity, row_number() OVER (ORDER BY n.name_similarity DESC, n.id) AS rank
-        FROM (SELECT e.id, CASE WHEN e.id = ANY (v_exact) THEN 1 ELSE similarity(e.normalized_name, v_normalized)::double precision END AS name_similarity
-              FROM memory.entities AS e
-              WHERE e.user_id = search_entities.query_user_id AND NOT e.is_deleted AND e.merged_into IS NULL
-                AND (search_entities.type_filter IS NULL OR e.entity_type = search_entities.type_filter)
-                AND (e.id = ANY (v_exact) OR e.normalized_name % v_normalized)
-              ORDER BY 2 DESC, e.id
+        FROM (SELECT x.id, max(x.name_similarity) AS name_similarity
+              FROM (SELECT unnest(v_exact) AS id, 1::double precision AS name_similarity
+                    UNION ALL
+                    SELECT l.id, l.similarity
+                    FROM memory.entities_like(search_entities.query_user_id, v_normalized, search_entities.type_filter,
+                                              v_depth) AS l) AS x
+              GROUP BY x.id
+              ORDER BY 2 DESC, x.id
               LIMIT v_depth) AS n
     ), by_text AS (
         SELECT t.id, row_number() OVER (ORDER BY t.text_score DESC, t.id) AS rank
-        FROM (SELECT e.id, ts_rank(e.fts, v_query)::double precision AS text_score
-              FROM memory.entities AS e
-              WHERE v_query IS NOT NULL AND e.fts @@ v_query
-                AND e.user_id = search_entities.query_user_id AND NOT e.is_deleted AND e.merged_into IS NULL
-                AND (search_entities.type_filter IS NULL OR e.entity_type = search_entities.type_filter)
-              ORDER BY 2 DESC, e.id
-              LIMIT v_depth) AS t
+        FROM memory.entities_matching(search_entities.query_user_id, v_query, search_entities.type_filter, v_depth) AS t
+        WHERE v_query IS NOT NULL
     ), by_vector AS (
         SELECT v.id, v.similarity, row_number() OVER (ORDER BY v.similarity DESC, v.id) AS rank
         FROM (SELECT e.id, 1 - (e.embedding <=> search_entities.query_embedding) AS similarity

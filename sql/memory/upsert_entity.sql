@@ -16,7 +16,8 @@
 -- concurrent upserts of one new name make one entity. Under REPEATABLE READ and SERIALIZABLE a
 -- concurrent writer's entity may be invisible to this snapshot: its insert then meets the unique
 -- index and gets 40001 (retry), as add_memory does.
--- The vector step reads the HNSW index with an iterative scan (hnsw.* settings restored on return).
+-- The exact and trigram steps are index lookups as the table's owner (entity_lookup.sql says why);
+-- the vector step reads the HNSW index with an iterative scan (hnsw.* settings restored on return).
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.entity_lock_key(user_id text, entity_type text)
@@ -129,7 +130,6 @@ LANGUAGE plpgsql
 VOLATILE
 SET hnsw.iterative_scan = 'relaxed_order'
 SET hnsw.ef_search = '40'
-SET pg_trgm.similarity_threshold = '0.3'
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
@@ -143,26 +143,19 @@ BEGIN
     FROM unnest(resolve_entity.name || coalesce(resolve_entity.aliases, '{}')) AS n;
 
     RETURN QUERY
-    SELECT e.id, CASE WHEN e.normalized_name = v_normalized THEN 'name' ELSE 'alias' END, 1::double precision
-    FROM memory.entities AS e
-    WHERE memory.entity_name_keys(e.user_id, e.name, e.aliases) && v_keys
-      AND NOT e.is_deleted AND e.merged_into IS NULL
-      AND e.user_id = resolve_entity.user_id AND e.entity_type = resolve_entity.entity_type
-    ORDER BY e.normalized_name = v_normalized DESC, e.importance DESC, e.created_at, e.id
+    SELECT n.id, CASE WHEN n.normalized_name = v_normalized THEN 'name' ELSE 'alias' END, 1::double precision
+    FROM memory.entities_named(resolve_entity.user_id, v_keys, resolve_entity.entity_type) AS n
+    ORDER BY n.normalized_name = v_normalized DESC, n.importance DESC, n.created_at, n.id
     LIMIT 1;
     IF FOUND THEN
         RETURN;
     END IF;
 
     RETURN QUERY
-    SELECT t.id, 'trigram', t.score
-    FROM (SELECT e.id, similarity(e.normalized_name, v_normalized)::double precision AS score
-          FROM memory.entities AS e
-          WHERE e.user_id = resolve_entity.user_id AND e.entity_type = resolve_entity.entity_type
-            AND e.normalized_name % v_normalized AND NOT e.is_deleted AND e.merged_into IS NULL
-          ORDER BY 2 DESC, e.id
-          LIMIT 1) AS t
-    WHERE t.score >= v_settings.trigram_threshold;
+    SELECT t.id, 'trigram', t.similarity
+    FROM memory.entities_like(resolve_entity.user_id, v_normalized, resolve_entity.entity_type, 1,
+                              v_settings.trigram_threshold) AS t
+    WHERE t.similarity >= v_settings.trigram_threshold;
     IF FOUND OR resolve_entity.embedding IS NULL THEN
         RETURN;
     END IF;

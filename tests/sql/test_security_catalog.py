@@ -10,6 +10,13 @@ DEFINER_ALLOWLIST = {
     "travel.my_trip_ids(text)": "policies of trips and collaborators refer to each other",
     "memory.take_token(text, text)": "the rate-limit hook of the search functions: it writes the"
     " caller's bucket, which application roles must not write themselves (they could refill it)",
+    **{
+        f"memory.{name}": "entity index lookups: under row-level security the non-LEAKPROOF operators"
+        " of these indexes (&&, pg_trgm's %, @@) cannot be index conditions; each reads only the"
+        " entities memory.entity_lookup_scope() lets the caller see (entity_lookup.sql)"
+        for name in ["entities_named(text, text[], text)", "entities_like(text, text, text, integer, real)",
+                     "entities_matching(text, tsquery, text, integer)"]
+    },
 }
 
 
