@@ -17,6 +17,10 @@ from pgvector.psycopg import register_vector
 from helpers import run_mempg
 from runner import cluster, pooler
 
+# Scratch servers are sized for 1 GB, not for the machine: a test runs several at once (primary,
+# replica, a point-in-time restore) beside the project's own server (docs/operations.md).
+SCRATCH_SIZING = {"MEMPG_SERVER_MEMORY": "1GB"}
+
 
 def scratch_folder(prefix: str = "mempg-dur-") -> Path:
     """A folder the server's system user can use (pytest's tmp_path is private to root)."""
@@ -64,6 +68,7 @@ class Node:
             "MEMPG_WAL_ARCHIVE": str(self.archive),
             "MEMPG_REPLICA_DATA": str(self.replica),
             "MEMPG_POOLER_DIR": str(self.folder / "pooler"),
+            **SCRATCH_SIZING,
         }
 
     def mempg(self, *args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:

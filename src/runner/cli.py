@@ -359,19 +359,54 @@ def db_stop(project_dir: Path | None) -> int:
 @dir_option
 @click.option("--json", "as_json", is_flag=True)
 def db_status(project_dir: Path | None, as_json: bool) -> int:
-    """Whether the embedded server runs; exit 1 when it does not."""
+    """Whether the embedded server runs, and its sizing (mempg.conf); exit 1 when it does not run."""
     project = _project(project_dir)
     info = embedded.status(project.root)
+    from runner import sizing
+
+    pgdata = embedded.data_dir(project.root)
     payload = {
         "running": info is not None,
-        "data": str(embedded.data_dir(project.root)),
+        "data": str(pgdata),
         "pid": info.pid if info else None,
         "url": info.url() if info else None,
+        "sizing": sizing.report(pgdata, info.url("postgres") if info else None),
     }
     if as_json:
         emit_json(payload)
-    else:
-        click.echo(f"running (pid {info.pid}): {info.url()}" if info else "not running")
+        return EXIT_OK if info else EXIT_FAILURE
+    click.echo(f"running (pid {info.pid}): {info.url()}" if info else "not running")
+    sized = payload["sizing"]
+    if not sized["sized"]:
+        if (pgdata / "PG_VERSION").exists():
+            click.echo(f"not sized to the machine (no {sized['file']}; MEMPG_SIZING=off?)")
+        return EXIT_OK if info else EXIT_FAILURE
+    machine = sized["machine"]
+    click.echo(
+        f"sized for {machine['memory']} of memory, {machine['cores']} cores, {machine['storage']}"
+        f" storage ({sized['file']}):"
+    )
+    click.echo(
+        table(
+            [
+                "setting",
+                "in effect" if info else "in the file",
+                "set by",
+                "mempg's value",
+                "restart",
+            ],
+            [
+                [
+                    s["name"],
+                    s["value"] if info else s["in_file"],
+                    s["set_by"],
+                    s["mempg"] or "",
+                    "pending" if s["pending_restart"] else "",
+                ]
+                for s in sized["settings"]
+            ],
+        )
+    )
     return EXIT_OK if info else EXIT_FAILURE
 
 
@@ -567,6 +602,105 @@ def maintain(ctx: Context, vacuum: bool, reindex: bool) -> int:
             f"maintained: {len(report.vacuumed)} table(s) vacuumed, {len(report.reindexed)} index(es) rebuilt"
         )
     return EXIT_OK
+
+
+TUNE_EXIT_CODES = """\b
+Exit codes:
+  0  every setting is as recommended
+  1  failure (the database is unreachable)
+  2  usage error: a bad --memory/--cores/--storage/--connections, or the
+     server's memory or cores unknown (give --memory and --cores)
+  3  differences found: settings that mempg would change
+"""
+
+
+@cli.command(epilog=TUNE_EXIT_CODES)
+@click.option(
+    "--memory",
+    metavar="SIZE",
+    help="The server's memory (16GB, 16384MB). Default: the embedded server's machine (cgroup"
+    " limits first, $MEMPG_SERVER_MEMORY); another server's mempg.machine_memory setting.",
+)
+@click.option("--cores", type=int, metavar="N", help="Its CPU cores (default: as --memory).")
+@click.option(
+    "--storage",
+    type=click.Choice(["ssd", "hdd"]),
+    help="Its storage (default: mempg.storage, else ssd).",
+)
+@click.option(
+    "--connections",
+    type=int,
+    metavar="N",
+    help="Server connections the pooler needs (default 40: two pools of 20).",
+)
+@common_options()
+def tune(
+    ctx: Context,
+    memory: str | None,
+    cores: int | None,
+    storage: str | None,
+    connections: int | None,
+) -> int:
+    """What ops.recommended_settings() would change on the server, beside what is in effect.
+    Changes nothing: set a value with ALTER SYSTEM (or, on the embedded server, restart it to
+    take mempg.conf's)."""
+    from runner import sizing
+
+    if ctx.uses_embedded:
+        machine = sizing.detect()
+        memory = memory or machine.memory
+        cores = cores or machine.cores
+        storage = storage or machine.storage
+    with connect(ctx.url, ctx.settings, notices=lambda _m: None) as conn:
+        try:
+            rows = sizing.recommend(
+                conn,
+                ctx.project.root,
+                memory=memory,
+                cores=cores,
+                storage=storage,
+                connections=connections,
+            )
+        except psycopg.errors.DataException as exc:
+            hint = f" ({exc.diag.message_hint})" if exc.diag.message_hint else ""
+            raise click.UsageError(f"{exc.diag.message_primary}{hint}") from None
+    differ = [r for r in rows if r.differs]
+    if ctx.as_json:
+        emit_json(
+            {
+                "inputs": {
+                    "memory": memory,
+                    "cores": cores,
+                    "storage": storage,
+                    "connections": connections,
+                },
+                "differences": len(differ),
+                "settings": [asdict(r) for r in rows],
+            }
+        )
+    else:
+        click.echo(
+            table(
+                ["setting", "in effect", "recommended", "restart", "from", "why"],
+                [
+                    [
+                        r.name,
+                        r.current_value,
+                        r.recommended_value if r.differs else "=",
+                        "yes" if r.needs_restart and r.differs else "",
+                        r.source,
+                        r.reason,
+                    ]
+                    for r in rows
+                ],
+            )
+        )
+        click.echo(
+            f"{len(differ)} setting(s) differ from the recommendation; nothing was changed"
+            if differ
+            else "every setting is as recommended"
+        )
+    return EXIT_PROBLEMS if differ else EXIT_OK
 
 
 @cli.command(epilog=EXIT_CODES)

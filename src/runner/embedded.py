@@ -10,6 +10,11 @@ instead: the wheel waits 10 s for pg_ctl and then fails, while crash recovery af
 much WAL since the last checkpoint, takes as long as it takes (MEMPG_START_TIMEOUT, default one
 hour, with progress reported every 10 s). With `archive` on, WAL archiving into the archive
 folder is switched on (and stays on, in postgresql.auto.conf); see runner.archive.
+
+Each time this module starts the server (and once for a data folder from before the sizing), it
+is sized to its machine: runner.sizing writes mempg.conf from ops.recommended_settings() and the
+server restarts once when a setting needs it. A server that was already running is never
+restarted for its sizing: the new values wait for its next restart, and a message says so.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 
 import psycopg
 
-from runner import cluster
+from runner import cluster, sizing
 from runner.archive import archive_settings, wal_archive_dir
 from runner.errors import RunnerError
 
@@ -84,6 +89,7 @@ def start(
     if not pgdata.parent.exists():
         raise RunnerError(f"MEMPG_DATA's parent folder does not exist: {pgdata.parent}")
     running = status(project_root)
+    started_here = running is None
     if running is None:
         if (pgdata / "PG_VERSION").exists():
             _start_existing(pgdata, echo)
@@ -92,9 +98,32 @@ def start(
         running = _read_postmaster(pgdata)
         if running is None:
             raise RunnerError(f"the embedded server did not start; see {pgdata / 'log'}")
-    running = _ensure_settings(running, archive, echo)
+    restart = _ensure_settings(running, archive)
+    pending = _ensure_sizing(running, project_root, started_here, echo)
+    if restart or (pending and started_here):
+        running = _restart(running, echo)
+    elif pending:
+        echo(
+            f"sized to this machine in {pgdata / sizing.CONF}; the new value of"
+            f" {', '.join(pending)} takes effect at the next restart (mempg db stop && mempg db start)"
+        )
     _ensure_database(running)
     return running
+
+
+def _ensure_sizing(
+    info: ServerInfo, project_root: Path, started_here: bool, echo: Callable[[str], None]
+) -> list[str]:
+    """Size the server to its machine (runner.sizing) when this call started it, or when it has
+    no mempg.conf yet (a data folder from before the sizing); the names waiting for a restart."""
+    if not sizing.enabled():
+        return []
+    if not started_here and (info.pgdata / sizing.CONF).exists():
+        return []
+    result = sizing.size_server(info.url("postgres"), info.pgdata, project_root)
+    for name, value in sorted(result.kept.items()):
+        echo(f"keeping your {name} = {value} in {sizing.CONF} (mempg would size it otherwise)")
+    return result.pending_restart
 
 
 def _start_new(pgdata: Path) -> None:
@@ -126,10 +155,8 @@ def _start_existing(pgdata: Path, echo: Callable[[str], None]) -> None:
     cluster.start(pgdata, log=pgdata / "log", options=_socket_options(pgdata), echo=echo)
 
 
-def _ensure_settings(
-    info: ServerInfo, archive: bool | None, echo: Callable[[str], None]
-) -> ServerInfo:
-    """pg_stat_statements preloaded, and WAL archiving as asked; restart once when a change needs it."""
+def _ensure_settings(info: ServerInfo, archive: bool | None) -> bool:
+    """pg_stat_statements preloaded, and WAL archiving as asked; True when a change needs a restart."""
     wanted: dict[str, str] = {}
     if archive is not None:
         if archive:
@@ -137,11 +164,11 @@ def _ensure_settings(
             wanted.update(archive_settings(folder))
         else:
             wanted["archive_mode"] = "off"
+    restart = False
     with psycopg.connect(info.url("postgres"), autocommit=True) as conn:
         row = conn.execute("SHOW shared_preload_libraries").fetchone()
         if row is None or PRELOAD not in row[0]:
             wanted["shared_preload_libraries"] = PRELOAD
-        restart = False
         for name, value in wanted.items():
             current = conn.execute(
                 "SELECT current_setting(%s, true), (SELECT context FROM pg_settings WHERE name = %s)",
@@ -153,8 +180,10 @@ def _ensure_settings(
             restart = restart or (current is not None and current[1] == "postmaster")
         if wanted:
             conn.execute("SELECT pg_reload_conf()")
-    if not restart:
-        return info
+    return restart
+
+
+def _restart(info: ServerInfo, echo: Callable[[str], None]) -> ServerInfo:
     echo("restarting the embedded server for the new settings")
     cluster.stop(info.pgdata)
     _start_existing(info.pgdata, echo)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers import run_mempg
-from nodes import Node, scratch_folder, stop_everything
+from nodes import SCRATCH_SIZING, Node, scratch_folder, stop_everything
 from runner import cluster
 
 
@@ -24,7 +24,7 @@ from runner import cluster
 def migrated_template() -> Iterator[Path]:
     """A stopped data folder with every migration applied, made once per run."""
     folder = scratch_folder("mempg-template-")
-    env = {"MEMPG_DATA": str(folder / "data")}
+    env = {"MEMPG_DATA": str(folder / "data"), **SCRATCH_SIZING}
     try:
         for command in (("db", "start"), ("apply",), ("db", "stop")):
             result = run_mempg(*command, env=env, timeout=300)

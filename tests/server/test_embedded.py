@@ -31,7 +31,7 @@ def scratch() -> Iterator[Path]:
 
 
 def test_db_start_status_url_and_stop_manage_one_server(scratch: Path):
-    env = {"MEMPG_DATA": str(scratch / "data")}
+    env = {"MEMPG_DATA": str(scratch / "data"), "MEMPG_SERVER_MEMORY": "1GB"}
     assert run_mempg("db", "status", env=env).returncode == 1
     try:
         started = run_mempg("db", "start", env=env)
