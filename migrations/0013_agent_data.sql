@@ -1784,7 +1784,9 @@ GRANT SELECT ON agent.metric_percentiles_hourly TO authenticated, service_role;
 --   full-text side: the any-term idf ranking (memory.full_text_candidates for memories,
 --                   agent.full_text_candidates for the others: the same term weights, statistics
 --                   per user and corpus), ranked together by score;
---   fused by memory.fused_score (rrf, k 10, by default; or weighted), ties to the more recent row.
+--   fused by memory.fused_score (rrf, k 10, by default; or weighted). Ties are broken as the
+--   hybrid search breaks them (full text: the more recent row; semantic and fused: the id), so
+--   that with memories alone both return the same ranking.
 -- Scope: kinds chooses what is searched ('memory', 'chunk', 'conversation'; all by default);
 -- agent_id narrows memories and conversations to that agent (chunks belong to no agent);
 -- source_id narrows chunks to that repository (memories and conversations have none). Chunks
@@ -2097,7 +2099,7 @@ BEGIN
         FROM agent.full_text_candidates(unified_search.query_text, unified_search.query_user_id, v_depth,
                                         unified_search.kinds, unified_search.agent_id, unified_search.source_id) AS a
     ), semantic_ranked AS (
-        SELECT se.*, row_number() OVER (ORDER BY se.raw_score DESC, se.recency DESC, se.id) AS rank,
+        SELECT se.*, row_number() OVER (ORDER BY se.raw_score DESC, se.id) AS rank,
                memory.normalised_score(se.raw_score, min(se.raw_score) OVER (), max(se.raw_score) OVER ()) AS norm
         FROM semantic AS se
     ), full_text_ranked AS (
@@ -2114,7 +2116,7 @@ BEGIN
                    greatest(se.recency, ft.recency) AS recency
             FROM semantic_ranked AS se
             FULL JOIN full_text_ranked AS ft ON ft.key = se.key) AS j
-        ORDER BY j.fused_score DESC, j.recency DESC, j.hit_id
+        ORDER BY j.fused_score DESC, j.hit_id
         LIMIT unified_search.match_count
     )
     SELECT f.hit_kind, f.hit_id, coalesce(m.memory, c.content, v.content), coalesce(m.metadata, d.metadata, v.metadata),
@@ -2127,7 +2129,7 @@ BEGIN
     LEFT JOIN agent.chunks AS c ON f.hit_kind = 'chunk' AND c.id = f.hit_id
     LEFT JOIN agent.documents AS d ON d.id = c.document_id
     LEFT JOIN agent.conversations AS v ON f.hit_kind = 'conversation' AND v.id = f.hit_id
-    ORDER BY f.fused_score DESC, f.recency DESC, f.hit_id;
+    ORDER BY f.fused_score DESC, f.hit_id;
 END
 $$;
 
