@@ -5,11 +5,10 @@ leave one set of chunks, and the same chunk text in two documents is stored per 
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
-
-import time
 
 from helpers import Database
 from vectors import connect_as, unit
@@ -110,7 +109,7 @@ def test_two_sessions_ingesting_one_document_at_once_leave_one_set_of_chunks(db:
         def run() -> None:
             try:
                 results.append(ingest(second, "a.md", ["from the second"], seed=2))
-            except BaseException as error:  # noqa: BLE001
+            except BaseException as error:
                 errors.append(error)
 
         thread = threading.Thread(target=run)

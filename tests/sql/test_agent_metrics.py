@@ -12,7 +12,7 @@ import pytest
 from helpers import Database, run_mempg
 from vectors import connect_as
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def partitions(conn: psycopg.Connection) -> list[str]:
@@ -77,17 +77,14 @@ def test_a_sample_outside_every_partition_is_refused(alice):
 
 def test_service_role_copies_samples_and_users_read_only_their_own(db: Database):
     now = dt.datetime.now(UTC).replace(minute=10, second=0, microsecond=0)
-    with connect_as(db.url, None, role="service_role") as service:
-        with service.transaction():
-            service.execute("SELECT set_config('role', 'service_role', true)")
-            with service.cursor().copy(
-                "COPY agent.metrics (user_id, component, metric_type, metrics, recorded_at) FROM STDIN"
-            ) as copy:
-                for i in range(1, 101):
-                    copy.write_row(
-                        ("alice", "search", "latency", f'{{"ms": {i}, "label": "x"}}', now)
-                    )
-                copy.write_row(("bob", "search", "latency", '{"ms": 1000}', now))
+    with connect_as(db.url, None, role="service_role") as service, service.transaction():
+        service.execute("SELECT set_config('role', 'service_role', true)")
+        with service.cursor().copy(
+            "COPY agent.metrics (user_id, component, metric_type, metrics, recorded_at) FROM STDIN"
+        ) as copy:
+            for i in range(1, 101):
+                copy.write_row(("alice", "search", "latency", f'{{"ms": {i}, "label": "x"}}', now))
+            copy.write_row(("bob", "search", "latency", '{"ms": 1000}', now))
     with connect_as(db.url, "alice") as alice:
         rows = alice.execute(
             "SELECT user_id, metric, samples, p50, p95, max FROM agent.metric_percentiles_hourly WHERE component = 'search'"

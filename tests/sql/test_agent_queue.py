@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from helpers import Database
-from vectors import connect_as, owner
+from vectors import connect_as
 
 
 def enqueue(
@@ -179,7 +179,7 @@ def run_workers(
                     conn.execute("SELECT agent.complete_ingestion(%s, %s, 1, 1)", (job[0], name))
                     with lock:
                         completed[job[0]] += 1
-        except BaseException as error:  # noqa: BLE001 - reported by the test
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(workers)]
