@@ -10,7 +10,7 @@ QUALITY_STAMP := $(VENV)/.bench-quality-stamp
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 MEMPG  := $(BIN)/mempg
 
-.PHONY: migrate test test-upgrade bench bench-full bench-check bench-quality loadtest psql db-stop lint fmt clean
+.PHONY: migrate test test-upgrade bench bench-full bench-check bench-quality bench-agent loadtest psql db-stop lint fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ bench-check: $(BENCH_STAMP)
 # QUALITY_ARGS="--data PATH" reads other conversations in the dev format (../shared/data/locomo_dev).
 bench-quality: $(QUALITY_STAMP)
 	$(BIN)/python -m bench --mode quality $(QUALITY_ARGS)
+
+# The agent schema (not part of `make test`; about 3 minutes on 2 cores; see bench/agent.py): queue
+# throughput with 8 workers, unified vs hybrid memory search p95 for one user, metrics COPY rows/s.
+bench-agent: $(STAMP)
+	$(BIN)/python -m bench.agent $(AGENT_ARGS)
 
 # Load test (not part of `make test`): pgbench's mixed workload at 8, 32 and 64 clients, 20 s each,
 # then the invariants; results in bench/results/loadtest.json. LOADTEST_ARGS="--duration 60" for longer.

@@ -1839,7 +1839,9 @@ COMMENT ON FUNCTION agent.takes_exact_path(text, text, text, text) IS
 -- an embedding) of a user, at most `depth` of each kind, with a similarity of at least 0 (the
 -- threshold of the hybrid search's vector side). The ANN queries run with enable_sort
 -- off (as memory.search_memories_ann does), so the planner walks the HNSW graph instead of
--- sorting the user's rows; the exact ones compute every distance of a MATERIALIZED set.
+-- sorting the user's rows; the exact ones compute every distance of a MATERIALIZED set. Hashes
+-- are sorted in the "C" collation: byte order is all DISTINCT ON needs, and the database's
+-- linguistic collation made that sort most of the cost (5 ms for 200 chunks, measured).
 CREATE OR REPLACE FUNCTION agent.vector_candidates(query_embedding vector, query_user_id text, depth integer,
                                                    kinds text[], agent_id text, source_id text)
 RETURNS TABLE (kind text, id uuid, key text, score double precision, recency timestamptz)
@@ -1866,9 +1868,9 @@ BEGIN
                 WHERE c.user_id = vector_candidates.query_user_id
                   AND (vector_candidates.source_id IS NULL OR c.source_id = vector_candidates.source_id)
             ), distinct_texts AS (
-                SELECT DISTINCT ON (s.content_hash) s.id, s.content_hash, s.created_at, s.distance
+                SELECT DISTINCT ON (s.content_hash COLLATE "C") s.id, s.content_hash, s.created_at, s.distance
                 FROM scoped AS s
-                ORDER BY s.content_hash, s.distance, s.created_at, s.id
+                ORDER BY s.content_hash COLLATE "C", s.distance, s.created_at, s.id
             )
             SELECT 'chunk'::text, d.id, 'chunk:' || d.content_hash, 1 - d.distance, d.created_at
             FROM distinct_texts AS d
@@ -1886,9 +1888,9 @@ BEGIN
                 ORDER BY c.embedding <=> vector_candidates.query_embedding
                 LIMIT vector_candidates.depth * 2 + 10  -- relaxed order and duplicates: a margin
             ), distinct_texts AS (
-                SELECT DISTINCT ON (s.content_hash) s.id, s.content_hash, s.created_at, s.distance
+                SELECT DISTINCT ON (s.content_hash COLLATE "C") s.id, s.content_hash, s.created_at, s.distance
                 FROM candidates AS s
-                ORDER BY s.content_hash, s.distance, s.created_at, s.id
+                ORDER BY s.content_hash COLLATE "C", s.distance, s.created_at, s.id
             )
             SELECT 'chunk'::text, d.id, 'chunk:' || d.content_hash, 1 - d.distance, d.created_at
             FROM distinct_texts AS d
@@ -2015,10 +2017,10 @@ BEGIN
            AND (full_text_candidates.agent_id IS NULL OR v.agent_id = full_text_candidates.agent_id)
          LIMIT 8 * (v_common + 1))
     ), scored AS (
-        SELECT DISTINCT ON (c.key) c.kind, c.id, c.key, c.recency,
+        SELECT DISTINCT ON (c.key COLLATE "C") c.kind, c.id, c.key, c.recency,
                (SELECT sum(t.weight) FROM unnest(v_terms, v_weights) AS t(term, weight) WHERE c.fts @@ t.term) AS text_score
         FROM candidates AS c
-        ORDER BY c.key, text_score DESC, c.recency, c.id
+        ORDER BY c.key COLLATE "C", text_score DESC, c.recency, c.id
     )
     SELECT s.kind, s.id, s.key, s.text_score, s.recency
     FROM scored AS s
