@@ -276,18 +276,11 @@ GRANT EXECUTE ON FUNCTION memory.text_search_config(), memory.user_terms(text, t
 -- Both ranks and the fused score are returned, with the cosine similarity of every row.
 -- It takes one token of the caller's 'hybrid_search' bucket after the arguments are checked
 -- (PGRST, HTTP 429, when empty); its vector side is not charged again as a search.
--- entity_weight (from 0012; default 0, off) boosts the candidates linked to entities the query
--- names (memory.query_entities: exact names or aliases among its word n-grams, at most 8, the
--- most selective first). A candidate's boost is the sum, over those entities, of
--- memory.entity_boost_weight(links) (Mem0's damping: an entity on every memory adds nothing);
--- 'rrf' adds entity_weight x boost / (rrf_k + 1), what a first rank in a third ranking would add,
--- 'weighted' averages entity_weight x min(boost, 1) with the two sides. entity_boost returns it.
 -- Each side returns the columns of its rows itself, so the fusion joins the two candidate lists
 -- only, never the whole table. Its plan does not depend on the values: a generic one
 -- (plan_cache_mode), not planned anew on every call.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
-DROP FUNCTION IF EXISTS memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer);
 CREATE OR REPLACE FUNCTION memory.hybrid_search_memories(
     query_text text,
     query_embedding vector,
@@ -304,11 +297,10 @@ CREATE OR REPLACE FUNCTION memory.hybrid_search_memories(
     created_within tstzrange DEFAULT NULL,
     updated_within tstzrange DEFAULT NULL,
     fusion text DEFAULT 'rrf',
-    candidate_depth integer DEFAULT 20,
-    entity_weight double precision DEFAULT 0)
+    candidate_depth integer DEFAULT 20)
 RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
                full_text_rank bigint, semantic_rank bigint, score double precision,
-               created_at timestamptz, updated_at timestamptz, entity_boost double precision)
+               created_at timestamptz, updated_at timestamptz)
 LANGUAGE plpgsql
 VOLATILE
 SET plan_cache_mode = 'force_generic_plan'
@@ -318,8 +310,6 @@ DECLARE
     v_categories text[];
     v_depth integer;
     v_scope memory.search_scope;
-    v_entities uuid[] := '{}';
-    v_entity_weights double precision[] := '{}';
 BEGIN
     PERFORM memory.check_query_text(hybrid_search_memories.query_text);
     PERFORM memory.check_embedding(hybrid_search_memories.query_embedding, 'query_embedding');
@@ -343,21 +333,12 @@ BEGIN
         RAISE EXCEPTION 'fusion must be ''rrf'' or ''weighted'', got %', coalesce(hybrid_search_memories.fusion, 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    IF hybrid_search_memories.entity_weight IS NULL OR NOT hybrid_search_memories.entity_weight BETWEEN 0 AND 1000000 THEN
-        RAISE EXCEPTION 'entity_weight must be between 0 and 1000000, got %',
-            coalesce(hybrid_search_memories.entity_weight::text, 'NULL') USING ERRCODE = '22023';
-    END IF;
     v_scope := memory.search_scope(hybrid_search_memories.agent_id, hybrid_search_memories.run_id,
                                    hybrid_search_memories.filters, hybrid_search_memories.created_within,
                                    hybrid_search_memories.updated_within);
     PERFORM memory.take_token('hybrid_search', hybrid_search_memories.query_user_id);  -- rate limit: rate_limits.sql
     v_categories := memory.normalize_categories(hybrid_search_memories.category_filter);
     v_depth := greatest(hybrid_search_memories.candidate_depth, hybrid_search_memories.match_count);
-    IF hybrid_search_memories.entity_weight > 0 THEN
-        SELECT coalesce(array_agg(q.entity_id), '{}'), coalesce(array_agg(memory.entity_boost_weight(q.links)), '{}')
-        INTO v_entities, v_entity_weights
-        FROM memory.query_entities(hybrid_search_memories.query_text, hybrid_search_memories.query_user_id) AS q;
-    END IF;
 
     RETURN QUERY
     WITH semantic AS (
@@ -374,12 +355,6 @@ BEGIN
         FROM memory.full_text_candidates(hybrid_search_memories.query_text, hybrid_search_memories.query_embedding,
                                          hybrid_search_memories.query_user_id, v_depth,
                                          hybrid_search_memories.metadata_filter, v_categories, v_scope) AS f
-    ), boosted AS (
-        SELECT me.memory_id AS id, sum(q.weight) AS boost
-        FROM unnest(v_entities, v_entity_weights) AS q(entity_id, weight)
-        JOIN memory.memory_entities AS me ON me.entity_id = q.entity_id
-        WHERE me.memory_id IN (SELECT c.id FROM semantic AS c UNION SELECT c.id FROM full_text AS c)
-        GROUP BY me.memory_id
     ), normalised AS (
         SELECT se.*, coalesce((se.raw_score - min(se.raw_score) OVER ())
                               / nullif(max(se.raw_score) OVER () - min(se.raw_score) OVER (), 0), 1) AS norm
@@ -394,28 +369,24 @@ BEGIN
            ft.rank, se.rank,
            CASE hybrid_search_memories.fusion
                WHEN 'rrf' THEN
-                   memory.rrf_share(hybrid_search_memories.full_text_weight, hybrid_search_memories.rrf_k, ft.rank)
-                   + memory.rrf_share(hybrid_search_memories.semantic_weight, hybrid_search_memories.rrf_k, se.rank)
-                   + hybrid_search_memories.entity_weight * coalesce(b.boost, 0) / (hybrid_search_memories.rrf_k + 1)
+                   coalesce(hybrid_search_memories.full_text_weight / (hybrid_search_memories.rrf_k + ft.rank), 0)
+                   + coalesce(hybrid_search_memories.semantic_weight / (hybrid_search_memories.rrf_k + se.rank), 0)
                ELSE (hybrid_search_memories.full_text_weight * coalesce(ft.norm, 0)
-                     + hybrid_search_memories.semantic_weight * coalesce(se.norm, 0)
-                     + hybrid_search_memories.entity_weight * least(coalesce(b.boost, 0), 1))
-                    / (hybrid_search_memories.full_text_weight + hybrid_search_memories.semantic_weight
-                       + hybrid_search_memories.entity_weight)
+                     + hybrid_search_memories.semantic_weight * coalesce(se.norm, 0))
+                    / (hybrid_search_memories.full_text_weight + hybrid_search_memories.semantic_weight)
            END AS fused,
-           coalesce(se.created_at, ft.created_at), coalesce(se.updated_at, ft.updated_at), coalesce(b.boost, 0)
+           coalesce(se.created_at, ft.created_at), coalesce(se.updated_at, ft.updated_at)
     FROM normalised AS se
     FULL JOIN normalised_text AS ft ON ft.id = se.id
-    LEFT JOIN boosted AS b ON b.id = coalesce(se.id, ft.id)
     ORDER BY fused DESC, coalesce(se.id, ft.id)
     LIMIT hybrid_search_memories.match_count;
 END
 $$;
 
-COMMENT ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer, double precision) IS
+COMMENT ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer) IS
     'Full-text and vector search of a user''s memories fused by reciprocal rank or weighted scores, with both ranks';
-REVOKE ALL ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer, double precision) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer, double precision)
+REVOKE ALL ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer)
     TO authenticated, service_role;
 
 DROP FUNCTION memory.check_fusion(text, double precision, double precision, integer);
