@@ -3,6 +3,9 @@
 -- schema and kind; function bodies are in sql/. `mempg verify` compares a database with it.
 -- embedding dimension: 1536
 
+-- SCHEMA agent
+CREATE SCHEMA agent;
+
 -- SCHEMA app
 CREATE SCHEMA app;
 
@@ -18,6 +21,9 @@ CREATE SCHEMA ops;
 -- SCHEMA travel
 CREATE SCHEMA travel;
 
+-- COMMENT ON SCHEMA agent
+COMMENT ON SCHEMA agent IS 'Agent operations data: conversations, RAG documents and chunks, the ingestion queue, workflow executions, metrics';
+
 -- COMMENT ON SCHEMA app
 COMMENT ON SCHEMA app IS 'The application: users, their API keys (ciphertext only), usage, chat, audit log, identity helpers';
 
@@ -32,6 +38,10 @@ COMMENT ON SCHEMA ops IS 'Health, monitoring and maintenance views and functions
 
 -- COMMENT ON SCHEMA travel
 COMMENT ON SCHEMA travel IS 'Trips, collaborators, flights, accommodations, activities and reference data';
+
+-- ACL ON SCHEMA agent
+GRANT USAGE ON SCHEMA agent TO authenticated;
+GRANT USAGE ON SCHEMA agent TO service_role;
 
 -- ACL ON SCHEMA app
 GRANT USAGE ON SCHEMA app TO authenticated;
@@ -49,6 +59,446 @@ GRANT USAGE ON SCHEMA ops TO service_role;
 GRANT USAGE ON SCHEMA travel TO authenticated;
 GRANT USAGE ON SCHEMA travel TO service_role;
 GRANT USAGE ON SCHEMA travel TO anon;
+
+-- TABLE agent.chunks
+CREATE TABLE agent.chunks (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    document_id uuid NOT NULL,
+    user_id text NOT NULL,
+    source_id text NOT NULL,
+    ordinal integer NOT NULL,
+    content text NOT NULL,
+    content_hash text GENERATED ALWAYS AS (memory.text_hash(content)) STORED NOT NULL,
+    embedding extensions.vector(1536) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    fts tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, content)) STORED NOT NULL,
+    CONSTRAINT content_length CHECK ((length(content) <= 100000)),
+    CONSTRAINT content_not_blank CHECK ((content ~ '[^[:space:]]'::text)),
+    CONSTRAINT embedding_not_zero CHECK ((extensions.vector_norm(embedding) > (0)::double precision)),
+    CONSTRAINT ordinal_not_negative CHECK ((ordinal >= 0))
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02');
+ALTER TABLE ONLY agent.chunks ALTER COLUMN embedding SET STORAGE PLAIN;
+ALTER TABLE ONLY agent.chunks ALTER COLUMN fts SET STORAGE MAIN;
+ALTER TABLE ONLY agent.chunks FORCE ROW LEVEL SECURITY;
+
+-- TABLE agent.conversations
+CREATE TABLE agent.conversations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    turn bigint NOT NULL,
+    user_id text NOT NULL,
+    agent_id text NOT NULL,
+    session_id text NOT NULL,
+    role text NOT NULL,
+    content text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    embedding extensions.vector(1536),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    fts tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, content)) STORED NOT NULL,
+    CONSTRAINT agent_id_valid CHECK (((agent_id <> ''::text) AND (length(agent_id) <= 255))),
+    CONSTRAINT content_length CHECK ((length(content) <= 100000)),
+    CONSTRAINT content_not_blank CHECK ((content ~ '[^[:space:]]'::text)),
+    CONSTRAINT embedding_not_zero CHECK ((extensions.vector_norm(embedding) > (0)::double precision)),
+    CONSTRAINT metadata_is_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT role_known CHECK ((role = ANY (ARRAY['system'::text, 'user'::text, 'assistant'::text, 'tool'::text]))),
+    CONSTRAINT session_id_valid CHECK (((session_id <> ''::text) AND (length(session_id) <= 255))),
+    CONSTRAINT user_id_valid CHECK (((user_id <> ''::text) AND (length(user_id) <= 255)))
+)
+WITH (autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02');
+ALTER TABLE ONLY agent.conversations ALTER COLUMN embedding SET STORAGE PLAIN;
+ALTER TABLE ONLY agent.conversations ALTER COLUMN fts SET STORAGE MAIN;
+ALTER TABLE ONLY agent.conversations FORCE ROW LEVEL SECURITY;
+
+-- TABLE agent.documents
+CREATE TABLE agent.documents (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id text NOT NULL,
+    source_id text NOT NULL,
+    uri text NOT NULL,
+    content_hash text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    chunk_count integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT chunk_count_not_negative CHECK ((chunk_count >= 0)),
+    CONSTRAINT content_hash_is_sha256 CHECK ((content_hash ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT metadata_is_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT source_id_valid CHECK (((source_id <> ''::text) AND (length(source_id) <= 255))),
+    CONSTRAINT uri_valid CHECK (((uri <> ''::text) AND (length(uri) <= 2048))),
+    CONSTRAINT user_id_valid CHECK (((user_id <> ''::text) AND (length(user_id) <= 255))),
+    CONSTRAINT version_positive CHECK ((version >= 1))
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02');
+ALTER TABLE ONLY agent.documents FORCE ROW LEVEL SECURITY;
+
+-- TABLE agent.ingestions
+CREATE TABLE agent.ingestions (
+    id bigint NOT NULL,
+    user_id text NOT NULL,
+    source_id text NOT NULL,
+    uri text,
+    status text DEFAULT 'queued'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 3 NOT NULL,
+    worker text,
+    visible_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    documents integer,
+    chunks integer,
+    error text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    duration interval GENERATED ALWAYS AS ((finished_at - started_at)) STORED,
+    CONSTRAINT attempts_not_negative CHECK ((attempts >= 0)),
+    CONSTRAINT chunks_not_negative CHECK ((chunks >= 0)),
+    CONSTRAINT documents_not_negative CHECK ((documents >= 0)),
+    CONSTRAINT finished_when_final CHECK (((status = ANY (ARRAY['completed'::text, 'failed'::text])) = (finished_at IS NOT NULL))),
+    CONSTRAINT max_attempts_range CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT metadata_is_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT running_has_worker CHECK (((status <> 'running'::text) OR (worker IS NOT NULL))),
+    CONSTRAINT source_id_valid CHECK (((source_id <> ''::text) AND (length(source_id) <= 255))),
+    CONSTRAINT status_known CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'completed'::text, 'failed'::text]))),
+    CONSTRAINT uri_valid CHECK (((uri <> ''::text) AND (length(uri) <= 2048))),
+    CONSTRAINT user_id_valid CHECK (((user_id <> ''::text) AND (length(user_id) <= 255))),
+    CONSTRAINT worker_valid CHECK (((worker <> ''::text) AND (length(worker) <= 255)))
+)
+WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_vacuum_threshold='100', autovacuum_analyze_scale_factor='0.02');
+ALTER TABLE ONLY agent.ingestions FORCE ROW LEVEL SECURITY;
+
+-- TABLE agent.metrics
+CREATE TABLE agent.metrics (
+    user_id text NOT NULL,
+    component text NOT NULL,
+    metric_type text NOT NULL,
+    metrics jsonb NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT component_valid CHECK (((component <> ''::text) AND (length(component) <= 255))),
+    CONSTRAINT metric_type_valid CHECK (((metric_type <> ''::text) AND (length(metric_type) <= 255))),
+    CONSTRAINT metrics_is_object CHECK ((jsonb_typeof(metrics) = 'object'::text)),
+    CONSTRAINT metrics_size CHECK ((octet_length((metrics)::text) <= 2000)),
+    CONSTRAINT user_id_valid CHECK (((user_id <> ''::text) AND (length(user_id) <= 255)))
+)
+PARTITION BY RANGE (recorded_at);
+ALTER TABLE ONLY agent.metrics FORCE ROW LEVEL SECURITY;
+
+-- TABLE agent.settings
+CREATE TABLE agent.settings (
+    singleton boolean DEFAULT true NOT NULL,
+    visibility_timeout interval DEFAULT '00:05:00'::interval NOT NULL,
+    max_attempts integer DEFAULT 3 NOT NULL,
+    retry_delay interval DEFAULT '00:00:10'::interval NOT NULL,
+    metric_partitions_ahead integer DEFAULT 7 NOT NULL,
+    metric_retention interval DEFAULT '30 days'::interval NOT NULL,
+    max_content_chars integer DEFAULT 100000 NOT NULL,
+    max_chunks integer DEFAULT 10000 NOT NULL,
+    CONSTRAINT max_attempts_range CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT max_chunks_range CHECK (((max_chunks >= 1) AND (max_chunks <= 100000))),
+    CONSTRAINT max_content_chars_range CHECK (((max_content_chars >= 1) AND (max_content_chars <= 100000))),
+    CONSTRAINT metric_partitions_ahead_range CHECK (((metric_partitions_ahead >= 1) AND (metric_partitions_ahead <= 366))),
+    CONSTRAINT metric_retention_range CHECK ((metric_retention >= '1 day'::interval)),
+    CONSTRAINT one_row CHECK (singleton),
+    CONSTRAINT retry_delay_range CHECK (((retry_delay >= '00:00:00'::interval) AND (retry_delay <= '1 day'::interval))),
+    CONSTRAINT visibility_timeout_range CHECK (((visibility_timeout > '00:00:00'::interval) AND (visibility_timeout <= '1 day'::interval)))
+);
+ALTER TABLE ONLY agent.settings FORCE ROW LEVEL SECURITY;
+
+-- TABLE agent.workflow_executions
+CREATE TABLE agent.workflow_executions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id text NOT NULL,
+    workflow_id text NOT NULL,
+    adapter text NOT NULL,
+    repositories text[] DEFAULT '{}'::text[] NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    result jsonb,
+    error text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    duration interval GENERATED ALWAYS AS ((finished_at - started_at)) STORED,
+    CONSTRAINT adapter_valid CHECK (((adapter <> ''::text) AND (length(adapter) <= 255))),
+    CONSTRAINT finished_when_final CHECK (((status = ANY (ARRAY['completed'::text, 'failed'::text, 'cancelled'::text])) = (finished_at IS NOT NULL))),
+    CONSTRAINT metadata_is_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT repositories_valid CHECK (((array_position(repositories, NULL::text) IS NULL) AND (cardinality(repositories) <= 1000))),
+    CONSTRAINT status_known CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text]))),
+    CONSTRAINT user_id_valid CHECK (((user_id <> ''::text) AND (length(user_id) <= 255))),
+    CONSTRAINT workflow_id_valid CHECK (((workflow_id <> ''::text) AND (length(workflow_id) <= 255)))
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_analyze_scale_factor='0.02');
+ALTER TABLE ONLY agent.workflow_executions FORCE ROW LEVEL SECURITY;
+
+-- SEQUENCE agent.conversations_turn_seq
+ALTER TABLE agent.conversations ALTER COLUMN turn ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agent.conversations_turn_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+-- SEQUENCE agent.ingestions_id_seq
+ALTER TABLE agent.ingestions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agent.ingestions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+-- CONSTRAINT agent.chunks chunks_ordinal_unique
+ALTER TABLE ONLY agent.chunks
+    ADD CONSTRAINT chunks_ordinal_unique UNIQUE (document_id, ordinal);
+
+-- CONSTRAINT agent.chunks chunks_pkey
+ALTER TABLE ONLY agent.chunks
+    ADD CONSTRAINT chunks_pkey PRIMARY KEY (id);
+
+-- CONSTRAINT agent.conversations conversations_pkey
+ALTER TABLE ONLY agent.conversations
+    ADD CONSTRAINT conversations_pkey PRIMARY KEY (id);
+
+-- CONSTRAINT agent.conversations conversations_turn_unique
+ALTER TABLE ONLY agent.conversations
+    ADD CONSTRAINT conversations_turn_unique UNIQUE (turn);
+
+-- CONSTRAINT agent.documents documents_owner_unique
+ALTER TABLE ONLY agent.documents
+    ADD CONSTRAINT documents_owner_unique UNIQUE (id, user_id, source_id);
+
+-- CONSTRAINT agent.documents documents_pkey
+ALTER TABLE ONLY agent.documents
+    ADD CONSTRAINT documents_pkey PRIMARY KEY (id);
+
+-- CONSTRAINT agent.documents documents_uri_unique
+ALTER TABLE ONLY agent.documents
+    ADD CONSTRAINT documents_uri_unique UNIQUE (user_id, source_id, uri);
+
+-- CONSTRAINT agent.ingestions ingestions_pkey
+ALTER TABLE ONLY agent.ingestions
+    ADD CONSTRAINT ingestions_pkey PRIMARY KEY (id);
+
+-- CONSTRAINT agent.settings settings_pkey
+ALTER TABLE ONLY agent.settings
+    ADD CONSTRAINT settings_pkey PRIMARY KEY (singleton);
+
+-- CONSTRAINT agent.workflow_executions workflow_executions_pkey
+ALTER TABLE ONLY agent.workflow_executions
+    ADD CONSTRAINT workflow_executions_pkey PRIMARY KEY (id);
+
+-- FK CONSTRAINT agent.chunks chunks_document_fkey
+ALTER TABLE ONLY agent.chunks
+    ADD CONSTRAINT chunks_document_fkey FOREIGN KEY (document_id, user_id, source_id) REFERENCES agent.documents(id, user_id, source_id) ON UPDATE CASCADE ON DELETE CASCADE;
+
+-- INDEX agent.chunks_embedding_ann
+CREATE INDEX chunks_embedding_ann ON agent.chunks USING hnsw (embedding extensions.vector_cosine_ops) WITH (m='16', ef_construction='128');
+
+-- INDEX agent.chunks_user_content_hash
+CREATE INDEX chunks_user_content_hash ON agent.chunks USING btree (user_id, content_hash);
+
+-- INDEX agent.chunks_user_source
+CREATE INDEX chunks_user_source ON agent.chunks USING btree (user_id, source_id);
+
+-- INDEX agent.chunks_user_terms
+CREATE INDEX chunks_user_terms ON agent.chunks USING gin (memory.user_terms(user_id, fts)) WITH (fastupdate=off);
+
+-- INDEX agent.conversations_embedding_ann
+CREATE INDEX conversations_embedding_ann ON agent.conversations USING hnsw (embedding extensions.vector_cosine_ops) WITH (m='16', ef_construction='128') WHERE (embedding IS NOT NULL);
+
+-- INDEX agent.conversations_user_agent_created
+CREATE INDEX conversations_user_agent_created ON agent.conversations USING btree (user_id, agent_id, created_at DESC, turn DESC);
+
+-- INDEX agent.conversations_user_session_turn
+CREATE INDEX conversations_user_session_turn ON agent.conversations USING btree (user_id, session_id, turn);
+
+-- INDEX agent.conversations_user_terms
+CREATE INDEX conversations_user_terms ON agent.conversations USING gin (memory.user_terms(user_id, fts)) WITH (fastupdate=off);
+
+-- INDEX agent.ingestions_claimable
+CREATE INDEX ingestions_claimable ON agent.ingestions USING btree (visible_at, id) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
+
+-- INDEX agent.ingestions_user_status_created
+CREATE INDEX ingestions_user_status_created ON agent.ingestions USING btree (user_id, status, created_at DESC, id DESC);
+
+-- INDEX agent.metrics_user_component_recorded
+CREATE INDEX metrics_user_component_recorded ON ONLY agent.metrics USING btree (user_id, component, recorded_at DESC) INCLUDE (metrics);
+
+-- INDEX agent.workflow_executions_user_adapter_status
+CREATE INDEX workflow_executions_user_adapter_status ON agent.workflow_executions USING btree (user_id, adapter, status, created_at DESC, id DESC);
+
+-- INDEX agent.workflow_executions_user_workflow
+CREATE INDEX workflow_executions_user_workflow ON agent.workflow_executions USING btree (user_id, workflow_id, created_at DESC);
+
+-- VIEW agent.metric_percentiles_hourly
+CREATE VIEW agent.metric_percentiles_hourly WITH (security_invoker='true') AS
+ SELECT user_id,
+    component,
+    metric_type,
+    metric,
+    hour,
+    samples,
+    p50,
+    p95,
+    max
+   FROM agent.metric_percentiles('-infinity'::timestamp with time zone, 'infinity'::timestamp with time zone) p(user_id, component, metric_type, metric, hour, samples, p50, p95, max);
+
+-- TRIGGER agent.ingestions agent_10_status_machine
+CREATE TRIGGER agent_10_status_machine BEFORE INSERT OR UPDATE ON agent.ingestions FOR EACH ROW EXECUTE FUNCTION agent.guard_status();
+
+-- TRIGGER agent.workflow_executions agent_10_status_machine
+CREATE TRIGGER agent_10_status_machine BEFORE INSERT OR UPDATE ON agent.workflow_executions FOR EACH ROW EXECUTE FUNCTION agent.guard_status();
+
+-- ROW SECURITY agent.chunks
+ALTER TABLE agent.chunks ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY agent.conversations
+ALTER TABLE agent.conversations ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY agent.documents
+ALTER TABLE agent.documents ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY agent.ingestions
+ALTER TABLE agent.ingestions ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY agent.metrics
+ALTER TABLE agent.metrics ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY agent.settings
+ALTER TABLE agent.settings ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY agent.workflow_executions
+ALTER TABLE agent.workflow_executions ENABLE ROW LEVEL SECURITY;
+
+-- POLICY agent.chunks Users keep the chunks of their own documents
+CREATE POLICY "Users keep the chunks of their own documents" ON agent.chunks TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY agent.conversations Users keep their own conversations
+CREATE POLICY "Users keep their own conversations" ON agent.conversations TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY agent.documents Users keep their own documents
+CREATE POLICY "Users keep their own documents" ON agent.documents TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY agent.ingestions Users queue and work on their own ingestions
+CREATE POLICY "Users queue and work on their own ingestions" ON agent.ingestions TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY agent.metrics Users read their own metrics
+CREATE POLICY "Users read their own metrics" ON agent.metrics FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY agent.metrics Users record their own metrics
+CREATE POLICY "Users record their own metrics" ON agent.metrics FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY agent.settings Everyone with access may read the agent settings
+CREATE POLICY "Everyone with access may read the agent settings" ON agent.settings FOR SELECT TO authenticated, service_role USING (true);
+
+-- POLICY agent.workflow_executions Users record and follow their own workflow executions
+CREATE POLICY "Users record and follow their own workflow executions" ON agent.workflow_executions TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- COMMENT ON COLUMN agent.chunks.content_hash
+COMMENT ON COLUMN agent.chunks.content_hash IS 'memory.text_hash of the chunk text: the same text in two documents is one search hit';
+
+-- COMMENT ON COLUMN agent.conversations.turn
+COMMENT ON COLUMN agent.conversations.turn IS 'Order of messages (an identity): keyset cursor of agent.session_messages';
+
+-- COMMENT ON COLUMN agent.documents.content_hash
+COMMENT ON COLUMN agent.documents.content_hash IS 'sha256 of the chunk texts in order (agent.document_hash): re-ingestion compares it';
+
+-- COMMENT ON COLUMN agent.ingestions.duration
+COMMENT ON COLUMN agent.ingestions.duration IS 'finished_at - started_at of the last attempt';
+
+-- COMMENT ON COLUMN agent.ingestions.visible_at
+COMMENT ON COLUMN agent.ingestions.visible_at IS 'When the job can be claimed: queued, after its backoff; running, when its lease expires';
+
+-- COMMENT ON COLUMN agent.ingestions.worker
+COMMENT ON COLUMN agent.ingestions.worker IS 'The worker holding the lease (running), else the last one that did';
+
+-- COMMENT ON COLUMN agent.metrics.metrics
+COMMENT ON COLUMN agent.metrics.metrics IS 'Named numbers of one sample; at most 2000 bytes as JSON text, since the index includes it';
+
+-- COMMENT ON COLUMN agent.settings.max_attempts
+COMMENT ON COLUMN agent.settings.max_attempts IS 'Attempts of an ingestion before it fails (enqueue_ingestion may pass its own)';
+
+-- COMMENT ON COLUMN agent.settings.max_chunks
+COMMENT ON COLUMN agent.settings.max_chunks IS 'Most chunks in one ingested document';
+
+-- COMMENT ON COLUMN agent.settings.max_content_chars
+COMMENT ON COLUMN agent.settings.max_content_chars IS 'Longest message or chunk text (the table''s ceiling: 100,000)';
+
+-- COMMENT ON COLUMN agent.settings.metric_partitions_ahead
+COMMENT ON COLUMN agent.settings.metric_partitions_ahead IS 'Daily partitions of agent.metrics kept ready ahead of today';
+
+-- COMMENT ON COLUMN agent.settings.metric_retention
+COMMENT ON COLUMN agent.settings.metric_retention IS 'Partitions whose whole day is older than this are dropped by maintenance';
+
+-- COMMENT ON COLUMN agent.settings.retry_delay
+COMMENT ON COLUMN agent.settings.retry_delay IS 'Backoff of a failed attempt: retry_delay, then twice, four times as long, ...';
+
+-- COMMENT ON COLUMN agent.settings.visibility_timeout
+COMMENT ON COLUMN agent.settings.visibility_timeout IS 'Lease of a claimed ingestion: after it the job is claimed again (claim_ingestion may pass its own)';
+
+-- COMMENT ON COLUMN agent.workflow_executions.duration
+COMMENT ON COLUMN agent.workflow_executions.duration IS 'finished_at - started_at, computed by the table (NULL until both are set)';
+
+-- COMMENT ON TABLE agent.chunks
+COMMENT ON TABLE agent.chunks IS 'Chunks of RAG documents with their embeddings; replaced whole when the document changes';
+
+-- COMMENT ON TABLE agent.conversations
+COMMENT ON TABLE agent.conversations IS 'Messages of agents'' sessions, one row per message; turn orders them';
+
+-- COMMENT ON TABLE agent.documents
+COMMENT ON TABLE agent.documents IS 'RAG documents: a uri of a source (repository), its content hash and version';
+
+-- COMMENT ON TABLE agent.ingestions
+COMMENT ON TABLE agent.ingestions IS 'Ingestion jobs: a queue claimed with FOR UPDATE SKIP LOCKED (agent.claim_ingestion)';
+
+-- COMMENT ON TABLE agent.metrics
+COMMENT ON TABLE agent.metrics IS 'Performance samples of components, append-only, one partition per UTC day (agent.maintain_metric_partitions)';
+
+-- COMMENT ON TABLE agent.settings
+COMMENT ON TABLE agent.settings IS 'Settings of the agent schema, one row: UPDATE it (service_role) to change them';
+
+-- COMMENT ON TABLE agent.workflow_executions
+COMMENT ON TABLE agent.workflow_executions IS 'Runs of workflows through an adapter over repositories, with their status machine';
+
+-- COMMENT ON VIEW agent.metric_percentiles_hourly
+COMMENT ON VIEW agent.metric_percentiles_hourly IS 'p50/p95/max of each numeric metric per user, component, type and UTC hour, over every partition';
+
+-- ACL ON TABLE agent.chunks
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE agent.chunks TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE agent.chunks TO service_role;
+
+-- ACL ON TABLE agent.conversations
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE agent.conversations TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE agent.conversations TO service_role;
+
+-- ACL ON TABLE agent.documents
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE agent.documents TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE agent.documents TO service_role;
+
+-- ACL ON TABLE agent.ingestions
+GRANT SELECT,INSERT,UPDATE ON TABLE agent.ingestions TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE agent.ingestions TO service_role;
+
+-- ACL ON TABLE agent.metric_percentiles_hourly
+GRANT SELECT ON TABLE agent.metric_percentiles_hourly TO authenticated;
+GRANT SELECT ON TABLE agent.metric_percentiles_hourly TO service_role;
+
+-- ACL ON TABLE agent.metrics
+GRANT SELECT,INSERT ON TABLE agent.metrics TO authenticated;
+GRANT SELECT,INSERT ON TABLE agent.metrics TO service_role;
+
+-- ACL ON TABLE agent.settings
+GRANT SELECT ON TABLE agent.settings TO authenticated;
+GRANT SELECT,UPDATE ON TABLE agent.settings TO service_role;
+
+-- ACL ON TABLE agent.workflow_executions
+GRANT SELECT,INSERT,UPDATE ON TABLE agent.workflow_executions TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE agent.workflow_executions TO service_role;
 
 -- TABLE app.api_usage
 CREATE TABLE app.api_usage (

@@ -5,7 +5,8 @@
 -- fusion 'rrf' (reciprocal rank fusion): weight / (rrf_k + rank) per side, summed; a memory found
 -- by one side only gets that side's share. fusion 'weighted': each side's scores are min-max
 -- normalised over its candidates (the best is 1, the last 0; a lone candidate 1), then averaged
--- with the two weights. The defaults (rrf, rrf_k 10, equal weights, depth 20) are the best of
+-- with the two weights. The formulas are defined once, in fusion.sql (agent.unified_search
+-- fuses the same way). The defaults (rrf, rrf_k 10, equal weights, depth 20) are the best of
 -- the measured grid on the development conversations (docs/memory.md, "Retrieval quality").
 -- Both ranks and the fused score are returned, with the cosine similarity of every row.
 -- It takes one token of the caller's 'hybrid_search' bucket after the arguments are checked
@@ -62,21 +63,8 @@ BEGIN
     PERFORM memory.check_count(hybrid_search_memories.match_count, 'match_count');
     PERFORM memory.check_count(hybrid_search_memories.candidate_depth, 'candidate_depth');
     PERFORM memory.check_filters(hybrid_search_memories.metadata_filter, hybrid_search_memories.category_filter);
-    IF NOT coalesce(hybrid_search_memories.full_text_weight BETWEEN 0 AND 1000000
-                    AND hybrid_search_memories.semantic_weight BETWEEN 0 AND 1000000
-                    AND hybrid_search_memories.full_text_weight + hybrid_search_memories.semantic_weight > 0, false) THEN
-        RAISE EXCEPTION 'full_text_weight and semantic_weight must be between 0 and 1000000 and not both 0, got % and %',
-            coalesce(hybrid_search_memories.full_text_weight::text, 'NULL'),
-            coalesce(hybrid_search_memories.semantic_weight::text, 'NULL') USING ERRCODE = '22023';
-    END IF;
-    IF hybrid_search_memories.rrf_k IS NULL OR hybrid_search_memories.rrf_k < 1 THEN
-        RAISE EXCEPTION 'rrf_k must be at least 1, got %', coalesce(hybrid_search_memories.rrf_k::text, 'NULL')
-            USING ERRCODE = '22023';
-    END IF;
-    IF hybrid_search_memories.fusion IS NULL OR hybrid_search_memories.fusion NOT IN ('rrf', 'weighted') THEN
-        RAISE EXCEPTION 'fusion must be ''rrf'' or ''weighted'', got %', coalesce(hybrid_search_memories.fusion, 'NULL')
-            USING ERRCODE = '22023';
-    END IF;
+    PERFORM memory.check_fusion(hybrid_search_memories.fusion, hybrid_search_memories.full_text_weight,
+                                hybrid_search_memories.semantic_weight, hybrid_search_memories.rrf_k);
     IF hybrid_search_memories.entity_weight IS NULL OR NOT hybrid_search_memories.entity_weight BETWEEN 0 AND 1000000 THEN
         RAISE EXCEPTION 'entity_weight must be between 0 and 1000000, got %',
             coalesce(hybrid_search_memories.entity_weight::text, 'NULL') USING ERRCODE = '22023';
@@ -115,12 +103,10 @@ BEGIN
         WHERE me.memory_id IN (SELECT c.id FROM semantic AS c UNION SELECT c.id FROM full_text AS c)
         GROUP BY me.memory_id
     ), normalised AS (
-        SELECT se.*, coalesce((se.raw_score - min(se.raw_score) OVER ())
-                              / nullif(max(se.raw_score) OVER () - min(se.raw_score) OVER (), 0), 1) AS norm
+        SELECT se.*, memory.normalised_score(se.raw_score, min(se.raw_score) OVER (), max(se.raw_score) OVER ()) AS norm
         FROM semantic AS se
     ), normalised_text AS (
-        SELECT ft.*, coalesce((ft.raw_score - min(ft.raw_score) OVER ())
-                              / nullif(max(ft.raw_score) OVER () - min(ft.raw_score) OVER (), 0), 1) AS norm
+        SELECT ft.*, memory.normalised_score(ft.raw_score, min(ft.raw_score) OVER (), max(ft.raw_score) OVER ()) AS norm
         FROM full_text AS ft
     )
     SELECT coalesce(se.id, ft.id), coalesce(se.memory, ft.memory), coalesce(se.metadata, ft.metadata),
@@ -128,11 +114,14 @@ BEGIN
            ft.rank, se.rank,
            CASE hybrid_search_memories.fusion
                WHEN 'rrf' THEN
-                   memory.rrf_share(hybrid_search_memories.full_text_weight, hybrid_search_memories.rrf_k, ft.rank)
-                   + memory.rrf_share(hybrid_search_memories.semantic_weight, hybrid_search_memories.rrf_k, se.rank)
+                   memory.fused_score('rrf', hybrid_search_memories.full_text_weight,
+                                      hybrid_search_memories.semantic_weight, hybrid_search_memories.rrf_k,
+                                      ft.rank, se.rank, ft.norm, se.norm)
                    + hybrid_search_memories.entity_weight * coalesce(b.boost, 0) / (hybrid_search_memories.rrf_k + 1)
-               ELSE (hybrid_search_memories.full_text_weight * coalesce(ft.norm, 0)
-                     + hybrid_search_memories.semantic_weight * coalesce(se.norm, 0)
+               ELSE (memory.fused_score('weighted', hybrid_search_memories.full_text_weight,
+                                        hybrid_search_memories.semantic_weight, hybrid_search_memories.rrf_k,
+                                        ft.rank, se.rank, ft.norm, se.norm)
+                     * (hybrid_search_memories.full_text_weight + hybrid_search_memories.semantic_weight)
                      + hybrid_search_memories.entity_weight * least(coalesce(b.boost, 0), 1))
                     / (hybrid_search_memories.full_text_weight + hybrid_search_memories.semantic_weight
                        + hybrid_search_memories.entity_weight)

@@ -87,10 +87,6 @@ DECLARE
     v_keys text[];
     v_docs bigint[];
     v_choose text[] := '{}';
-    -- BM25's collection size. The user's memories are not counted for it (that count was the
-    -- largest cost of a heavy user's query): with document frequencies capped at
-    -- full_text_common_docs + 1, the ranking hardly depends on it (docs/memory.md).
-    v_total constant bigint := 1000;
     -- eight scalar slots, not arrays: the score below reads them for every candidate
     t1 tsquery; t2 tsquery; t3 tsquery; t4 tsquery; t5 tsquery; t6 tsquery; t7 tsquery; t8 tsquery;
     w1 double precision := 0; w2 double precision := 0; w3 double precision := 0; w4 double precision := 0;
@@ -117,7 +113,10 @@ BEGIN
     v_keys := v_keys[1:8];
     v_docs := v_docs[1:8];
     FOR i IN 1 .. cardinality(v_terms) LOOP
-        v_weights := v_weights || ln(1 + (greatest(v_total - v_docs[i], 0) + 0.5) / (v_docs[i] + 0.5));
+        -- BM25's idf over a collection of 1,000 (memory.term_weight, fusion.sql). The user's memories
+        -- are not counted for it (that count was the largest cost of a heavy user's query): with
+        -- document frequencies capped at full_text_common_docs + 1, the ranking hardly depends on it.
+        v_weights := v_weights || memory.term_weight(v_docs[i]);
         IF v_docs[i] <= v_common OR i = 1 THEN
             v_choose := v_choose || v_keys[i];
         END IF;

@@ -6,7 +6,7 @@ RETURNS text[]
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT ARRAY['memory', 'app', 'travel', 'ops', 'mempg']::text[]
+    SELECT ARRAY['memory', 'app', 'travel', 'ops', 'mempg', 'agent']::text[]
 $$;
 
 COMMENT ON FUNCTION ops.project_schemas() IS 'The schemas that belong to mempg';

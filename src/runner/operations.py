@@ -1,7 +1,7 @@
 """`mempg health`, `maintain`, `backup` and `restore`: thin shells around SQL and the wheel's tools.
 
 The health logic lives in schema ops (ops.health_report()); maintenance in
-memory.maintain_memory_performance() and ops.vector_index_health(). What SQL cannot do is here:
+memory.maintain_memory_performance(), agent.maintain_agent_data() and ops.vector_index_health(). What SQL cannot do is here:
 VACUUM and REINDEX CONCURRENTLY (not allowed inside a function), and pg_dump / pg_restore.
 """
 
@@ -49,6 +49,7 @@ def health_report(conn: psycopg.Connection) -> dict[str, Any]:
 @dataclass
 class MaintenanceReport:
     memory: dict[str, Any] = field(default_factory=dict)
+    agent: dict[str, Any] = field(default_factory=dict)
     vacuumed: list[str] = field(default_factory=list)
     reindexed: list[str] = field(default_factory=list)
 
@@ -61,6 +62,14 @@ def maintain(
     row = conn.execute("SELECT memory.maintain_memory_performance()").fetchone()
     report.memory = dict(row[0]) if row else {}
     echo(f"memory: {report.memory}")
+    # the agent schema (0013): metric partitions created ahead and dropped after the retention,
+    # ingestions whose last lease expired
+    if conn.execute(
+        "SELECT to_regprocedure('agent.maintain_agent_data()') IS NOT NULL"
+    ).fetchone() == (True,):
+        row = conn.execute("SELECT agent.maintain_agent_data()").fetchone()
+        report.agent = dict(row[0]) if row else {}
+        echo(f"agent: {report.agent}")
     if vacuum:
         tables = project_tables(conn)
         for index, table in enumerate(tables, start=1):

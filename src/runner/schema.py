@@ -52,7 +52,15 @@ _ORDER = [
 _DIMENSION = re.compile(r"\bvector\(\d+\)")
 _STORAGE = re.compile(r"(ALTER COLUMN embedding SET STORAGE) (PLAIN|MAIN)")
 MAX_INDEXED_DIMENSION = 2000
-ANN_INDEX = "INDEX memory.memories_embedding_ann"
+ANN_INDEXES = (
+    "INDEX memory.memories_embedding_ann",
+    "INDEX agent.conversations_embedding_ann",
+    "INDEX agent.chunks_embedding_ann",
+)
+# The daily partitions of agent.metrics (0013) are named by their date and created ahead by
+# maintenance, so they differ from one day to the next: the file holds the partitioned table,
+# its indexes and policies, and leaves them out (with their indexes, attachments and settings).
+_DATED_PARTITION = re.compile(r"^metrics_p\d{8}(_|$)")
 _TEXT_SEARCH = re.compile(r"to_tsvector\('((?:[^']|'')+)'::regconfig")
 
 
@@ -89,7 +97,12 @@ def dump(url: str, schemas: list[str]) -> list[Entry]:
     lines: list[str] = []
 
     def close() -> None:
-        if current is not None and current["type"] not in LEFT_OUT and not _about_function(current):
+        if (
+            current is not None
+            and current["type"] not in LEFT_OUT
+            and not _about_function(current)
+            and not _dated_partition(current)
+        ):
             text = "\n".join(line for line in lines if line.strip()).strip()
             entries.append(Entry(current["type"], current["schema"], current["name"], text))
 
@@ -109,6 +122,11 @@ def _about_function(header: dict[str, str]) -> bool:
     return header["type"] in {"COMMENT", "ACL"} and header["name"].startswith(
         ("FUNCTION ", "PROCEDURE ")
     )
+
+
+def _dated_partition(header: dict[str, str]) -> bool:
+    """An entry of a daily partition of agent.metrics (its table, attachment, indexes, RLS)."""
+    return header["schema"] == "agent" and bool(_DATED_PARTITION.match(header["name"]))
 
 
 def _sort_key(entry: Entry) -> tuple[str, int, str, str]:
@@ -188,8 +206,9 @@ def differences(conn: psycopg.Connection, url: str, schemas: list[str], path: Pa
     if file_dimension is not None and live_dimension != file_dimension:
         expected, live = _at_any_dimension(expected), _at_any_dimension(live)
         if max(file_dimension, live_dimension) > MAX_INDEXED_DIMENSION:
-            expected.pop(ANN_INDEX, None)
-            live.pop(ANN_INDEX, None)
+            for index in ANN_INDEXES:
+                expected.pop(index, None)
+                live.pop(index, None)
     out = []
     for key in sorted(expected.keys() | live.keys()):
         if key not in live:

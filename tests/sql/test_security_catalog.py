@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMAS = ["memory", "app", "travel"]
+SCHEMAS = ["memory", "app", "travel", "agent"]
 # SECURITY DEFINER functions that application roles may call, and why.
 DEFINER_ALLOWLIST = {
     "travel.my_trip_ids(text)": "policies of trips and collaborators refer to each other",
@@ -24,12 +24,27 @@ def test_every_table_has_rls_enabled_forced_and_a_policy(admin):
     rows = admin.execute(
         "SELECT c.oid::regclass::text, c.relrowsecurity, c.relforcerowsecurity,"
         " (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)"
-        " FROM pg_class c WHERE c.relnamespace::regnamespace::text = ANY(%s) AND c.relkind IN ('r', 'p')",
+        " FROM pg_class c WHERE c.relnamespace::regnamespace::text = ANY(%s) AND c.relkind IN ('r', 'p')"
+        " AND NOT c.relispartition",  # partitions: test_partitions_are_reached_only_through_their_table
         (SCHEMAS,),
     ).fetchall()
-    assert len(rows) >= 15
+    assert len(rows) >= 22
     bad = [r for r in rows if not (r[1] and r[2] and r[3] >= 1)]
     assert bad == []
+
+
+def test_partitions_are_reached_only_through_their_table(admin):
+    """A partition has RLS on and forced and no grants: its parent's policies are the way in."""
+    rows = admin.execute(
+        "SELECT c.oid::regclass::text, c.relrowsecurity, c.relforcerowsecurity,"
+        " has_table_privilege('authenticated', c.oid, 'SELECT,INSERT,UPDATE,DELETE'),"
+        " has_table_privilege('anon', c.oid, 'SELECT')"
+        " FROM pg_class c WHERE c.relnamespace::regnamespace::text = ANY(%s) AND c.relispartition"
+        " AND c.relkind = 'r'",
+        (SCHEMAS,),
+    ).fetchall()
+    assert rows
+    assert [r for r in rows if r[1:] != (True, True, False, False)] == []
 
 
 def test_security_definer_functions_pin_search_path_and_are_not_public(admin):
@@ -41,7 +56,7 @@ def test_security_definer_functions_pin_search_path_and_are_not_public(admin):
         " has_function_privilege('anon', p.oid, 'EXECUTE'),"
         " has_function_privilege('authenticated', p.oid, 'EXECUTE')"
         " FROM pg_proc p WHERE p.prosecdef AND p.pronamespace::regnamespace::text = ANY(%s)",
-        (["memory", "app", "travel", "ops", "mempg"],),
+        (["memory", "app", "travel", "ops", "mempg", "agent"],),
     ).fetchall()
     for name, config, public, anon, authenticated in rows:
         assert any(re.match(r"search_path=.*pg_temp$", c) for c in config or []), name
@@ -84,7 +99,7 @@ def test_policies_ask_for_the_identity_once_per_query(admin):
     rows = admin.execute(
         "SELECT polrelid::regclass::text, polname,"
         " coalesce(pg_get_expr(polqual, polrelid), '') || ' ' || coalesce(pg_get_expr(polwithcheck, polrelid), '')"
-        " FROM pg_policy WHERE polrelid::regclass::text ~ '^(memory|app|travel)\\.'"
+        " FROM pg_policy WHERE polrelid::regclass::text ~ '^(memory|app|travel|agent)\\.'"
     ).fetchall()
     for table, name, expression in rows:
         calls = re.findall(r"(SELECT )?app\.current_user_(?:id|uuid)\(\)", expression)
@@ -108,6 +123,12 @@ def test_every_column_a_policy_filters_on_leads_an_index(admin):
         ("travel.flights", "trip_id"),
         ("travel.accommodations", "trip_id"),
         ("travel.activities", "trip_id"),
+        ("agent.conversations", "user_id"),
+        ("agent.documents", "user_id"),
+        ("agent.chunks", "user_id"),
+        ("agent.ingestions", "user_id"),
+        ("agent.workflow_executions", "user_id"),
+        ("agent.metrics", "user_id"),
     ]:
         leading = admin.execute(
             "SELECT count(*) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
@@ -130,6 +151,9 @@ INLINED = {
     "memory.in_scope",
     "memory.bucket_level",
     "memory.quota_bytes",
+    "memory.normalised_score",
+    "memory.fused_score",
+    "memory.term_weight",
     "ops.project_schemas",
     "memory.normalize_entity_name",
     "memory.rrf_share",
@@ -180,6 +204,8 @@ BUILT_INS = {
     "greatest",
     "extract",
     "octet_length",
+    "nullif",
+    "ln",
 }
 
 

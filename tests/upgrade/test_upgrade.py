@@ -41,6 +41,7 @@ SETTINGS = {
     "memory.quota_plans",
     "memory.rate_limits",
     "memory.quota_settings",
+    "agent.settings",
 }
 # Tables a migration fills from the data already there (0011 counts each user's memories).
 DERIVED = {"memory.quota_usage"}

@@ -1,0 +1,168 @@
+"""agent.unified_search: one hybrid ranking over a user's memories, RAG chunks and conversations;
+each row says what it is and where it came from; kinds, agent and repository scope it; the same
+chunk text in two documents is one hit; with memories alone it ranks exactly as
+hybrid_search_memories; row-level security holds."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from helpers import Database
+from vectors import add_memory, connect_as, unit, with_similarity
+
+QUERY = unit(100)
+
+
+def seed(conn: psycopg.Connection, user: str = "alice") -> None:
+    add_memory(
+        conn,
+        "The deploy key rotates every month",
+        with_similarity(QUERY, 0.9, 1),
+        user=user,
+        agent_id="ops",
+    )
+    add_memory(conn, "Lunch is at noon", unit(2), user=user)
+    conn.execute(
+        "SELECT agent.ingest_document(%s, 'infra', 'keys.md', ARRAY['Rotate the deploy key with the vault CLI',"
+        " 'Unrelated text about gardens'], %s::vector[])",
+        (user, [with_similarity(QUERY, 0.8, 3), unit(4)]),
+    )
+    conn.execute(
+        "SELECT agent.ingest_document(%s, 'web', 'copy.md', ARRAY['rotate the DEPLOY key with the vault cli'],"
+        " %s::vector[])",
+        (user, [with_similarity(QUERY, 0.8, 3)]),
+    )
+    conn.execute(
+        "SELECT agent.add_message(%s, 'ops', 'run-9', 'assistant', 'I rotated the deploy key today', %s)",
+        (user, with_similarity(QUERY, 0.85, 5)),
+    )
+    conn.execute(
+        "SELECT agent.add_message(%s, 'chat', 'run-1', 'user', 'what is the deploy key policy?')",
+        (user,),
+    )
+
+
+def search(
+    conn: psycopg.Connection, text: str = "deploy key rotate", **arguments: object
+) -> list[tuple]:
+    named = "".join(f", {name} => %({name})s" for name in arguments)
+    return conn.execute(
+        "SELECT kind, content, origin_agent_id, origin_session_id, origin_source_id, uri, ordinal,"
+        f" round(similarity::numeric, 3), full_text_rank, semantic_rank FROM agent.unified_search(%(text)s,"
+        f" %(query)s, 'alice'{named})",
+        {"text": text, "query": QUERY, **arguments},
+    ).fetchall()
+
+
+def test_one_search_finds_memories_chunks_and_messages_and_says_where_each_came_from(alice):
+    seed(alice)
+    rows = search(alice)
+    by_content = {r[1]: r for r in rows}
+    assert by_content["The deploy key rotates every month"][:4] == (
+        "memory",
+        "The deploy key rotates every month",
+        "ops",
+        None,
+    )
+    assert by_content["I rotated the deploy key today"][:4] == (
+        "conversation",
+        "I rotated the deploy key today",
+        "ops",
+        "run-9",
+    )
+    chunk = next(r for r in rows if r[0] == "chunk" and "vault" in r[1].lower())
+    assert chunk[4] in {"infra", "web"} and chunk[5] in {"keys.md", "copy.md"} and chunk[6] == 0
+    assert by_content["what is the deploy key policy?"][7] is None  # no embedding: full text only
+    assert rows[0][1] == "The deploy key rotates every month"  # best on both sides
+
+
+def test_the_same_chunk_text_in_two_documents_is_one_hit(alice):
+    seed(alice)
+    rows = search(alice, kinds=["chunk"])
+    assert len([r for r in rows if "vault" in r[1].lower()]) == 1
+    assert {r[0] for r in rows} == {"chunk"}
+
+
+def test_kinds_agent_and_repository_scope_the_search(alice):
+    seed(alice)
+    assert {r[0] for r in search(alice, kinds=["memory", "conversation"])} == {
+        "memory",
+        "conversation",
+    }
+    scoped = search(alice, agent_id="ops")
+    assert {r[0] for r in scoped} == {"memory", "conversation", "chunk"}
+    assert all(r[2] == "ops" for r in scoped if r[0] != "chunk")
+    in_web = search(alice, source_id="web", kinds=["chunk"])
+    assert {(r[4], r[5]) for r in in_web} == {("web", "copy.md")}
+
+
+def test_with_memories_alone_it_ranks_exactly_as_the_hybrid_memory_search(alice):
+    for i in range(30):
+        add_memory(
+            alice,
+            f"note {i} about deploy keys and rotation {i % 7}",
+            with_similarity(QUERY, 0.3 + i / 50, i),
+        )
+    for fusion in ("rrf", "weighted"):
+        unified = alice.execute(
+            "SELECT id, score, full_text_rank, semantic_rank FROM agent.unified_search('rotation of deploy keys 3',"
+            " %s, 'alice', 15, '{memory}', fusion => %s)",
+            (QUERY, fusion),
+        ).fetchall()
+        hybrid = alice.execute(
+            "SELECT id, score, full_text_rank, semantic_rank FROM memory.hybrid_search_memories('rotation of deploy keys 3',"
+            " %s, 'alice', 15, fusion => %s)",
+            (QUERY, fusion),
+        ).fetchall()
+        assert [r[0] for r in unified] == [r[0] for r in hybrid]
+        assert [r[2:] for r in unified] == [r[2:] for r in hybrid]
+        assert [round(r[1], 12) for r in unified] == [round(r[1], 12) for r in hybrid]
+
+
+def test_the_hnsw_path_finds_what_the_exact_path_finds(alice, admin):
+    seed(alice)
+    exact = search(alice, kinds=["chunk", "conversation"])
+    admin.execute("UPDATE memory.settings SET exact_search_max_rows = 1")
+    assert alice.execute(
+        "SELECT agent.takes_exact_path('chunk', 'alice', NULL, NULL), agent.takes_exact_path('conversation', 'alice', NULL, NULL)"
+    ).fetchone() == (False, False)
+    assert search(alice, kinds=["chunk", "conversation"]) == exact
+
+
+def test_another_users_rows_are_never_found(db: Database):
+    with connect_as(db.url, "bob") as bob:
+        seed(bob, "bob")
+    with connect_as(db.url, "alice") as alice:
+        assert search(alice) == []
+        rows = alice.execute(
+            "SELECT count(*) FROM agent.unified_search('deploy key', %s, 'bob')", (QUERY,)
+        ).fetchone()
+        assert rows == (0,)  # naming bob is not being bob
+    with connect_as(db.url, None, role="service_role") as service:
+        rows = service.execute(
+            "SELECT count(*) FROM agent.unified_search('deploy key', %s, 'bob')", (QUERY,)
+        )
+        assert rows.fetchone()[0] >= 4
+
+
+@pytest.mark.parametrize(
+    ("arguments", "sqlstate"),
+    [
+        ({"kinds": None}, "22004"),
+        ({"kinds": []}, "22023"),
+        ({"kinds": ["memory", "entity"]}, "22023"),
+        ({"fusion": "max"}, "22023"),
+        ({"rrf_k": 0}, "22023"),
+        ({"match_count": 0}, "22023"),
+        ({"agent_id": ""}, "22023"),
+        ({"source_id": "s" * 300}, "22001"),
+        ({"text": "   "}, "22023"),
+    ],
+)
+def test_bad_searches_get_their_sqlstate(module_db: Database, arguments, sqlstate):
+    arguments = dict(arguments)
+    text = arguments.pop("text", "deploy")
+    with connect_as(module_db.url, "alice") as conn, pytest.raises(psycopg.Error) as exc:
+        search(conn, text, **arguments)
+    assert exc.value.sqlstate == sqlstate
