@@ -24,27 +24,34 @@ from runner.config import Project, SessionSettings
 from runner.migrate import Runner
 from runner.operations import create_database, drop_database
 
-FIRST = ("James Mary John Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara Richard Susan "
-         "Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony Sandra "
-         "Mark Margaret Donald Ashley Steven Kimberly Paul Emily Andrew Donna Joshua Michelle Kenneth Carol Kevin "
-         "Amanda Brian Dorothy George Melissa Timothy Deborah Ronald Stephanie Edward Rebecca Jason Sharon Jeffrey "
-         "Laura Ryan Cynthia Jacob Kathleen Gary Amy Nicholas Angela Eric Shirley Jonathan Anna Stephen Brenda "
-         "Larry Pamela Justin Emma Scott Nicole Brandon Helen Benjamin Samantha Samuel Katherine Gregory Christine "
-         "Alexander Debra Frank Rachel Patrick Carolyn Raymond Janet Jack Catherine Dennis Maria Jerry Heather "
-         "Tyler Diane Aaron Ruth Jose Julie").split()
-SURNAMES = ("Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez "
-            "Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark "
-            "Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams "
-            "Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker "
-            "Cruz Edwards Collins Reyes Stewart Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper "
-            "Peterson Bailey Reed Kelly Howard Ramos Kim Cox Ward Richardson Watson Brooks Chavez Wood James "
-            "Bennett Gray Mendoza Ruiz Hughes Price Alvarez Castillo Sanders Patel Myers Long Ross Foster Jimenez").split()
+FIRST = (  # noqa: SIM905
+    "James Mary John Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara Richard Susan "
+    "Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony Sandra "
+    "Mark Margaret Donald Ashley Steven Kimberly Paul Emily Andrew Donna Joshua Michelle Kenneth Carol Kevin "
+    "Amanda Brian Dorothy George Melissa Timothy Deborah Ronald Stephanie Edward Rebecca Jason Sharon Jeffrey "
+    "Laura Ryan Cynthia Jacob Kathleen Gary Amy Nicholas Angela Eric Shirley Jonathan Anna Stephen Brenda "
+    "Larry Pamela Justin Emma Scott Nicole Brandon Helen Benjamin Samantha Samuel Katherine Gregory Christine "
+    "Alexander Debra Frank Rachel Patrick Carolyn Raymond Janet Jack Catherine Dennis Maria Jerry Heather "
+    "Tyler Diane Aaron Ruth Jose Julie"
+).split()
+SURNAMES = (  # noqa: SIM905
+    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez "
+    "Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark "
+    "Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams "
+    "Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker "
+    "Cruz Edwards Collins Reyes Stewart Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper "
+    "Peterson Bailey Reed Kelly Howard Ramos Kim Cox Ward Richardson Watson Brooks Chavez Wood James "
+    "Bennett Gray Mendoza Ruiz Hughes Price Alvarez Castillo Sanders Patel Myers Long Ross Foster Jimenez"
+).split()
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 
 def percentiles(times: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(float(np.percentile(times, 50)), 3), "p95_ms": round(float(np.percentile(times, 95)), 3)}
+    return {
+        "p50_ms": round(float(np.percentile(times, 50)), 3),
+        "p95_ms": round(float(np.percentile(times, 95)), 3),
+    }
 
 
 def timed(conn: psycopg.Connection, statement: str, params: list[tuple]) -> list[float]:
@@ -68,14 +75,18 @@ def main(argv: list[str] | None = None) -> None:
     name = f"mempg_entities_{uuid.uuid4().hex[:8]}"
     url = create_database(server, name)
     try:
-        report = Runner(Project(ROOT), url, SessionSettings(), lambda _m: None).apply(embedding_dim=384)
+        report = Runner(Project(ROOT), url, SessionSettings(), lambda _m: None).apply(
+            embedding_dim=384
+        )
         if report.failed:
             raise SystemExit(f"migrations failed: {report.message}")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("UPDATE memory.quota_settings SET enabled = false")
             started = time.perf_counter()
             names = [f"{f} {s}" for f in FIRST for s in SURNAMES][: args.entities]
-            with conn.cursor().copy("COPY memory.entities (user_id, entity_type, name) FROM STDIN") as copy:
+            with conn.cursor().copy(
+                "COPY memory.entities (user_id, entity_type, name) FROM STDIN"
+            ) as copy:
                 for n in names:
                     copy.write_row(("heavy", "person", n))
             load_s = time.perf_counter() - started
@@ -93,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
             relations = conn.execute("SELECT count(*) FROM memory.entity_relations").fetchone()[0]
             conn.execute("VACUUM ANALYZE memory.entities")
             conn.execute("VACUUM ANALYZE memory.entity_relations")
-            conn.execute("SELECT set_config('role', 'authenticated', false), set_config('app.user_id', 'heavy', false)")
+            conn.execute(
+                "SELECT set_config('role', 'authenticated', false), set_config('app.user_id', 'heavy', false)"
+            )
             picks = [rng.randrange(1, len(names) + 1) for _ in range(args.queries)]
             existing = [(names[i - 1].upper(),) for i in picks]
             typo = [(names[i - 1][:-1],) for i in picks]  # the surname's last letter dropped
@@ -112,20 +125,34 @@ def main(argv: list[str] | None = None) -> None:
                 "upsert_new_name": percentiles(timed(conn, upsert, new)),
                 "primary_key_lookup": percentiles(timed(conn, lookup, starts)),
                 "neighbourhood_depth_1": percentiles(
-                    timed(conn, "SELECT * FROM memory.entity_neighbourhood(%s, 1)", starts)),
+                    timed(conn, "SELECT * FROM memory.entity_neighbourhood(%s, 1)", starts)
+                ),
                 "neighbourhood_depth_2": percentiles(
-                    timed(conn, "SELECT * FROM memory.entity_neighbourhood(%s, 2)", starts)),
+                    timed(conn, "SELECT * FROM memory.entity_neighbourhood(%s, 2)", starts)
+                ),
                 "neighbourhood_depth_2_rows": conn.execute(
                     "SELECT avg(n) FROM (SELECT (SELECT count(*) FROM memory.entity_neighbourhood(s, 2)) AS n"
-                    " FROM unnest(%s::uuid[]) AS s) x", ([s[0] for s in starts[:100]],)).fetchone()[0],
+                    " FROM unnest(%s::uuid[]) AS s) x",
+                    ([s[0] for s in starts[:100]],),
+                ).fetchone()[0],
             }
-            results["neighbourhood_depth_2_rows"] = round(float(results["neighbourhood_depth_2_rows"]), 1)
+            results["neighbourhood_depth_2_rows"] = round(
+                float(results["neighbourhood_depth_2_rows"]), 1
+            )
             results["targets"] = [
-                {"target": "upsert_entity p95 <= 2 ms (10,000 entities)", "value": max(
-                    results[k]["p95_ms"] for k in ("upsert_existing_name", "upsert_near_spelling", "upsert_new_name")),
-                 "bound": 2.0},
-                {"target": "neighbourhood depth 2 p95 <= 10 ms (100,000 relations)",
-                 "value": results["neighbourhood_depth_2"]["p95_ms"], "bound": 10.0},
+                {
+                    "target": "upsert_entity p95 <= 2 ms (10,000 entities)",
+                    "value": max(
+                        results[k]["p95_ms"]
+                        for k in ("upsert_existing_name", "upsert_near_spelling", "upsert_new_name")
+                    ),
+                    "bound": 2.0,
+                },
+                {
+                    "target": "neighbourhood depth 2 p95 <= 10 ms (100,000 relations)",
+                    "value": results["neighbourhood_depth_2"]["p95_ms"],
+                    "bound": 10.0,
+                },
             ]
             for t in results["targets"]:
                 t["met"] = t["value"] <= t["bound"]

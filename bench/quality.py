@@ -41,7 +41,16 @@ STATEMENTS = {
     "full_text": "SELECT id FROM memory.text_search_memories(%(question)s, %(user)s, 10)",
     "hybrid_rrf": "SELECT id FROM memory.hybrid_search_memories(%(question)s, %(emb)s, %(user)s, 10)",
     "hybrid_weighted": "SELECT id FROM memory.hybrid_search_memories(%(question)s, %(emb)s, %(user)s, 10, fusion => 'weighted')",
+    # the best of entity_weight 0.5 / 1 / 2 / 4 on the development data (docs/memory.md, "Entities")
+    "hybrid_entities": "SELECT id FROM memory.hybrid_search_memories(%(question)s, %(emb)s, %(user)s, 10, entity_weight => 0.5)",
 }
+# The entities of a turn, linked by add_memory: its speaker (a person) and the capitalised spans
+# memory.extract_entity_names() finds in what they said (type other: no LLM says what they are).
+ADD_TURN = """
+SELECT id, event FROM memory.add_memory(%(user)s, %(text)s, %(emb)s, entities =>
+    jsonb_build_array(jsonb_build_object('name', %(speaker)s::text, 'type', 'person', 'role', 'speaker'))
+    || (SELECT coalesce(jsonb_agg(n), '[]') FROM unnest(memory.extract_entity_names(%(said)s)) AS n))
+"""
 
 
 def log(message: str) -> None:
@@ -97,9 +106,16 @@ def add_turns(
     events: Counter[str] = Counter()
     started = time.perf_counter()
     for turn, vector in zip(data["turns"], vectors, strict=True):
+        speaker, _, said = turn["text"].partition(": ")
         row = conn.execute(
-            "SELECT id, event FROM memory.add_memory(%s, %s, %s)",
-            (f"conv{turn['conv']}", turn["text"], vector),
+            ADD_TURN,
+            {
+                "user": f"conv{turn['conv']}",
+                "text": turn["text"],
+                "emb": vector,
+                "speaker": speaker,
+                "said": said,
+            },
         ).fetchone()
         assert row is not None
         memory_id = str(row[0])
@@ -296,6 +312,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-write", action="store_true", help="Print the results only.")
     parser.add_argument(
+        "--recall-only",
+        action="store_true",
+        help="Print each method's recall@10; no latency run, nothing written.",
+    )
+    parser.add_argument(
         "--convert",
         nargs=2,
         type=Path,
@@ -341,6 +362,11 @@ def main(argv: list[str] | None = None) -> None:
             corpora = {user: read_corpus(conn, user) for user in users}
             returned.update(run_baselines(corpora, questions, question_vectors))
             mark = phase("baselines", mark)
+            if args.recall_only:
+                for method, row in metrics(returned, questions).items():
+                    if isinstance(row, dict) and "recall_at_10" in row:
+                        log(f"{method}: recall@10 {row['recall_at_10']}")
+                return
             heavy = build_heavy(conn, [t["text"] for t in data["turns"]], turn_vectors)
             mark = phase("50k table", mark)
             latency = measure_latency(conn, STATEMENTS, questions, question_vectors, log)

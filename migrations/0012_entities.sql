@@ -209,25 +209,35 @@ COMMENT ON TABLE memory.entities IS
 COMMENT ON COLUMN memory.entities.merged_into IS 'The entity this one was merged into (memory.merge_entities); undone by memory.unmerge_entity()';
 COMMENT ON COLUMN memory.entities.normalized_name IS 'memory.normalize_entity_name(name): what exact resolution compares';
 
+-- The indexes of entities and entity_relations: those tables are created a moment before, in DO
+-- blocks (for the installed dimension) that squawk cannot read, so it asks for CONCURRENTLY.
 -- One live entity per (user, type, normalised name): resolution is serialised per (user, type),
 -- and this index is what a concurrent writer under REPEATABLE READ meets.
+-- squawk-ignore require-concurrent-index-creation
 CREATE UNIQUE INDEX entities_live_name_unique ON memory.entities (user_id, entity_type, normalized_name)
     WHERE NOT is_deleted AND merged_into IS NULL;
 -- Exact name-or-alias lookups (upsert, the entities named in a search query): one GIN key per
 -- user and normalised name or alias (memory.entity_name_keys).
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX entities_name_keys ON memory.entities USING gin (memory.entity_name_keys(user_id, name, aliases))
     WITH (fastupdate = off) WHERE NOT is_deleted AND merged_into IS NULL;
 -- Trigram similarity within one user and type (btree_gin for the two equality columns).
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX entities_name_trigram ON memory.entities
     USING gin (user_id, entity_type, normalized_name gin_trgm_ops)
     WITH (fastupdate = off) WHERE NOT is_deleted AND merged_into IS NULL;
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX entities_fts ON memory.entities USING gin (fts) WHERE NOT is_deleted AND merged_into IS NULL;
 -- The seed's listings (by importance, newest first; by type: entities_live_name_unique) and the
 -- merge chain.
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX entities_user_importance ON memory.entities (user_id, importance DESC, id) WHERE NOT is_deleted AND merged_into IS NULL;
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX entities_user_created ON memory.entities (user_id, created_at DESC, id DESC) WHERE NOT is_deleted AND merged_into IS NULL;
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX entities_merged_into ON memory.entities (merged_into) WHERE merged_into IS NOT NULL;
 -- A hop's liveness check on the entity it reaches, index-only.
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX entities_live ON memory.entities (id, user_id) WHERE NOT is_deleted AND merged_into IS NULL;
 
 CREATE TABLE memory.entity_history (
@@ -299,11 +309,15 @@ COMMENT ON COLUMN memory.entity_relations.fact_key IS
     'relation and object (or normalised value) of a fact not retracted: the temporal key one_copy_of_a_fact';
 -- The walks of entity_neighbourhood() (and assert_fact's lookups) read these alone, index-only:
 -- every column a hop needs, row-level security's user_id included.
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX entity_relations_subject ON memory.entity_relations (subject_id, relation)
     INCLUDE (object_id, valid, id, user_id) WHERE expired_at IS NULL;
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX entity_relations_object ON memory.entity_relations (object_id)
     INCLUDE (subject_id, relation, valid, id, user_id) WHERE expired_at IS NULL AND object_id IS NOT NULL;
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX entity_relations_source ON memory.entity_relations (source_memory_id) WHERE source_memory_id IS NOT NULL;
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX entity_relations_user_recorded ON memory.entity_relations (user_id, recorded_at DESC);
 
 CREATE TABLE memory.interactions (
@@ -1287,6 +1301,8 @@ GRANT EXECUTE ON FUNCTION memory.entity_references(jsonb, text), memory.link_ent
 -- before the insert, and a bad one fails the whole call: no memory, no entity, no link.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
+-- The signature changes (a new argument): the old one is dropped, not left as an overload.
+-- squawk-ignore ban-drop-function
 DROP FUNCTION IF EXISTS memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz);
 CREATE OR REPLACE FUNCTION memory.add_memory(
     user_id text,
@@ -2342,7 +2358,8 @@ GRANT EXECUTE ON FUNCTION memory.rrf_share(double precision, integer, bigint), m
 -- fusion 'rrf' (reciprocal rank fusion): weight / (rrf_k + rank) per side, summed; a memory found
 -- by one side only gets that side's share. fusion 'weighted': each side's scores are min-max
 -- normalised over its candidates (the best is 1, the last 0; a lone candidate 1), then averaged
--- with the two weights. The defaults (rrf, rrf_k 10, equal weights, depth 20) are the best of
+-- with the two weights. The formulas are defined once, in fusion.sql (agent.unified_search
+-- fuses the same way). The defaults (rrf, rrf_k 10, equal weights, depth 20) are the best of
 -- the measured grid on the development conversations (docs/memory.md, "Retrieval quality").
 -- Both ranks and the fused score are returned, with the cosine similarity of every row.
 -- It takes one token of the caller's 'hybrid_search' bucket after the arguments are checked
@@ -2358,6 +2375,8 @@ GRANT EXECUTE ON FUNCTION memory.rrf_share(double precision, integer, bigint), m
 -- (plan_cache_mode), not planned anew on every call.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
+-- The signature changes (a new argument): the old one is dropped, not left as an overload.
+-- squawk-ignore ban-drop-function
 DROP FUNCTION IF EXISTS memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer);
 CREATE OR REPLACE FUNCTION memory.hybrid_search_memories(
     query_text text,
@@ -2399,21 +2418,8 @@ BEGIN
     PERFORM memory.check_count(hybrid_search_memories.match_count, 'match_count');
     PERFORM memory.check_count(hybrid_search_memories.candidate_depth, 'candidate_depth');
     PERFORM memory.check_filters(hybrid_search_memories.metadata_filter, hybrid_search_memories.category_filter);
-    IF NOT coalesce(hybrid_search_memories.full_text_weight BETWEEN 0 AND 1000000
-                    AND hybrid_search_memories.semantic_weight BETWEEN 0 AND 1000000
-                    AND hybrid_search_memories.full_text_weight + hybrid_search_memories.semantic_weight > 0, false) THEN
-        RAISE EXCEPTION 'full_text_weight and semantic_weight must be between 0 and 1000000 and not both 0, got % and %',
-            coalesce(hybrid_search_memories.full_text_weight::text, 'NULL'),
-            coalesce(hybrid_search_memories.semantic_weight::text, 'NULL') USING ERRCODE = '22023';
-    END IF;
-    IF hybrid_search_memories.rrf_k IS NULL OR hybrid_search_memories.rrf_k < 1 THEN
-        RAISE EXCEPTION 'rrf_k must be at least 1, got %', coalesce(hybrid_search_memories.rrf_k::text, 'NULL')
-            USING ERRCODE = '22023';
-    END IF;
-    IF hybrid_search_memories.fusion IS NULL OR hybrid_search_memories.fusion NOT IN ('rrf', 'weighted') THEN
-        RAISE EXCEPTION 'fusion must be ''rrf'' or ''weighted'', got %', coalesce(hybrid_search_memories.fusion, 'NULL')
-            USING ERRCODE = '22023';
-    END IF;
+    PERFORM memory.check_fusion(hybrid_search_memories.fusion, hybrid_search_memories.full_text_weight,
+                                hybrid_search_memories.semantic_weight, hybrid_search_memories.rrf_k);
     IF hybrid_search_memories.entity_weight IS NULL OR NOT hybrid_search_memories.entity_weight BETWEEN 0 AND 1000000 THEN
         RAISE EXCEPTION 'entity_weight must be between 0 and 1000000, got %',
             coalesce(hybrid_search_memories.entity_weight::text, 'NULL') USING ERRCODE = '22023';
@@ -2452,12 +2458,10 @@ BEGIN
         WHERE me.memory_id IN (SELECT c.id FROM semantic AS c UNION SELECT c.id FROM full_text AS c)
         GROUP BY me.memory_id
     ), normalised AS (
-        SELECT se.*, coalesce((se.raw_score - min(se.raw_score) OVER ())
-                              / nullif(max(se.raw_score) OVER () - min(se.raw_score) OVER (), 0), 1) AS norm
+        SELECT se.*, memory.normalised_score(se.raw_score, min(se.raw_score) OVER (), max(se.raw_score) OVER ()) AS norm
         FROM semantic AS se
     ), normalised_text AS (
-        SELECT ft.*, coalesce((ft.raw_score - min(ft.raw_score) OVER ())
-                              / nullif(max(ft.raw_score) OVER () - min(ft.raw_score) OVER (), 0), 1) AS norm
+        SELECT ft.*, memory.normalised_score(ft.raw_score, min(ft.raw_score) OVER (), max(ft.raw_score) OVER ()) AS norm
         FROM full_text AS ft
     )
     SELECT coalesce(se.id, ft.id), coalesce(se.memory, ft.memory), coalesce(se.metadata, ft.metadata),
@@ -2465,11 +2469,14 @@ BEGIN
            ft.rank, se.rank,
            CASE hybrid_search_memories.fusion
                WHEN 'rrf' THEN
-                   memory.rrf_share(hybrid_search_memories.full_text_weight, hybrid_search_memories.rrf_k, ft.rank)
-                   + memory.rrf_share(hybrid_search_memories.semantic_weight, hybrid_search_memories.rrf_k, se.rank)
+                   memory.fused_score('rrf', hybrid_search_memories.full_text_weight,
+                                      hybrid_search_memories.semantic_weight, hybrid_search_memories.rrf_k,
+                                      ft.rank, se.rank, ft.norm, se.norm)
                    + hybrid_search_memories.entity_weight * coalesce(b.boost, 0) / (hybrid_search_memories.rrf_k + 1)
-               ELSE (hybrid_search_memories.full_text_weight * coalesce(ft.norm, 0)
-                     + hybrid_search_memories.semantic_weight * coalesce(se.norm, 0)
+               ELSE (memory.fused_score('weighted', hybrid_search_memories.full_text_weight,
+                                        hybrid_search_memories.semantic_weight, hybrid_search_memories.rrf_k,
+                                        ft.rank, se.rank, ft.norm, se.norm)
+                     * (hybrid_search_memories.full_text_weight + hybrid_search_memories.semantic_weight)
                      + hybrid_search_memories.entity_weight * least(coalesce(b.boost, 0), 1))
                     / (hybrid_search_memories.full_text_weight + hybrid_search_memories.semantic_weight
                        + hybrid_search_memories.entity_weight)

@@ -13,6 +13,8 @@
 -- before the insert, and a bad one fails the whole call: no memory, no entity, no link.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
+-- The signature changes (a new argument): the old one is dropped, not left as an overload.
+-- squawk-ignore ban-drop-function
 DROP FUNCTION IF EXISTS memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz);
 CREATE OR REPLACE FUNCTION memory.add_memory(
     user_id text,

@@ -22,6 +22,8 @@
 -- (plan_cache_mode), not planned anew on every call.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
+-- The signature changes (a new argument): the old one is dropped, not left as an overload.
+-- squawk-ignore ban-drop-function
 DROP FUNCTION IF EXISTS memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer);
 CREATE OR REPLACE FUNCTION memory.hybrid_search_memories(
     query_text text,

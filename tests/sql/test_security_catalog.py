@@ -14,8 +14,11 @@ DEFINER_ALLOWLIST = {
         f"memory.{name}": "entity index lookups: under row-level security the non-LEAKPROOF operators"
         " of these indexes (&&, pg_trgm's %, @@) cannot be index conditions; each reads only the"
         " entities memory.entity_lookup_scope() lets the caller see (entity_lookup.sql)"
-        for name in ["entities_named(text, text[], text)", "entities_like(text, text, text, integer, real)",
-                     "entities_matching(text, tsquery, text, integer)"]
+        for name in [
+            "entities_named(text, text[], text)",
+            "entities_like(text, text, text, integer, real)",
+            "entities_matching(text, tsquery, text, integer)",
+        ]
     },
 }
 
