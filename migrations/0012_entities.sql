@@ -1746,13 +1746,15 @@ BEGIN
             WHERE r.object_id = w.node AND r.expired_at IS NULL AND r.valid @> v_as_of
               AND (entity_neighbourhood.relations IS NULL OR r.relation = ANY (entity_neighbourhood.relations))
         ) AS n
-        JOIN memory.entities AS e ON e.id = n.other AND NOT e.is_deleted AND e.merged_into IS NULL
         WHERE w.hops < entity_neighbourhood.depth
+          -- a walk goes on through live entities only; the last hop's are checked once, below
+          AND (w.hops = 0 OR EXISTS (SELECT FROM memory.entities AS e
+                                     WHERE e.id = w.node AND NOT e.is_deleted AND e.merged_into IS NULL))
     ) CYCLE node SET is_cycle USING cycle_path
     SELECT DISTINCT ON (w.node) w.node, e.name, e.entity_type, w.hops, w.relation, w.direction,
            w.fact_id, w.path
     FROM walk AS w
-    JOIN memory.entities AS e ON e.id = w.node
+    JOIN memory.entities AS e ON e.id = w.node AND NOT e.is_deleted AND e.merged_into IS NULL
     WHERE NOT w.is_cycle AND w.hops > 0 AND w.node <> v_start
     ORDER BY w.node, w.hops, w.relation, w.fact_id;
 END

@@ -203,7 +203,7 @@ def test_vector_index_health_reports_parameters_recommendations_and_recall(
     ]
     [row] = service.execute(
         "SELECT index_name, access_method, build_parameters, recommended_parameters, needs_rebuild, estimated_recall"
-        " FROM ops.vector_index_health(5) WHERE schema_name = 'memory'"  # agent's are empty (0013)
+        " FROM ops.vector_index_health(5) WHERE index_name = 'memories_embedding_ann'"
     ).fetchall()
     assert row[:2] == ("memories_embedding_ann", "hnsw")
     assert row[2] == {"m": 16, "ef_construction": 128}

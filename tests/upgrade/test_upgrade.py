@@ -42,6 +42,10 @@ SETTINGS = {
     "memory.rate_limits",
     "memory.quota_settings",
     "agent.settings",
+    "memory.entity_types",
+    "memory.relation_kinds",
+    "memory.entity_resolution_settings",
+    "mempg.extensions_created",
 }
 # Tables a migration fills from the data already there (0011 counts each user's memories).
 DERIVED = {"memory.quota_usage"}
