@@ -10,7 +10,7 @@ QUALITY_STAMP := $(VENV)/.bench-quality-stamp
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 MEMPG  := $(BIN)/mempg
 
-.PHONY: migrate test test-upgrade bench bench-full bench-check bench-quality bench-scale bench-agent loadtest psql db-stop lint fmt clean
+.PHONY: migrate test test-upgrade bench bench-full bench-check bench-quality bench-scale bench-agent bench-entities loadtest psql db-stop lint fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ bench-quality: $(QUALITY_STAMP)
 # SCALE_ARGS="--rows 200000" for a smoke run (written to bench/results/scale-smoke.json).
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale $(SCALE_ARGS)
+
+# Entities (not part of `make test`; about 1 minute): upsert_entity with 10,000 entities for one user,
+# entity_neighbourhood over 100,000 relations; bench/results/entities.json.
+bench-entities: $(STAMP)
+	$(BIN)/python -m bench.entities $(ENTITIES_ARGS)
 
 # The agent schema (not part of `make test`; about 3 minutes on 2 cores; see bench/agent.py): queue
 # throughput with 8 workers, unified vs hybrid memory search p95 for one user, metrics COPY rows/s.

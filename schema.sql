@@ -1445,7 +1445,7 @@ ALTER TABLE ONLY memory.user_quota_plans
     ADD CONSTRAINT user_quota_plans_plan_fkey FOREIGN KEY (plan) REFERENCES memory.quota_plans(plan) ON UPDATE CASCADE;
 
 -- INDEX memory.entities_embedding_ann
-CREATE INDEX entities_embedding_ann ON memory.entities USING hnsw (embedding extensions.vector_cosine_ops) WITH (m='16', ef_construction='64') WHERE ((embedding IS NOT NULL) AND (NOT is_deleted) AND (merged_into IS NULL));
+CREATE INDEX entities_embedding_ann ON memory.entities USING hnsw (embedding extensions.vector_cosine_ops) WITH (m='16', ef_construction='128') WHERE ((embedding IS NOT NULL) AND (NOT is_deleted) AND (merged_into IS NULL));
 
 -- INDEX memory.entities_fts
 CREATE INDEX entities_fts ON memory.entities USING gin (fts) WHERE ((NOT is_deleted) AND (merged_into IS NULL));

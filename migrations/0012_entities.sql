@@ -200,7 +200,7 @@ BEGIN
         )$ddl$, v_dim, v_config, v_config);
     IF v_dim <= 2000 THEN
         CREATE INDEX entities_embedding_ann ON memory.entities USING hnsw (embedding vector_cosine_ops)
-            WITH (m = 16, ef_construction = 64) WHERE embedding IS NOT NULL AND NOT is_deleted AND merged_into IS NULL;
+            WITH (m = 16, ef_construction = 128) WHERE embedding IS NOT NULL AND NOT is_deleted AND merged_into IS NULL;
     END IF;
 END
 $$;
