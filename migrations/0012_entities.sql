@@ -354,20 +354,20 @@ ALTER TABLE memory.memory_entities SET (autovacuum_vacuum_scale_factor = 0.05, a
 ALTER TABLE memory.entity_relations SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02);
 ALTER TABLE memory.interactions SET (autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02);
 
--- sql/memory/entity_lookup.sql
--- Index lookups of entities by name, by trigram and by full text, as their owner.
--- Why SECURITY DEFINER: under row-level security PostgreSQL evaluates a query's own conditions
--- after the policy's, unless their operators are LEAKPROOF, and the operators these indexes
--- serve (&& on text[], pg_trgm's %, @@) are not: as the application's role every lookup became a
--- scan of all the user's entities (620 ms for one exact name among 10,000 in bench/entities.py).
--- Each function reads one user's live entities only: memory.entity_lookup_scope() is that user
--- when the caller may see them (authenticated: its own identity, as the policy says; service_role,
--- superusers and BYPASSRLS roles: any user), else NULL, and NULL matches no row. They return ids
--- and match scores; the callers read the rows themselves, under row-level security.
--- search_path is pinned on every function here, so a caller's own search_path never changes what
--- a name means. Their plans do not depend on the values (the same index whatever the name), so
--- they are generic (plan_cache_mode): planning the trigram lookup took twice as long as running it.
-CREATE OR REPLACE FUNCTION memory.entity_lookup_scope(user_id text)
+-- sql/memory/lookup_scope.sql
+-- memory.lookup_scope(user_id): the user whose rows a SECURITY DEFINER index lookup may read for
+-- this caller, as row-level security would decide it: for authenticated (and any role other than
+-- the ones below) the given user only when it is the caller's own identity
+-- (app.current_user_id()), else NULL; for service_role, superusers and BYPASSRLS roles the given
+-- user. It reads the role the request runs as from the `role` setting, which a SECURITY DEFINER
+-- function does not change (as memory.quota_subject() does). The lookups that need it:
+-- entity_lookup.sql, and memory.full_text_candidates() (0015): under row-level security
+-- PostgreSQL evaluates a query's own conditions after the policy's unless their operators are
+-- LEAKPROOF, so the operators of those indexes (&& and @> on text[], pg_trgm's %, @@) cannot be
+-- index conditions for the application's role.
+-- search_path is pinned (pg_catalog, extensions, pg_temp), so a caller's own search_path never
+-- changes what a name means.
+CREATE OR REPLACE FUNCTION memory.lookup_scope(user_id text)
 RETURNS text
 LANGUAGE plpgsql
 STABLE
@@ -381,15 +381,30 @@ BEGIN
     END IF;
     IF v_role = 'service_role'
        OR EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolname = v_role AND (r.rolsuper OR r.rolbypassrls)) THEN
-        RETURN entity_lookup_scope.user_id;
+        RETURN lookup_scope.user_id;
     END IF;
-    RETURN CASE WHEN entity_lookup_scope.user_id = app.current_user_id() THEN entity_lookup_scope.user_id END;
+    RETURN CASE WHEN lookup_scope.user_id = app.current_user_id() THEN lookup_scope.user_id END;
 END
 $$;
 
-COMMENT ON FUNCTION memory.entity_lookup_scope(text) IS
-    'The user whose entities the caller may look up: its own identity (authenticated), any user (service_role); else NULL';
+COMMENT ON FUNCTION memory.lookup_scope(text) IS
+    'The user whose rows the caller may look up: its own identity (authenticated), any user (service_role); else NULL';
 
+REVOKE ALL ON FUNCTION memory.lookup_scope(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.lookup_scope(text) TO authenticated, service_role;
+
+-- sql/memory/entity_lookup.sql
+-- Index lookups of entities by name, by trigram and by full text, as their owner.
+-- Why SECURITY DEFINER: under row-level security PostgreSQL evaluates a query's own conditions
+-- after the policy's, unless their operators are LEAKPROOF, and the operators these indexes
+-- serve (&& on text[], pg_trgm's %, @@) are not: as the application's role every lookup became a
+-- scan of all the user's entities (620 ms for one exact name among 10,000 in bench/entities.py).
+-- Each function reads one user's live entities only: memory.lookup_scope() (lookup_scope.sql) is
+-- that user when the caller may see them, else NULL, and NULL matches no row. They return ids
+-- and match scores; the callers read the rows themselves, under row-level security.
+-- search_path is pinned on every function here, so a caller's own search_path never changes what
+-- a name means. Their plans do not depend on the values (the same index whatever the name), so
+-- they are generic (plan_cache_mode): planning the trigram lookup took twice as long as running it.
 CREATE OR REPLACE FUNCTION memory.entities_named(user_id text, keys text[], type_filter text DEFAULT NULL)
 RETURNS TABLE (id uuid, entity_type text, normalized_name text, importance real, created_at timestamptz)
 LANGUAGE plpgsql
@@ -399,7 +414,7 @@ SET plan_cache_mode = 'force_generic_plan'
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_user text := memory.entity_lookup_scope(entities_named.user_id);
+    v_user text := memory.lookup_scope(entities_named.user_id);
 BEGIN
     RETURN QUERY
     SELECT e.id, e.entity_type, e.normalized_name, e.importance, e.created_at
@@ -424,7 +439,7 @@ SET plan_cache_mode = 'force_generic_plan'
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_user text := memory.entity_lookup_scope(entities_like.user_id);
+    v_user text := memory.lookup_scope(entities_like.user_id);
 BEGIN
     -- the index itself skips names below min_similarity (undone on return, by the SET clause)
     PERFORM set_config('pg_trgm.similarity_threshold', greatest(entities_like.min_similarity, 0.01)::text, true);
@@ -452,7 +467,7 @@ SET plan_cache_mode = 'force_generic_plan'
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_user text := memory.entity_lookup_scope(entities_matching.user_id);
+    v_user text := memory.lookup_scope(entities_matching.user_id);
 BEGIN
     RETURN QUERY
     SELECT e.id, ts_rank(e.fts, entities_matching.query)::double precision
@@ -467,9 +482,9 @@ $$;
 COMMENT ON FUNCTION memory.entities_matching(text, tsquery, text, integer) IS
     'A user''s live entities whose names, aliases or string attributes match a tsquery, by ts_rank';
 
-REVOKE ALL ON FUNCTION memory.entity_lookup_scope(text), memory.entities_named(text, text[], text),
+REVOKE ALL ON FUNCTION memory.entities_named(text, text[], text),
     memory.entities_like(text, text, text, integer, real), memory.entities_matching(text, tsquery, text, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.entity_lookup_scope(text), memory.entities_named(text, text[], text),
+GRANT EXECUTE ON FUNCTION memory.entities_named(text, text[], text),
     memory.entities_like(text, text, text, integer, real), memory.entities_matching(text, tsquery, text, integer)
     TO authenticated, service_role;
 

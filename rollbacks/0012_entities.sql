@@ -11,7 +11,7 @@ DROP TRIGGER entity_relations_10_prepare ON memory.entity_relations;
 DROP TRIGGER relation_kinds_10_guard ON memory.relation_kinds;
 DROP TRIGGER interactions_20_counters ON memory.interactions;
 DROP VIEW memory.current_facts;
-DROP FUNCTION memory.entity_lookup_scope(text);
+DROP FUNCTION memory.lookup_scope(text);
 DROP FUNCTION memory.entities_named(text, text[], text);
 DROP FUNCTION memory.entities_like(text, text, text, integer, real);
 DROP FUNCTION memory.entities_matching(text, tsquery, text, integer);

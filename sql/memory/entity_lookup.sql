@@ -3,36 +3,12 @@
 -- after the policy's, unless their operators are LEAKPROOF, and the operators these indexes
 -- serve (&& on text[], pg_trgm's %, @@) are not: as the application's role every lookup became a
 -- scan of all the user's entities (620 ms for one exact name among 10,000 in bench/entities.py).
--- Each function reads one user's live entities only: memory.entity_lookup_scope() is that user
--- when the caller may see them (authenticated: its own identity, as the policy says; service_role,
--- superusers and BYPASSRLS roles: any user), else NULL, and NULL matches no row. They return ids
+-- Each function reads one user's live entities only: memory.lookup_scope() (lookup_scope.sql) is
+-- that user when the caller may see them, else NULL, and NULL matches no row. They return ids
 -- and match scores; the callers read the rows themselves, under row-level security.
 -- search_path is pinned on every function here, so a caller's own search_path never changes what
 -- a name means. Their plans do not depend on the values (the same index whatever the name), so
 -- they are generic (plan_cache_mode): planning the trigram lookup took twice as long as running it.
-CREATE OR REPLACE FUNCTION memory.entity_lookup_scope(user_id text)
-RETURNS text
-LANGUAGE plpgsql
-STABLE
-SET search_path = pg_catalog, extensions, pg_temp
-AS $$
-DECLARE
-    v_role text := current_setting('role');
-BEGIN
-    IF v_role = 'none' THEN
-        v_role := session_user;
-    END IF;
-    IF v_role = 'service_role'
-       OR EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolname = v_role AND (r.rolsuper OR r.rolbypassrls)) THEN
-        RETURN entity_lookup_scope.user_id;
-    END IF;
-    RETURN CASE WHEN entity_lookup_scope.user_id = app.current_user_id() THEN entity_lookup_scope.user_id END;
-END
-$$;
-
-COMMENT ON FUNCTION memory.entity_lookup_scope(text) IS
-    'The user whose entities the caller may look up: its own identity (authenticated), any user (service_role); else NULL';
-
 CREATE OR REPLACE FUNCTION memory.entities_named(user_id text, keys text[], type_filter text DEFAULT NULL)
 RETURNS TABLE (id uuid, entity_type text, normalized_name text, importance real, created_at timestamptz)
 LANGUAGE plpgsql
@@ -42,7 +18,7 @@ SET plan_cache_mode = 'force_generic_plan'
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_user text := memory.entity_lookup_scope(entities_named.user_id);
+    v_user text := memory.lookup_scope(entities_named.user_id);
 BEGIN
     RETURN QUERY
     SELECT e.id, e.entity_type, e.normalized_name, e.importance, e.created_at
@@ -67,7 +43,7 @@ SET plan_cache_mode = 'force_generic_plan'
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_user text := memory.entity_lookup_scope(entities_like.user_id);
+    v_user text := memory.lookup_scope(entities_like.user_id);
 BEGIN
     -- the index itself skips names below min_similarity (undone on return, by the SET clause)
     PERFORM set_config('pg_trgm.similarity_threshold', greatest(entities_like.min_similarity, 0.01)::text, true);
@@ -95,7 +71,7 @@ SET plan_cache_mode = 'force_generic_plan'
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_user text := memory.entity_lookup_scope(entities_matching.user_id);
+    v_user text := memory.lookup_scope(entities_matching.user_id);
 BEGIN
     RETURN QUERY
     SELECT e.id, ts_rank(e.fts, entities_matching.query)::double precision
@@ -110,8 +86,8 @@ $$;
 COMMENT ON FUNCTION memory.entities_matching(text, tsquery, text, integer) IS
     'A user''s live entities whose names, aliases or string attributes match a tsquery, by ts_rank';
 
-REVOKE ALL ON FUNCTION memory.entity_lookup_scope(text), memory.entities_named(text, text[], text),
+REVOKE ALL ON FUNCTION memory.entities_named(text, text[], text),
     memory.entities_like(text, text, text, integer, real), memory.entities_matching(text, tsquery, text, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.entity_lookup_scope(text), memory.entities_named(text, text[], text),
+GRANT EXECUTE ON FUNCTION memory.entities_named(text, text[], text),
     memory.entities_like(text, text, text, integer, real), memory.entities_matching(text, tsquery, text, integer)
     TO authenticated, service_role;

@@ -71,6 +71,11 @@ COMMENT ON FUNCTION memory.lexeme_query(text) IS 'A tsquery that matches exactly
 -- plan_cache_mode force_generic_plan: the plans do not depend on the values (the index, then a
 -- sort of at most 8 x (full_text_common_docs + 1) rows), and planning them anew on every call was
 -- 0.8 ms of a heavy user's 2.1 ms search.
+-- SECURITY DEFINER (0015): as the application's role, row-level security kept the per-user term
+-- index (memories_user_terms) from serving the counts and the candidates (its && and @> are not
+-- LEAKPROOF, lookup_scope.sql): every search read all the user's memories, or the whole table.
+-- It reads the memories of memory.lookup_scope(query_user_id) only: the caller's own for
+-- authenticated (another user's id gives no row, as the policy would), any user's for service_role.
 CREATE OR REPLACE FUNCTION memory.full_text_candidates(
     query_text text, query_embedding vector, query_user_id text, depth integer, metadata_filter jsonb,
     category_filter text[], scope memory.search_scope)
@@ -78,10 +83,12 @@ RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similari
                text_score double precision, created_at timestamptz, updated_at timestamptz)
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET plan_cache_mode = 'force_generic_plan'
-SET search_path = pg_catalog, extensions, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_user text := memory.lookup_scope(full_text_candidates.query_user_id);
     v_common integer := (SELECT s.full_text_common_docs FROM memory.settings AS s);
     v_terms tsquery[];
     v_keys text[];
@@ -100,14 +107,14 @@ BEGIN
     FROM (SELECT l.lexeme, memory.lexeme_query(l.lexeme) AS term, k.user_key,
                  (SELECT count(*) FROM (SELECT 1 FROM memory.memories AS m
                                         WHERE memory.user_terms(m.user_id, m.fts) @> ARRAY[k.user_key]
-                                          AND (m.user_id = full_text_candidates.query_user_id) IS TRUE
+                                          AND (m.user_id = v_user) IS TRUE
                                           AND NOT m.is_deleted
                                         LIMIT v_common + 1) AS bounded) AS docs
           FROM unnest(to_tsvector(memory.text_search_config(), full_text_candidates.query_text)) AS l,
-               LATERAL (SELECT full_text_candidates.query_user_id || chr(31) || l.lexeme) AS k(user_key)
+               LATERAL (SELECT v_user || chr(31) || l.lexeme) AS k(user_key)
           OFFSET 0) AS c;  -- OFFSET 0: each count once, not once per aggregate that orders by it
-    IF v_terms IS NULL THEN
-        RETURN;  -- only stop words
+    IF v_terms IS NULL OR v_user IS NULL THEN
+        RETURN;  -- only stop words, or another user's memories
     END IF;
     v_terms := v_terms[1:8];
     v_keys := v_keys[1:8];
@@ -137,7 +144,7 @@ BEGIN
                + CASE WHEN m.fts @@ t7 THEN w7 ELSE 0 END + CASE WHEN m.fts @@ t8 THEN w8 ELSE 0 END AS score
         FROM (SELECT m.id, m.fts, m.updated_at FROM memory.memories AS m
               WHERE memory.user_terms(m.user_id, m.fts) && v_choose
-                AND (m.user_id = full_text_candidates.query_user_id) IS TRUE
+                AND (m.user_id = v_user) IS TRUE
                 AND memory.is_live(m.is_deleted, m.expires_at)
                 AND memory.matches_filters(m.metadata, m.categories, full_text_candidates.metadata_filter,
                                            full_text_candidates.category_filter)
@@ -149,7 +156,7 @@ BEGIN
     )
     SELECT m.id, m.memory, m.metadata, m.categories,
            CASE WHEN full_text_candidates.query_embedding IS NULL THEN NULL
-                ELSE 1 - (m.embedding <=> full_text_candidates.query_embedding) END,
+                ELSE 1 - (m.embedding OPERATOR(extensions.<=>) full_text_candidates.query_embedding) END,
            r.score, m.created_at, m.updated_at
     FROM ranked AS r
     JOIN memory.memories AS m ON m.id = r.id

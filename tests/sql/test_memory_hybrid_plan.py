@@ -68,3 +68,5 @@ def test_hybrid_search_of_a_small_user_reads_no_other_users_rows(big_table: Data
     plans = plans_of_hybrid(big_table.url, calls)
     assert "Function Scan on search_memories" in plans  # the nested plans were logged
     assert "Seq Scan on memories" not in plans, plans
+    # the per-user term index serves the application's role too (0015: under RLS it could not)
+    assert "memories_user_terms" in plans, plans
