@@ -173,15 +173,21 @@ COMMENT ON FUNCTION agent.vector_candidates(vector, text, integer, text[], text,
 -- documents; else the rarest) choose at most 8 x (full_text_common_docs + 1) candidates per kind,
 -- and a candidate scores the summed weights of the terms it holds. At most 8 terms (the rarest).
 -- A chunk text held by several documents is one candidate (its best-ranked copy).
+-- SECURITY DEFINER (0015), as memory.full_text_candidates(): under row-level security the GIN keys'
+-- && and @> (not LEAKPROOF) could not be index conditions for the application's role; it reads
+-- the rows of memory.lookup_scope(query_user_id) only and returns ids, which the caller reads
+-- under row-level security.
 CREATE OR REPLACE FUNCTION agent.full_text_candidates(query_text text, query_user_id text, depth integer,
                                                       kinds text[], agent_id text, source_id text)
 RETURNS TABLE (kind text, id uuid, key text, score double precision, recency timestamptz)
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET plan_cache_mode = 'force_generic_plan'
-SET search_path = pg_catalog, extensions, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_user text := memory.lookup_scope(full_text_candidates.query_user_id);
     v_common integer := (SELECT s.full_text_common_docs FROM memory.settings AS s);
     v_chunks boolean := 'chunk' = ANY (full_text_candidates.kinds);
     v_messages boolean := 'conversation' = ANY (full_text_candidates.kinds);
@@ -200,19 +206,19 @@ BEGIN
     FROM (SELECT l.lexeme, memory.lexeme_query(l.lexeme) AS term, k.user_key,
                  least((SELECT count(*) FROM (SELECT 1 FROM agent.chunks AS c
                                               WHERE v_chunks AND memory.user_terms(c.user_id, c.fts) @> ARRAY[k.user_key]
-                                                AND (c.user_id = full_text_candidates.query_user_id) IS TRUE
+                                                AND (c.user_id = v_user) IS TRUE
                                                 AND (full_text_candidates.source_id IS NULL
                                                      OR c.source_id = full_text_candidates.source_id)
                                               LIMIT v_common + 1) AS bounded)
                        + (SELECT count(*) FROM (SELECT 1 FROM agent.conversations AS v
                                                 WHERE v_messages AND memory.user_terms(v.user_id, v.fts) @> ARRAY[k.user_key]
-                                                  AND (v.user_id = full_text_candidates.query_user_id) IS TRUE
+                                                  AND (v.user_id = v_user) IS TRUE
                                                   AND (full_text_candidates.agent_id IS NULL
                                                        OR v.agent_id = full_text_candidates.agent_id)
                                                 LIMIT v_common + 1) AS bounded),
                        v_common + 1) AS docs
           FROM unnest(to_tsvector(memory.text_search_config(), full_text_candidates.query_text)) AS l,
-               LATERAL (SELECT full_text_candidates.query_user_id || chr(31) || l.lexeme) AS k(user_key)
+               LATERAL (SELECT v_user || chr(31) || l.lexeme) AS k(user_key)
           OFFSET 0) AS c
     WHERE c.docs > 0;
     IF v_terms IS NULL THEN
@@ -233,14 +239,14 @@ BEGIN
         (SELECT 'chunk'::text AS kind, c.id, 'chunk:' || c.content_hash AS key, c.fts, c.created_at AS recency
          FROM agent.chunks AS c
          WHERE v_chunks AND memory.user_terms(c.user_id, c.fts) && v_choose
-           AND (c.user_id = full_text_candidates.query_user_id) IS TRUE
+           AND (c.user_id = v_user) IS TRUE
            AND (full_text_candidates.source_id IS NULL OR c.source_id = full_text_candidates.source_id)
          LIMIT 8 * (v_common + 1))
         UNION ALL
         (SELECT 'conversation'::text, v.id, 'conversation:' || v.id, v.fts, v.created_at
          FROM agent.conversations AS v
          WHERE v_messages AND memory.user_terms(v.user_id, v.fts) && v_choose
-           AND (v.user_id = full_text_candidates.query_user_id) IS TRUE
+           AND (v.user_id = v_user) IS TRUE
            AND (full_text_candidates.agent_id IS NULL OR v.agent_id = full_text_candidates.agent_id)
          LIMIT 8 * (v_common + 1))
     ), scored AS (

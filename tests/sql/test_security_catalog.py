@@ -10,6 +10,8 @@ DEFINER_ALLOWLIST = {
     "travel.my_trip_ids(text)": "policies of trips and collaborators refer to each other",
     "memory.take_token(text, text)": "the rate-limit hook of the search functions: it writes the"
     " caller's bucket, which application roles must not write themselves (they could refill it)",
+    "agent.full_text_candidates(text, text, integer, text[], text, text)": "as"
+    " memory.full_text_candidates, over chunks and messages (0015)",
     "memory.full_text_candidates(text, vector, text, integer, jsonb, text[], search_scope)": "the full-text ranking: under row-level security the per-user term index (&&, @> on text[], not"
     " LEAKPROOF) cannot serve the application's role; it reads memory.lookup_scope()'s user only (0015)",
     **{
