@@ -1564,7 +1564,7 @@ CREATE VIEW memory.current_facts WITH (security_invoker='true') AS
   WHERE ((r.expired_at IS NULL) AND (r.valid @> now()) AND ((r.object_id IS NULL) OR ((NOT o.is_deleted) AND (o.merged_into IS NULL))));
 
 -- TRIGGER memory.entities entities_30_history
-CREATE TRIGGER entities_30_history AFTER INSERT OR UPDATE ON memory.entities FOR EACH ROW EXECUTE FUNCTION memory.record_entity_history();
+CREATE TRIGGER entities_30_history AFTER INSERT OR UPDATE OF entity_type, person_type, name, aliases, attributes, contact, importance, embedding, is_deleted, deleted_at, merged_into ON memory.entities FOR EACH ROW EXECUTE FUNCTION memory.record_entity_history();
 
 -- TRIGGER memory.entity_relations entity_relations_10_prepare
 CREATE TRIGGER entity_relations_10_prepare BEFORE INSERT OR UPDATE ON memory.entity_relations FOR EACH ROW EXECUTE FUNCTION memory.prepare_entity_relation();

@@ -817,7 +817,8 @@ GRANT EXECUTE ON FUNCTION memory.entity_lock_key(text, text), memory.check_entit
 -- Trigger entities_30_history (AFTER INSERT OR UPDATE): one memory.entity_history row per ADD,
 -- UPDATE, DELETE and RESTORE of an entity, in the same transaction, with the database role and
 -- the app user. The old and new rows are recorded without the embedding and the tsvector.
--- Changes of the interaction counters alone (kept by the interactions trigger) write nothing;
+-- Changes of the interaction counters alone (kept by the interactions trigger) do not fire it (the
+-- trigger lists the columns it records), and an UPDATE that changes none of them writes nothing;
 -- merges and their undo write their own MERGE and UNMERGE rows, with what moved, and say so in
 -- the transaction-local setting memory.entity_event.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
@@ -887,7 +888,8 @@ GRANT EXECUTE ON FUNCTION memory.entity_snapshot(memory.entities), memory.entity
 
 DROP TRIGGER IF EXISTS entities_30_history ON memory.entities;
 CREATE TRIGGER entities_30_history
-    AFTER INSERT OR UPDATE ON memory.entities
+    AFTER INSERT OR UPDATE OF entity_type, person_type, name, aliases, attributes, contact, importance, embedding,
+                              is_deleted, deleted_at, merged_into ON memory.entities
     FOR EACH ROW EXECUTE FUNCTION memory.record_entity_history();
 
 -- sql/memory/list_entities.sql
@@ -1426,6 +1428,20 @@ GRANT EXECUTE ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], t
 -- without either, the call is refused.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
+-- memory.fact_key(): what "the same fact" means: its relation and its object, or its value as
+-- memory text is compared (memory.normalize_text). The trigger stores it (fact_key), assert_fact()
+-- looks a fact up by it, and merge_entities() folds the copies it finds by it.
+CREATE OR REPLACE FUNCTION memory.fact_key(relation text, object_id uuid, value text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT fact_key.relation || chr(31) || coalesce(fact_key.object_id::text, chr(31) || memory.normalize_text(fact_key.value))
+$$;
+
+COMMENT ON FUNCTION memory.fact_key(text, uuid, text) IS 'Key of a fact: relation and object, or relation and normalised value';
+
 CREATE OR REPLACE FUNCTION memory.prepare_entity_relation()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1441,9 +1457,7 @@ BEGIN
     NEW.single_key := CASE WHEN NEW.expired_at IS NULL
                                 AND (SELECT k.single_valued FROM memory.relation_kinds AS k WHERE k.name = NEW.relation)
                            THEN NEW.relation END;
-    NEW.fact_key := CASE WHEN NEW.expired_at IS NULL
-                         THEN NEW.relation || chr(31) || coalesce(NEW.object_id::text, chr(31) || memory.normalize_text(NEW.value))
-                    END;
+    NEW.fact_key := CASE WHEN NEW.expired_at IS NULL THEN memory.fact_key(NEW.relation, NEW.object_id, NEW.value) END;
     RETURN NEW;
 END
 $$;
@@ -1566,8 +1580,7 @@ BEGIN
 
     PERFORM pg_advisory_xact_lock(hashtextextended('memory.fact' || chr(31) || v_subject.id::text || chr(31)
                                                    || assert_fact.relation, 0));
-    v_key := assert_fact.relation || chr(31)
-             || coalesce(v_object_id::text, chr(31) || memory.normalize_text(assert_fact.value));
+    v_key := memory.fact_key(assert_fact.relation, v_object_id, assert_fact.value);
 
     -- the same fact: already holding over the whole interval, or overlapping / adjacent
     SELECT r.id INTO v_covering FROM memory.entity_relations AS r
@@ -1700,10 +1713,10 @@ $$;
 COMMENT ON FUNCTION memory.entity_facts(uuid, timestamptz, boolean) IS
     'Facts about an entity holding at as_of (default now), or its whole timeline with include_past';
 
-REVOKE ALL ON FUNCTION memory.prepare_entity_relation(), memory.guard_relation_kind(),
+REVOKE ALL ON FUNCTION memory.fact_key(text, uuid, text), memory.prepare_entity_relation(), memory.guard_relation_kind(),
     memory.assert_fact(uuid, text, uuid, text, text, timestamptz, timestamptz, uuid, vector),
     memory.retract_fact(uuid), memory.entity_facts(uuid, timestamptz, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.assert_fact(uuid, text, uuid, text, text, timestamptz, timestamptz, uuid, vector),
+GRANT EXECUTE ON FUNCTION memory.fact_key(text, uuid, text), memory.assert_fact(uuid, text, uuid, text, text, timestamptz, timestamptz, uuid, vector),
     memory.retract_fact(uuid), memory.entity_facts(uuid, timestamptz, boolean) TO authenticated, service_role;
 
 -- sql/memory/entity_neighbourhood.sql
@@ -2033,9 +2046,7 @@ BEGIN
                OR (r.subject_id = v_from.id AND EXISTS (
                        SELECT 1 FROM memory.entity_relations AS x
                        WHERE x.subject_id = v_into.id AND x.expired_at IS NULL AND x.relation = r.relation
-                         AND x.valid && r.valid
-                         AND (x.value IS NOT NULL AND memory.normalize_text(x.value) = memory.normalize_text(r.value)
-                              OR x.object_id IS NOT NULL AND x.object_id = r.object_id))))
+                         AND x.fact_key = r.fact_key AND x.valid && r.valid)))
         RETURNING r.id
     )
     SELECT coalesce(array_agg(f.id), '{}') INTO v_folded FROM folded AS f;

@@ -36,6 +36,7 @@ DROP FUNCTION memory.check_memory_entity_link();
 DROP FUNCTION memory.entity_references(jsonb, text);
 DROP FUNCTION memory.link_entities(uuid, jsonb);
 DROP FUNCTION memory.unlink_entity(uuid, uuid, text);
+DROP FUNCTION memory.fact_key(text, uuid, text);
 DROP FUNCTION memory.prepare_entity_relation();
 DROP FUNCTION memory.guard_relation_kind();
 DROP FUNCTION memory.assert_fact(uuid, text, uuid, text, text, timestamptz, timestamptz, uuid, vector);

@@ -21,6 +21,20 @@
 -- without either, the call is refused.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
+-- memory.fact_key(): what "the same fact" means: its relation and its object, or its value as
+-- memory text is compared (memory.normalize_text). The trigger stores it (fact_key), assert_fact()
+-- looks a fact up by it, and merge_entities() folds the copies it finds by it.
+CREATE OR REPLACE FUNCTION memory.fact_key(relation text, object_id uuid, value text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT fact_key.relation || chr(31) || coalesce(fact_key.object_id::text, chr(31) || memory.normalize_text(fact_key.value))
+$$;
+
+COMMENT ON FUNCTION memory.fact_key(text, uuid, text) IS 'Key of a fact: relation and object, or relation and normalised value';
+
 CREATE OR REPLACE FUNCTION memory.prepare_entity_relation()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -36,9 +50,7 @@ BEGIN
     NEW.single_key := CASE WHEN NEW.expired_at IS NULL
                                 AND (SELECT k.single_valued FROM memory.relation_kinds AS k WHERE k.name = NEW.relation)
                            THEN NEW.relation END;
-    NEW.fact_key := CASE WHEN NEW.expired_at IS NULL
-                         THEN NEW.relation || chr(31) || coalesce(NEW.object_id::text, chr(31) || memory.normalize_text(NEW.value))
-                    END;
+    NEW.fact_key := CASE WHEN NEW.expired_at IS NULL THEN memory.fact_key(NEW.relation, NEW.object_id, NEW.value) END;
     RETURN NEW;
 END
 $$;
@@ -161,8 +173,7 @@ BEGIN
 
     PERFORM pg_advisory_xact_lock(hashtextextended('memory.fact' || chr(31) || v_subject.id::text || chr(31)
                                                    || assert_fact.relation, 0));
-    v_key := assert_fact.relation || chr(31)
-             || coalesce(v_object_id::text, chr(31) || memory.normalize_text(assert_fact.value));
+    v_key := memory.fact_key(assert_fact.relation, v_object_id, assert_fact.value);
 
     -- the same fact: already holding over the whole interval, or overlapping / adjacent
     SELECT r.id INTO v_covering FROM memory.entity_relations AS r
@@ -295,8 +306,8 @@ $$;
 COMMENT ON FUNCTION memory.entity_facts(uuid, timestamptz, boolean) IS
     'Facts about an entity holding at as_of (default now), or its whole timeline with include_past';
 
-REVOKE ALL ON FUNCTION memory.prepare_entity_relation(), memory.guard_relation_kind(),
+REVOKE ALL ON FUNCTION memory.fact_key(text, uuid, text), memory.prepare_entity_relation(), memory.guard_relation_kind(),
     memory.assert_fact(uuid, text, uuid, text, text, timestamptz, timestamptz, uuid, vector),
     memory.retract_fact(uuid), memory.entity_facts(uuid, timestamptz, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.assert_fact(uuid, text, uuid, text, text, timestamptz, timestamptz, uuid, vector),
+GRANT EXECUTE ON FUNCTION memory.fact_key(text, uuid, text), memory.assert_fact(uuid, text, uuid, text, text, timestamptz, timestamptz, uuid, vector),
     memory.retract_fact(uuid), memory.entity_facts(uuid, timestamptz, boolean) TO authenticated, service_role;

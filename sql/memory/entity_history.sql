@@ -1,7 +1,8 @@
 -- Trigger entities_30_history (AFTER INSERT OR UPDATE): one memory.entity_history row per ADD,
 -- UPDATE, DELETE and RESTORE of an entity, in the same transaction, with the database role and
 -- the app user. The old and new rows are recorded without the embedding and the tsvector.
--- Changes of the interaction counters alone (kept by the interactions trigger) write nothing;
+-- Changes of the interaction counters alone (kept by the interactions trigger) do not fire it (the
+-- trigger lists the columns it records), and an UPDATE that changes none of them writes nothing;
 -- merges and their undo write their own MERGE and UNMERGE rows, with what moved, and say so in
 -- the transaction-local setting memory.entity_event.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
@@ -71,5 +72,6 @@ GRANT EXECUTE ON FUNCTION memory.entity_snapshot(memory.entities), memory.entity
 
 DROP TRIGGER IF EXISTS entities_30_history ON memory.entities;
 CREATE TRIGGER entities_30_history
-    AFTER INSERT OR UPDATE ON memory.entities
+    AFTER INSERT OR UPDATE OF entity_type, person_type, name, aliases, attributes, contact, importance, embedding,
+                              is_deleted, deleted_at, merged_into ON memory.entities
     FOR EACH ROW EXECUTE FUNCTION memory.record_entity_history();

@@ -74,9 +74,7 @@ BEGIN
                OR (r.subject_id = v_from.id AND EXISTS (
                        SELECT 1 FROM memory.entity_relations AS x
                        WHERE x.subject_id = v_into.id AND x.expired_at IS NULL AND x.relation = r.relation
-                         AND x.valid && r.valid
-                         AND (x.value IS NOT NULL AND memory.normalize_text(x.value) = memory.normalize_text(r.value)
-                              OR x.object_id IS NOT NULL AND x.object_id = r.object_id))))
+                         AND x.fact_key = r.fact_key AND x.valid && r.valid)))
         RETURNING r.id
     )
     SELECT coalesce(array_agg(f.id), '{}') INTO v_folded FROM folded AS f;
