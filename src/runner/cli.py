@@ -20,6 +20,7 @@ import psycopg
 from runner import embedded, schema
 from runner.archive import DEFAULT_RETAIN
 from runner.cli_durability import base_backup, point_in_time_restore, pooler_group, replica_group
+from runner.cli_mcp import mcp_command
 from runner.config import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_LOCK_WAIT_SECONDS,
@@ -344,6 +345,7 @@ def db_start(archive: bool | None, project_dir: Path | None) -> int:
 
 db.add_command(replica_group)
 db.add_command(pooler_group)
+cli.add_command(mcp_command)
 
 
 @db.command("stop")
