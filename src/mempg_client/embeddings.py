@@ -140,7 +140,9 @@ class MiniLMEmbedder:
         self._model = SentenceTransformer(str(get_model_path()), device="cpu")
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors = self._model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
+        vectors = self._model.encode(
+            list(texts), normalize_embeddings=True, show_progress_bar=False
+        )
         return [[float(x) for x in row] for row in vectors]
 
 

@@ -94,7 +94,9 @@ class MempgVectorStore(VectorStore):
     def _user(self) -> str:
         user = self.client.identity()
         if user is None:
-            raise MempgError("22004", "user_id must be given (MempgVectorStore(user_id=...) or acting_as())")
+            raise MempgError(
+                "22004", "user_id must be given (MempgVectorStore(user_id=...) or acting_as())"
+            )
         return user
 
     # -- writes --------------------------------------------------------------------------------
@@ -115,7 +117,9 @@ class MempgVectorStore(VectorStore):
         vectors = self.embedding.embed_documents(texts)
         user = self._user()
         with self.client.transaction(user) as cur:
-            for text, metadata, vector, document_id in zip(texts, metadatas, vectors, document_ids, strict=True):
+            for text, metadata, vector, document_id in zip(
+                texts, metadatas, vectors, document_ids, strict=True
+            ):
                 memory_id = _memory_id(user, document_id)
                 stored = dict(metadata)
                 if str(memory_id) != document_id:
@@ -135,7 +139,15 @@ class MempgVectorStore(VectorStore):
                     cur.execute(
                         "INSERT INTO memory.memories (id, user_id, agent_id, run_id, memory, embedding, metadata)"
                         " VALUES (%s, %s, %s, %s, %s, %s::extensions.vector, %s::jsonb)",
-                        (memory_id, user, self.agent_id, self.run_id, text, vector_literal(vector), json.dumps(stored)),
+                        (
+                            memory_id,
+                            user,
+                            self.agent_id,
+                            self.run_id,
+                            text,
+                            vector_literal(vector),
+                            json.dumps(stored),
+                        ),
                     )
         return document_ids
 
@@ -151,7 +163,9 @@ class MempgVectorStore(VectorStore):
                     (_memory_id(user, document_id),),
                 )
                 if cur.fetchone()["n"]:
-                    cur.execute("SELECT * FROM memory.delete_memory(%s)", (_memory_id(user, document_id),))
+                    cur.execute(
+                        "SELECT * FROM memory.delete_memory(%s)", (_memory_id(user, document_id),)
+                    )
         return True
 
     # -- reads ---------------------------------------------------------------------------------
@@ -165,12 +179,19 @@ class MempgVectorStore(VectorStore):
                     (_memory_id(user, document_id),),
                 )
                 if cur.fetchone()["n"]:
-                    cur.execute("SELECT * FROM memory.get_memory(%s)", (_memory_id(user, document_id),))
+                    cur.execute(
+                        "SELECT * FROM memory.get_memory(%s)", (_memory_id(user, document_id),)
+                    )
                     found.append(_document(cur.fetchone()))
         return found
 
     def _search(
-        self, query: str | None, vector: list[float], k: int, filter: dict[str, Any] | None, hybrid: bool
+        self,
+        query: str | None,
+        vector: list[float],
+        k: int,
+        filter: dict[str, Any] | None,
+        hybrid: bool,
     ) -> list[tuple[Document, float, dict[str, Any]]]:
         user = self._user()
         filters = None if not filter else json.dumps(filter)
@@ -196,7 +217,9 @@ class MempgVectorStore(VectorStore):
     def similarity_search(
         self, query: str, k: int = 4, filter: dict[str, Any] | None = None, **kwargs: Any
     ) -> list[Document]:
-        return [doc for doc, _ in self.similarity_search_with_score(query, k, filter=filter, **kwargs)]
+        return [
+            doc for doc, _ in self.similarity_search_with_score(query, k, filter=filter, **kwargs)
+        ]
 
     def similarity_search_with_score(
         self,
@@ -210,17 +233,25 @@ class MempgVectorStore(VectorStore):
         """Cosine similarity (higher is nearer); with hybrid, the fused RRF score."""
         vector = self.embedding.embed_query(query)
         use_hybrid = self.hybrid if hybrid is None else hybrid
-        return [(doc, score) for doc, score, _ in self._search(query, vector, k, filter, use_hybrid)]
+        return [
+            (doc, score) for doc, score, _ in self._search(query, vector, k, filter, use_hybrid)
+        ]
 
     def similarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, filter: dict[str, Any] | None = None, **kwargs: Any
+        self,
+        embedding: list[float],
+        k: int = 4,
+        filter: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> list[Document]:
         return [doc for doc, _, _ in self._search(None, embedding, k, filter, False)]
 
     def _select_relevance_score_fn(self) -> Any:
         return lambda score: score  # cosine similarity already; 1 is identical
 
-    def hybrid_search(self, query: str, k: int = 4, filter: dict[str, Any] | None = None) -> list[Document]:
+    def hybrid_search(
+        self, query: str, k: int = 4, filter: dict[str, Any] | None = None
+    ) -> list[Document]:
         """mempg's hybrid search (full text and vector, fused by rank)."""
         return [doc for doc, _ in self.similarity_search_with_score(query, k, filter, hybrid=True)]
 
@@ -260,7 +291,9 @@ class MempgVectorStore(VectorStore):
         )
         by_id = {r["id"]: json.loads(r["embedding"]) for r in rows}
         vectors = [by_id[r["id"]] for _, _, r in candidates]
-        chosen = maximal_marginal_relevance(np.array(embedding), vectors, lambda_mult=lambda_mult, k=k)
+        chosen = maximal_marginal_relevance(
+            np.array(embedding), vectors, lambda_mult=lambda_mult, k=k
+        )
         return [candidates[i][0] for i in chosen]
 
     @classmethod

@@ -36,7 +36,9 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 _CALLER_CLASSES = ("22", "23", "42", "P0", "PG")
 
-Text = Annotated[str, Field(min_length=1, max_length=10_000, description="Text, 1 to 10,000 characters")]
+Text = Annotated[
+    str, Field(min_length=1, max_length=10_000, description="Text, 1 to 10,000 characters")
+]
 Label = Annotated[str, Field(min_length=1, max_length=255)]
 Json = dict[str, Any]
 Count = Annotated[int, Field(ge=1, le=100)]
@@ -69,17 +71,23 @@ class Identity:
     def __init__(self, user: str | None = None, allowed: Iterable[str] | None = None) -> None:
         allowed_set = frozenset(allowed or ())
         if (user is None) == (not allowed_set):
-            raise ValueError("give either one user (--user) or an allow-list (--allow-user), not both or neither")
+            raise ValueError(
+                "give either one user (--user) or an allow-list (--allow-user), not both or neither"
+            )
         self.user = user
         self.allowed = allowed_set
 
     def resolve(self, user_id: str | None) -> str:
         if self.user is not None:
             if user_id is not None and user_id != self.user:
-                raise MempgError("42501", f"this server acts for user {self.user!r} only, not {user_id!r}")
+                raise MempgError(
+                    "42501", f"this server acts for user {self.user!r} only, not {user_id!r}"
+                )
             return self.user
         if user_id is None:
-            raise MempgError("22004", "user_id must be given: this server serves an allow-list of users")
+            raise MempgError(
+                "22004", "user_id must be given: this server serves an allow-list of users"
+            )
         if user_id not in self.allowed:
             raise MempgError("42501", f"user_id {user_id!r} is not in this server's allow-list")
         return user_id
@@ -87,7 +95,9 @@ class Identity:
 
 UserArg = Annotated[
     str | None,
-    Field(description="The user to act for: optional with a one-user server, required with an allow-list"),
+    Field(
+        description="The user to act for: optional with a one-user server, required with an allow-list"
+    ),
 ]
 
 
@@ -100,7 +110,9 @@ def build_server(client: Client, embedder: Embedder, identity: Identity) -> MCPS
         "entities and facts about them.",
     )
 
-    def run_as(user_id: str | None, query: str, build: Callable[[str], tuple[Any, ...]]) -> list[dict[str, Any]]:
+    def run_as(
+        user_id: str | None, query: str, build: Callable[[str], tuple[Any, ...]]
+    ) -> list[dict[str, Any]]:
         try:
             user = identity.resolve(user_id)
             return [_jsonable(row) for row in client.call(query, build(user), user=user)]

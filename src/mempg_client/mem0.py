@@ -55,12 +55,22 @@ _registered_embedder: Embedder | None = None
 class MempgConfig(BaseModel):
     """The `vector_store.config` of provider "mempg"."""
 
-    dsn: str | None = Field(None, description="PostgreSQL URL; default DATABASE_URL, else the embedded server")
-    collection_name: str = Field("mem0", description="Mem0's collection; mempg holds memories in memory.memories")
-    embedding_model_dims: int | None = Field(None, description="Checked against the installed dimension at start-up")
-    user_id: str | None = Field(None, description="Pin every call to this user (one user per Memory)")
+    dsn: str | None = Field(
+        None, description="PostgreSQL URL; default DATABASE_URL, else the embedded server"
+    )
+    collection_name: str = Field(
+        "mem0", description="Mem0's collection; mempg holds memories in memory.memories"
+    )
+    embedding_model_dims: int | None = Field(
+        None, description="Checked against the installed dimension at start-up"
+    )
+    user_id: str | None = Field(
+        None, description="Pin every call to this user (one user per Memory)"
+    )
     allowed_users: list[str] | None = Field(None, description="Refuse (42501) any other user")
-    keyword_search: bool = Field(True, description="Offer mempg's full-text ranking to Mem0's hybrid scoring")
+    keyword_search: bool = Field(
+        True, description="Offer mempg's full-text ranking to Mem0's hybrid scoring"
+    )
 
     model_config = ConfigDict(extra="forbid")
 
@@ -131,7 +141,9 @@ def translate_filters(filters: dict[str, Any]) -> dict[str, Any] | None:
     return parts[0] if len(parts) == 1 else {"AND": parts}
 
 
-def split_filters(filters: dict[str, Any] | None) -> tuple[str | None, str | None, str | None, dict[str, Any] | None]:
+def split_filters(
+    filters: dict[str, Any] | None,
+) -> tuple[str | None, str | None, str | None, dict[str, Any] | None]:
     """(user_id, agent_id, run_id, the rest in mempg's language): plain scope values become the
     functions' arguments; an agent_id / run_id with operators stays in the filter."""
     rest = dict(filters or {})
@@ -199,7 +211,9 @@ class MempgVectorStore(VectorStoreBase):
             raise MempgError("22004", "reset needs a user: set user_id, or call inside acting_as()")
         while True:
             rows = self.client.call(
-                "SELECT l.id FROM memory.list_memories(%s, page_size => %s) AS l", (user, _LIST_PAGE), user=user
+                "SELECT l.id FROM memory.list_memories(%s, page_size => %s) AS l",
+                (user, _LIST_PAGE),
+                user=user,
             )
             if not rows:
                 return
@@ -208,7 +222,12 @@ class MempgVectorStore(VectorStoreBase):
                     cur.execute("SELECT * FROM memory.delete_memory(%s)", (row["id"],))
 
     # -- writes --------------------------------------------------------------------------------
-    def insert(self, vectors: Sequence[Sequence[float]], payloads: Sequence[dict] | None = None, ids: Sequence[str] | None = None) -> None:
+    def insert(
+        self,
+        vectors: Sequence[Sequence[float]],
+        payloads: Sequence[dict] | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> None:
         self._refuse_auxiliary()
         payloads = payloads or [{} for _ in vectors]
         if ids is None:
@@ -236,9 +255,16 @@ class MempgVectorStore(VectorStoreBase):
             event = {"mem0_id": str(memory_id), "id": str(outcome["id"]), "event": outcome["event"]}
             self.last_insert_outcomes.append(event)
             if event["event"] != "ADD":
-                logger.info("mempg folded Mem0's memory %s into %s (%s)", memory_id, event["id"], event["event"])
+                logger.info(
+                    "mempg folded Mem0's memory %s into %s (%s)",
+                    memory_id,
+                    event["id"],
+                    event["event"],
+                )
 
-    def update(self, vector_id: str, vector: Sequence[float] | None = None, payload: dict | None = None) -> None:
+    def update(
+        self, vector_id: str, vector: Sequence[float] | None = None, payload: dict | None = None
+    ) -> None:
         self._refuse_auxiliary()
         user = self.client.identity()
         self.client.call(
@@ -255,14 +281,20 @@ class MempgVectorStore(VectorStoreBase):
 
     def delete(self, vector_id: str) -> None:
         self._refuse_auxiliary()
-        self.client.call("SELECT * FROM memory.delete_memory(%s::uuid)", (vector_id,), user=self.client.identity())
+        self.client.call(
+            "SELECT * FROM memory.delete_memory(%s::uuid)",
+            (vector_id,),
+            user=self.client.identity(),
+        )
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, vector_id: str) -> OutputData | None:
         self._refuse_auxiliary()
         try:
             rows = self.client.call(
-                "SELECT * FROM memory.get_memory(%s::uuid)", (vector_id,), user=self.client.identity()
+                "SELECT * FROM memory.get_memory(%s::uuid)",
+                (vector_id,),
+                user=self.client.identity(),
             )
         except MempgError as exc:
             if exc.sqlstate in ("P0002", "22P02"):  # not found (or another user's); not a uuid
@@ -270,7 +302,9 @@ class MempgVectorStore(VectorStoreBase):
             raise
         return OutputData(id=str(rows[0]["id"]), score=None, payload=_payload(rows[0]))
 
-    def search(self, query: str, vectors: Sequence[float], top_k: int = 5, filters: dict | None = None) -> list[OutputData]:
+    def search(
+        self, query: str, vectors: Sequence[float], top_k: int = 5, filters: dict | None = None
+    ) -> list[OutputData]:
         self._refuse_auxiliary()
         user, agent, run, rest = split_filters(filters)
         acting = self.client.identity(user)
@@ -280,12 +314,24 @@ class MempgVectorStore(VectorStoreBase):
             " FROM memory.search_memories(%s::extensions.vector, %s, match_count => %s,"
             "      similarity_threshold => 0, agent_id => %s, run_id => %s, filters => %s::jsonb) AS s"
             " CROSS JOIN LATERAL memory.get_memory(s.id) AS g",
-            (vector_literal(vectors), user or acting, top_k, agent, run, None if rest is None else json.dumps(rest)),
+            (
+                vector_literal(vectors),
+                user or acting,
+                top_k,
+                agent,
+                run,
+                None if rest is None else json.dumps(rest),
+            ),
             user=acting,
         )
-        return [OutputData(id=str(r["id"]), score=float(r["similarity"]), payload=_payload(r)) for r in rows]
+        return [
+            OutputData(id=str(r["id"]), score=float(r["similarity"]), payload=_payload(r))
+            for r in rows
+        ]
 
-    def keyword_search(self, query: str, top_k: int = 5, filters: dict | None = None) -> list[OutputData] | None:
+    def keyword_search(
+        self, query: str, top_k: int = 5, filters: dict | None = None
+    ) -> list[OutputData] | None:
         """mempg's full-text ranking (text_search_memories: any term, per-user idf)."""
         if not self.config.keyword_search or self.auxiliary or not query.strip():
             return None
@@ -299,7 +345,9 @@ class MempgVectorStore(VectorStoreBase):
             user=acting,
         )
         return [
-            OutputData(id=str(r["id"]), score=float(r["text_score"]), payload=_payload(r, user or acting))
+            OutputData(
+                id=str(r["id"]), score=float(r["text_score"]), payload=_payload(r, user or acting)
+            )
             for r in rows
         ]
 
@@ -327,7 +375,11 @@ class MempgVectorStore(VectorStoreBase):
                 ),
                 user=acting,
             )
-            found.extend(OutputData(id=str(r["id"]), score=None, payload=_payload(r)) for r in rows if r["matches"])
+            found.extend(
+                OutputData(id=str(r["id"]), score=None, payload=_payload(r))
+                for r in rows
+                if r["matches"]
+            )
             if len(rows) < (_LIST_PAGE if rest else min(limit, _LIST_PAGE)):
                 break
             cursor = (rows[-1]["created_at"], rows[-1]["id"])

@@ -33,8 +33,15 @@ def _embedder(kind: str, dimension: int | None) -> object:
 
 
 @click.command("mcp")
-@click.option("--database", envvar="DATABASE_URL", metavar="URL", help="Default: $DATABASE_URL, else the embedded server.")
-@click.option("--dir", "project_dir", envvar="MEMPG_DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--database",
+    envvar="DATABASE_URL",
+    metavar="URL",
+    help="Default: $DATABASE_URL, else the embedded server.",
+)
+@click.option(
+    "--dir", "project_dir", envvar="MEMPG_DIR", type=click.Path(file_okay=False, path_type=Path)
+)
 @click.option("--user", envvar="MEMPG_MCP_USER", help="The one user this server acts for.")
 @click.option(
     "--allow-user",
@@ -69,18 +76,28 @@ def mcp_command(
         from mempg_client.client import Client, MempgError
         from mempg_client.embeddings import EmbeddingError
     except ImportError as missing:
-        raise RunnerError(f"the MCP server needs its extra ({missing}): make mcp, or pip install 'mempg[mcp]'") from missing
+        raise RunnerError(
+            f"the MCP server needs its extra ({missing}): make mcp, or pip install 'mempg[mcp]'"
+        ) from missing
     allowed_users = list(allowed) or [
         u.strip() for u in os.environ.get("MEMPG_MCP_ALLOWED_USERS", "").split(",") if u.strip()
     ]
     if (user is None) == (not allowed_users):
-        raise click.UsageError("give either --user (one user per server) or --allow-user (an allow-list)")
+        raise click.UsageError(
+            "give either --user (one user per server) or --allow-user (an allow-list)"
+        )
     url = database or embedded.start(project_at(project_dir).root).url()
     try:
         dimension = Client(url).embedding_dim() if embedder == "hash" else None
         chosen = _embedder(embedder, dimension)
         mcp_server.serve(
-            dsn=url, user=user, allowed_users=allowed_users or None, embedder=chosen, http=http, host=host, port=port
+            dsn=url,
+            user=user,
+            allowed_users=allowed_users or None,
+            embedder=chosen,
+            http=http,
+            host=host,
+            port=port,
         )
     except (MempgError, EmbeddingError) as exc:
         click.echo(f"mempg mcp: {exc}", err=True)

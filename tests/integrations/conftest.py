@@ -23,7 +23,7 @@ import pytest
 # events to a network this machine does not have.
 os.environ["MEM0_TELEMETRY"] = "False"
 
-from mempg_client.embeddings import HashEmbedder  # noqa: E402
+from mempg_client.embeddings import HashEmbedder
 
 DIM = 1536  # the template database's embedding dimension
 
@@ -62,7 +62,11 @@ def _serve(dimension: int) -> Iterator[EmbeddingsServer]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state.requests.append(
-                {"path": self.path, "body": body, "authorization": self.headers.get("Authorization")}
+                {
+                    "path": self.path,
+                    "body": body,
+                    "authorization": self.headers.get("Authorization"),
+                }
             )
             if state.fail_with is not None:
                 self.send_response(state.fail_with)

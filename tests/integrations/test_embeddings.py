@@ -5,8 +5,8 @@ torch's CPU wheel is on disk), each checked against the installed dimension at s
 from __future__ import annotations
 
 import pytest
-from conftest import DIM
 
+from conftest import DIM
 from helpers import Database, run_mempg
 from mempg_client import Client, DimensionMismatch
 from mempg_client.embeddings import (
@@ -31,7 +31,10 @@ def test_the_http_embedder_speaks_the_openai_embeddings_shape(embeddings_server,
     assert request["authorization"] == "Bearer secret-key"
     # the server answers in reverse order; the embedder puts them back by "index"
     assert vectors == HashEmbedder(DIM).embed(["green tea", "Lisbon in May"])
-    assert HttpEmbedder(embeddings_server.url + "/embeddings").url == embeddings_server.url + "/embeddings"
+    assert (
+        HttpEmbedder(embeddings_server.url + "/embeddings").url
+        == embeddings_server.url + "/embeddings"
+    )
 
 
 def test_the_http_embedder_reports_failures_clearly(embeddings_server):
@@ -46,7 +49,9 @@ def test_the_http_embedder_reports_failures_clearly(embeddings_server):
         HttpEmbedder("http://127.0.0.1:9/v1", timeout=2)  # nothing listens on the discard port
 
 
-def test_default_embedder_prefers_the_endpoint_and_says_what_is_missing(embeddings_server, monkeypatch):
+def test_default_embedder_prefers_the_endpoint_and_says_what_is_missing(
+    embeddings_server, monkeypatch
+):
     monkeypatch.setenv("MEMPG_EMBEDDINGS_URL", embeddings_server.url)
     assert isinstance(default_embedder(), HttpEmbedder)
     monkeypatch.delenv("MEMPG_EMBEDDINGS_URL")
@@ -55,12 +60,18 @@ def test_default_embedder_prefers_the_endpoint_and_says_what_is_missing(embeddin
             default_embedder()
 
 
-def test_an_embedder_of_another_dimension_is_refused_naming_both(module_db: Database, small_embeddings_server):
+def test_an_embedder_of_another_dimension_is_refused_naming_both(
+    module_db: Database, small_embeddings_server
+):
     client = Client(module_db.url)
     embedder = HttpEmbedder(small_embeddings_server.url)
     with pytest.raises(DimensionMismatch) as refused:
         client.check_dimension(embedder.name, embedder.dimension)
-    assert (refused.value.sqlstate, refused.value.embedder_dim, refused.value.installed_dim) == ("22023", 384, DIM)
+    assert (refused.value.sqlstate, refused.value.embedder_dim, refused.value.installed_dim) == (
+        "22023",
+        384,
+        DIM,
+    )
     client.check_dimension("hash", HashEmbedder(DIM).dimension)  # the right one passes
 
 
@@ -79,9 +90,14 @@ def test_minilm_is_the_default_and_embeds_meaning_in_a_384_dimensional_install(
     assert embedder.dimension == MINILM_DIM
     result = run_mempg("apply", "--embedding-dim", str(MINILM_DIM), url=module_empty_db.url)
     assert result.returncode == 0, result.stderr
-    store = MempgVectorStore(MempgEmbeddings(embedder), user_id="minilm-user", dsn=module_empty_db.url)
+    store = MempgVectorStore(
+        MempgEmbeddings(embedder), user_id="minilm-user", dsn=module_empty_db.url
+    )
     store.add_texts(["A kitten is sleeping on the sofa", "The stock market fell sharply today"])
-    assert store.similarity_search("a small cat naps", k=1)[0].page_content == "A kitten is sleeping on the sofa"
+    assert (
+        store.similarity_search("a small cat naps", k=1)[0].page_content
+        == "A kitten is sleeping on the sofa"
+    )
     with pytest.raises(DimensionMismatch) as refused:  # and a 1536-dim embedder is refused here
         Client(module_empty_db.url).check_dimension("hash", DIM)
     assert (refused.value.embedder_dim, refused.value.installed_dim) == (DIM, MINILM_DIM)

@@ -8,18 +8,22 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest.importorskip("langchain_core", reason="the langchain extra is not installed (make test installs it)")
-pytest.importorskip("langchain_tests", reason="langchain-tests is not installed (make test installs it)")
+pytest.importorskip(
+    "langchain_core", reason="the langchain extra is not installed (make test installs it)"
+)
+pytest.importorskip(
+    "langchain_tests", reason="langchain-tests is not installed (make test installs it)"
+)
 
-from conftest import DIM  # noqa: E402
-from langchain_core.documents import Document  # noqa: E402
-from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings  # noqa: E402
-from langchain_tests.integration_tests import VectorStoreIntegrationTests  # noqa: E402
+from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
+from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
-from helpers import Database  # noqa: E402
-from mempg_client import DimensionMismatch, MempgError  # noqa: E402
-from mempg_client.embeddings import HashEmbedder  # noqa: E402
-from mempg_client.langchain import MempgEmbeddings, MempgVectorStore  # noqa: E402
+from conftest import DIM
+from helpers import Database
+from mempg_client import DimensionMismatch, MempgError
+from mempg_client.embeddings import HashEmbedder
+from mempg_client.langchain import MempgEmbeddings, MempgVectorStore
 
 
 class PositiveFakeEmbedding(DeterministicFakeEmbedding):
@@ -41,14 +45,18 @@ class TestMempgStandard(VectorStoreIntegrationTests):
     @pytest.fixture
     def vectorstore(self, module_db: Database) -> Iterator[MempgVectorStore]:
         # a new user is an empty store; the module's database is dropped afterwards
-        store = MempgVectorStore(self.get_embeddings(), user_id=f"lc-{uuid.uuid4().hex[:12]}", dsn=module_db.url)
+        store = MempgVectorStore(
+            self.get_embeddings(), user_id=f"lc-{uuid.uuid4().hex[:12]}", dsn=module_db.url
+        )
         yield store
         store.client.close()
 
 
 @pytest.fixture
 def store(module_db: Database) -> Iterator[MempgVectorStore]:
-    store = MempgVectorStore(MempgEmbeddings(HashEmbedder(DIM)), user_id=f"lc-{uuid.uuid4().hex[:12]}", dsn=module_db.url)
+    store = MempgVectorStore(
+        MempgEmbeddings(HashEmbedder(DIM)), user_id=f"lc-{uuid.uuid4().hex[:12]}", dsn=module_db.url
+    )
     store.add_texts(
         [
             "Alice flies to Lisbon in May",
@@ -95,31 +103,52 @@ def test_scores_search_by_vector_and_hybrid(store: MempgVectorStore):
 
 
 def test_max_marginal_relevance_prefers_diverse_results(store: MempgVectorStore):
-    store.add_texts(["Alice flies to Lisbon in May again"], metadatas=[{"topic": "travel"}], ids=["lisbon2"])
+    store.add_texts(
+        ["Alice flies to Lisbon in May again"], metadatas=[{"topic": "travel"}], ids=["lisbon2"]
+    )
     nearest = [d.id for d in store.similarity_search("Alice flies to Lisbon in May", k=2)]
-    diverse = [d.id for d in store.max_marginal_relevance_search("Alice flies to Lisbon in May", k=2, fetch_k=5, lambda_mult=0.3)]
+    diverse = [
+        d.id
+        for d in store.max_marginal_relevance_search(
+            "Alice flies to Lisbon in May", k=2, fetch_k=5, lambda_mult=0.3
+        )
+    ]
     assert nearest == ["lisbon", "lisbon2"]
     assert diverse[0] == "lisbon" and diverse[1] != "lisbon2"
 
 
 def test_two_stores_of_two_users_never_see_each_other(store: MempgVectorStore, module_db: Database):
-    other = MempgVectorStore(MempgEmbeddings(HashEmbedder(DIM)), user_id=f"lc-{uuid.uuid4().hex[:12]}", dsn=module_db.url)
+    other = MempgVectorStore(
+        MempgEmbeddings(HashEmbedder(DIM)), user_id=f"lc-{uuid.uuid4().hex[:12]}", dsn=module_db.url
+    )
     assert other.similarity_search("Alice flies to Lisbon in May", k=4) == []
     assert other.get_by_ids(["lisbon"]) == []
     other.delete(["lisbon"])  # another user's id is an unknown id: nothing happens
     other.add_texts(["Bob's own Lisbon note"], ids=["lisbon"])  # the same document id, another user
     assert [d.page_content for d in other.get_by_ids(["lisbon"])] == ["Bob's own Lisbon note"]
-    assert [d.page_content for d in store.get_by_ids(["lisbon"])] == ["Alice flies to Lisbon in May"]
+    assert [d.page_content for d in store.get_by_ids(["lisbon"])] == [
+        "Alice flies to Lisbon in May"
+    ]
 
 
 def test_a_deleted_id_can_be_added_again(store: MempgVectorStore):
     store.delete(["oslo"])
     assert store.get_by_ids(["oslo"]) == []
-    store.add_documents([Document(page_content="Alice flies to Oslo in January", metadata={"month": 1}, id="oslo")])
-    assert store.get_by_ids(["oslo"]) == [Document(page_content="Alice flies to Oslo in January", metadata={"month": 1}, id="oslo")]
+    store.add_documents(
+        [Document(page_content="Alice flies to Oslo in January", metadata={"month": 1}, id="oslo")]
+    )
+    assert store.get_by_ids(["oslo"]) == [
+        Document(page_content="Alice flies to Oslo in January", metadata={"month": 1}, id="oslo")
+    ]
 
 
 def test_an_embedding_model_of_another_dimension_is_refused_at_start_up(module_db: Database):
     with pytest.raises(DimensionMismatch) as refused:
-        MempgVectorStore(DeterministicFakeEmbedding(size=384), user_id="lc-small", dsn=module_db.url)
-    assert (refused.value.sqlstate, refused.value.embedder_dim, refused.value.installed_dim) == ("22023", 384, DIM)
+        MempgVectorStore(
+            DeterministicFakeEmbedding(size=384), user_id="lc-small", dsn=module_db.url
+        )
+    assert (refused.value.sqlstate, refused.value.embedder_dim, refused.value.installed_dim) == (
+        "22023",
+        384,
+        DIM,
+    )

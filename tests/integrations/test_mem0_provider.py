@@ -10,15 +10,15 @@ import pytest
 
 pytest.importorskip("mem0", reason="the mem0 extra is not installed (make test installs it)")
 
-from conftest import DIM  # noqa: E402
-from mem0 import Memory  # noqa: E402
+from mem0 import Memory
 
-import mempg_client.mem0 as mempg_mem0  # noqa: E402
-from helpers import Database  # noqa: E402
-from mempg_client import DimensionMismatch, MempgError, acting_as  # noqa: E402
-from mempg_client.embeddings import HashEmbedder  # noqa: E402
-from runner.operations import bulk_load_memories  # noqa: E402
-from vectors import clustered, connect_as, owner  # noqa: E402
+import mempg_client.mem0 as mempg_mem0
+from conftest import DIM
+from helpers import Database
+from mempg_client import DimensionMismatch, MempgError, acting_as
+from mempg_client.embeddings import HashEmbedder
+from runner.operations import bulk_load_memories
+from vectors import clustered, connect_as, owner
 
 
 class LookupEmbedder:
@@ -62,9 +62,18 @@ def test_two_users_add_search_get_all_update_delete_and_history_through_mem0(
     alice = memory_for(module_db, tmp_path, alice_id)
     bob = memory_for(module_db, tmp_path, bob_id)
 
-    tea = alice.add("Alice drinks green tea every morning", user_id=alice_id, infer=False, metadata={"topic": "food"})
-    alice.add("Alice flies to Lisbon in May", user_id=alice_id, infer=False, metadata={"topic": "travel"})
-    bob.add("Bob drinks black coffee at night", user_id=bob_id, infer=False, metadata={"topic": "food"})
+    tea = alice.add(
+        "Alice drinks green tea every morning",
+        user_id=alice_id,
+        infer=False,
+        metadata={"topic": "food"},
+    )
+    alice.add(
+        "Alice flies to Lisbon in May", user_id=alice_id, infer=False, metadata={"topic": "travel"}
+    )
+    bob.add(
+        "Bob drinks black coffee at night", user_id=bob_id, infer=False, metadata={"topic": "food"}
+    )
     tea_id = tea["results"][0]["id"]
     assert tea["results"][0]["event"] == "ADD"
 
@@ -84,7 +93,10 @@ def test_two_users_add_search_get_all_update_delete_and_history_through_mem0(
         bob.delete(tea_id)
 
     listed = alice.get_all(filters={"user_id": alice_id})["results"]
-    assert sorted(r["memory"] for r in listed) == ["Alice drinks green tea every morning", "Alice flies to Lisbon in May"]
+    assert sorted(r["memory"] for r in listed) == [
+        "Alice drinks green tea every morning",
+        "Alice flies to Lisbon in May",
+    ]
 
     alice.update(tea_id, text="Alice drinks jasmine tea every morning")
     assert alice.get(tea_id)["memory"] == "Alice drinks jasmine tea every morning"
@@ -99,7 +111,9 @@ def test_two_users_add_search_get_all_update_delete_and_history_through_mem0(
     ]
 
 
-def test_mem0_filters_and_scope_reach_mempgs_filter_language(module_db: Database, tmp_path: Path, user: str):
+def test_mem0_filters_and_scope_reach_mempgs_filter_language(
+    module_db: Database, tmp_path: Path, user: str
+):
     memory = memory_for(module_db, tmp_path, user)
     rows = [
         ("Trip to Lisbon in May", {"topic": "travel", "month": 5}, "planner"),
@@ -111,21 +125,42 @@ def test_mem0_filters_and_scope_reach_mempgs_filter_language(module_db: Database
         memory.add(text, user_id=user, agent_id=agent, infer=False, metadata=metadata)
 
     def search(filters):
-        return sorted(r["memory"] for r in memory.search("trip dinner dentist", filters={"user_id": user, **filters}, threshold=0)["results"])
+        return sorted(
+            r["memory"]
+            for r in memory.search(
+                "trip dinner dentist", filters={"user_id": user, **filters}, threshold=0
+            )["results"]
+        )
 
     assert search({"topic": "travel", "month": {"gte": 6}}) == ["Trip to Oslo in December"]
     assert search({"topic": {"in": ["social", "work"]}}) == ["Dinner with Ana on Friday"]
-    assert search({"OR": [{"month": 3}, {"topic": "social"}]}) == ["Dentist appointment", "Dinner with Ana on Friday"]
-    assert search({"NOT": [{"topic": "travel"}]}) == ["Dentist appointment", "Dinner with Ana on Friday"]
-    assert search({"topic": "*"}) == ["Dinner with Ana on Friday", "Trip to Lisbon in May", "Trip to Oslo in December"]
+    assert search({"OR": [{"month": 3}, {"topic": "social"}]}) == [
+        "Dentist appointment",
+        "Dinner with Ana on Friday",
+    ]
+    assert search({"NOT": [{"topic": "travel"}]}) == [
+        "Dentist appointment",
+        "Dinner with Ana on Friday",
+    ]
+    assert search({"topic": "*"}) == [
+        "Dinner with Ana on Friday",
+        "Trip to Lisbon in May",
+        "Trip to Oslo in December",
+    ]
     assert search({"agent_id": "butler"}) == ["Dinner with Ana on Friday"]
     # Mem0 refuses an operator on agent_id itself; the store passes one to mempg's filter
     query = HashEmbedder(DIM).embed(["trip"])[0]
-    found = memory.vector_store.search("trip", query, top_k=10, filters={"user_id": user, "agent_id": {"ne": "planner"}})
-    assert sorted(o.payload["data"] for o in found) == ["Dentist appointment", "Dinner with Ana on Friday"]
-    assert sorted(r["memory"] for r in memory.get_all(filters={"user_id": user, "month": {"lt": 5}})["results"]) == [
-        "Dentist appointment"
+    found = memory.vector_store.search(
+        "trip", query, top_k=10, filters={"user_id": user, "agent_id": {"ne": "planner"}}
+    )
+    assert sorted(o.payload["data"] for o in found) == [
+        "Dentist appointment",
+        "Dinner with Ana on Friday",
     ]
+    assert sorted(
+        r["memory"]
+        for r in memory.get_all(filters={"user_id": user, "month": {"lt": 5}})["results"]
+    ) == ["Dentist appointment"]
     assert len(memory.get_all(filters={"user_id": user, "agent_id": "planner"})["results"]) == 2
 
 
@@ -141,7 +176,9 @@ def test_bad_filters_are_refused_by_sql_with_their_sqlstate(module_db: Database,
     assert refused.value.sqlstate == "22023"  # a zero vector has no cosine
 
 
-def test_an_embedder_of_another_dimension_is_refused_at_start_up(module_db: Database, tmp_path: Path, user: str):
+def test_an_embedder_of_another_dimension_is_refused_at_start_up(
+    module_db: Database, tmp_path: Path, user: str
+):
     with pytest.raises(DimensionMismatch) as refused:
         memory_for(module_db, tmp_path, user, embedding_model_dims=384)
     assert refused.value.sqlstate == "22023"
@@ -158,7 +195,9 @@ def test_a_shared_store_acts_for_the_user_each_call_names_and_fails_closed_witho
     carol, dave = f"carol-{uuid.uuid4().hex[:8]}", f"dave-{uuid.uuid4().hex[:8]}"
     carols = shared.add("Carol keeps bees", user_id=carol, infer=False)["results"][0]["id"]
     shared.add("Dave plays the cello", user_id=dave, infer=False)
-    assert [r["memory"] for r in shared.search("bees cello", filters={"user_id": carol})["results"]] == ["Carol keeps bees"]
+    assert [
+        r["memory"] for r in shared.search("bees cello", filters={"user_id": carol})["results"]
+    ] == ["Carol keeps bees"]
     assert shared.get(carols) is None  # a call by id names no user: no identity, no rows
     with acting_as(carol):
         assert shared.get(carols)["memory"] == "Carol keeps bees"
@@ -166,7 +205,11 @@ def test_a_shared_store_acts_for_the_user_each_call_names_and_fails_closed_witho
         assert shared.get(carols) is None
         # writing for another user is refused by row-level security
         with pytest.raises(MempgError) as refused:
-            shared.vector_store.insert([HashEmbedder(DIM).embed(["x"])[0]], [{"data": "x", "user_id": carol}], [str(uuid.uuid4())])
+            shared.vector_store.insert(
+                [HashEmbedder(DIM).embed(["x"])[0]],
+                [{"data": "x", "user_id": carol}],
+                [str(uuid.uuid4())],
+            )
         assert refused.value.sqlstate == "42501"
 
 
@@ -179,7 +222,9 @@ def test_allowed_users_refuse_anyone_else_before_sql(module_db: Database, user: 
     assert refused.value.sqlstate == "42501"
 
 
-def test_deduplication_folds_a_repeated_insert_into_the_memory_mempg_has(module_db: Database, user: str):
+def test_deduplication_folds_a_repeated_insert_into_the_memory_mempg_has(
+    module_db: Database, user: str
+):
     store = mempg_mem0.MempgVectorStore(dsn=module_db.url, user_id=user)
     vector = HashEmbedder(DIM).embed(["Erin likes kites"])[0]
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
@@ -198,20 +243,28 @@ def test_collections_reset_and_col_info(module_db: Database, user: str):
     assert store.col_info()["dimension"] == DIM and store.list_cols() == ["mem0"]
     store.reset()  # the acting user's memories only
     assert store.list(filters={"user_id": user}) == [[]]
-    assert [o.payload["data"] for o in other.list(filters={"user_id": user + "-other"})[0]] == ["Fay sings too"]
-    entities = mempg_mem0.MempgVectorStore(dsn=module_db.url, user_id=user, collection_name="mem0_entities")
+    assert [o.payload["data"] for o in other.list(filters={"user_id": user + "-other"})[0]] == [
+        "Fay sings too"
+    ]
+    entities = mempg_mem0.MempgVectorStore(
+        dsn=module_db.url, user_id=user, collection_name="mem0_entities"
+    )
     with pytest.raises(MempgError) as refused:
         entities.list(filters={"user_id": user})
     assert refused.value.sqlstate == "0A000"
 
 
-def test_search_through_mem0_equals_exact_search_beside_other_users(module_db: Database, tmp_path: Path, user: str):
+def test_search_through_mem0_equals_exact_search_beside_other_users(
+    module_db: Database, tmp_path: Path, user: str
+):
     """Recall: a light user among 2,000 other memories (HNSW-indexed) gets the exact top 10."""
     centres = np.random.default_rng(18).normal(size=(12, DIM)).astype(np.float32)
     with (
         owner(module_db.url) as conn,
         bulk_load_memories(conn),
-        conn.cursor().copy("COPY memory.memories (user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy,
+        conn.cursor().copy(
+            "COPY memory.memories (user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy,
     ):
         copy.set_types(["text", "text", "vector"])
         for i, row in enumerate(clustered(2000, centres, spread=0.8, seed=1)):
@@ -226,7 +279,12 @@ def test_search_through_mem0_equals_exact_search_beside_other_users(module_db: D
     for q in clustered(10, centres, spread=0.8, seed=3):
         sims = mine @ q / (np.linalg.norm(mine, axis=1) * np.linalg.norm(q))
         exact = [ids[i] for i in np.argsort(-sims)[:10]]
-        got = [o.id for o in memory.vector_store.search("", [float(x) for x in q], top_k=10, filters={"user_id": user})]
+        got = [
+            o.id
+            for o in memory.vector_store.search(
+                "", [float(x) for x in q], top_k=10, filters={"user_id": user}
+            )
+        ]
         misses += len(set(exact) - set(got))
         assert got == exact
     assert misses == 0
