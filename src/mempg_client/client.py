@@ -118,7 +118,11 @@ class Client:
     # -- connection -------------------------------------------------------------------------
     def connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.dsn or default_dsn(), row_factory=dict_row)
+            # no server-side prepared statements: the pooler (pgbouncer 1.18, transaction mode)
+            # does not track them across server connections
+            self._conn = psycopg.connect(
+                self.dsn or default_dsn(), row_factory=dict_row, prepare_threshold=None
+            )
         return self._conn
 
     def close(self) -> None:
