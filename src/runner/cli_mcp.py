@@ -88,7 +88,10 @@ def mcp_command(
         )
     url = database or embedded.start(project_at(project_dir).root).url()
     try:
-        dimension = Client(url).embedding_dim() if embedder == "hash" else None
+        dimension = None
+        if embedder == "hash":
+            with Client(url) as probe:
+                dimension = probe.embedding_dim()
         chosen = _embedder(embedder, dimension)
         mcp_server.serve(
             dsn=url,
