@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import DIM
 from helpers import Database, run_mempg
 from mempg_client import Client, DimensionMismatch
 from mempg_client.embeddings import (
@@ -17,6 +16,7 @@ from mempg_client.embeddings import (
     default_embedder,
     minilm_installed,
 )
+from vectors import DIM
 
 
 def test_the_http_embedder_speaks_the_openai_embeddings_shape(embeddings_server, monkeypatch):

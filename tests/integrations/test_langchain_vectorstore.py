@@ -19,11 +19,11 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
-from conftest import DIM
 from helpers import Database
 from mempg_client import DimensionMismatch, MempgError
 from mempg_client.embeddings import HashEmbedder
 from mempg_client.langchain import MempgEmbeddings, MempgVectorStore
+from vectors import DIM
 
 
 class PositiveFakeEmbedding(DeterministicFakeEmbedding):

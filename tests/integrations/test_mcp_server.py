@@ -22,8 +22,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
-from conftest import DIM
 from helpers import ROOT, Database
+from vectors import DIM
 
 TOOLS = {
     "add_memory",

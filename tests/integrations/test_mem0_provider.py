@@ -13,12 +13,11 @@ pytest.importorskip("mem0", reason="the mem0 extra is not installed (make test i
 from mem0 import Memory
 
 import mempg_client.mem0 as mempg_mem0
-from conftest import DIM
 from helpers import Database
 from mempg_client import DimensionMismatch, MempgError, acting_as
 from mempg_client.embeddings import HashEmbedder
 from runner.operations import bulk_load_memories
-from vectors import clustered, connect_as, owner
+from vectors import DIM, clustered, connect_as, owner
 
 
 class LookupEmbedder:
@@ -270,21 +269,22 @@ def test_search_through_mem0_equals_exact_search_beside_other_users(
         for i, row in enumerate(clustered(2000, centres, spread=0.8, seed=1)):
             copy.write_row((f"crowd-{i % 20}", f"crowd memory {i}", row))
     mine = clustered(60, centres, spread=0.8, seed=2)
+    queries = clustered(10, centres, spread=0.8, seed=3)
     texts = [f"note {i} zq{i}x" for i in range(len(mine))]
-    mempg_mem0.register(embedder=LookupEmbedder(dict(zip(texts, mine, strict=True))))
+    asks = [f"qq{i}w" for i in range(len(queries))]  # no word in common: Mem0's BM25 adds nothing
+    table = dict(zip(texts, mine, strict=True)) | dict(zip(asks, queries, strict=True))
+    mempg_mem0.register(embedder=LookupEmbedder(table))
     memory = memory_for(module_db, tmp_path, user)
     ids = [memory.add(t, user_id=user, infer=False)["results"][0]["id"] for t in texts]
 
-    misses = 0
-    for q in clustered(10, centres, spread=0.8, seed=3):
+    for ask, q in zip(asks, queries, strict=True):
         sims = mine @ q / (np.linalg.norm(mine, axis=1) * np.linalg.norm(q))
         exact = [ids[i] for i in np.argsort(-sims)[:10]]
-        got = [
-            o.id
-            for o in memory.vector_store.search(
-                "", [float(x) for x in q], top_k=10, filters={"user_id": user}
-            )
+        store = memory.vector_store.search(
+            "", [float(x) for x in q], top_k=10, filters={"user_id": user}
+        )
+        assert [o.id for o in store] == exact  # the store: the exact top 10, in order
+        through_mem0 = memory.search(ask, top_k=10, threshold=0, filters={"user_id": user})[
+            "results"
         ]
-        misses += len(set(exact) - set(got))
-        assert got == exact
-    assert misses == 0
+        assert {r["id"] for r in through_mem0} == set(exact)  # Mem0's own search over it
