@@ -1792,6 +1792,12 @@ CREATE POLICY "Everyone with access may read the entity resolution settings" ON 
 -- POLICY memory.entity_types Everyone with access may read the entity types
 CREATE POLICY "Everyone with access may read the entity types" ON memory.entity_types FOR SELECT TO authenticated, service_role USING (true);
 
+-- POLICY memory.import_runs Imports are kept by service_role
+CREATE POLICY "Imports are kept by service_role" ON memory.import_runs TO service_role USING (true) WITH CHECK (true);
+
+-- POLICY memory.import_sources Imported records are kept by service_role
+CREATE POLICY "Imported records are kept by service_role" ON memory.import_sources TO service_role USING (true) WITH CHECK (true);
+
 -- POLICY memory.interaction_memories Users keep the memories of their own interactions
 CREATE POLICY "Users keep the memories of their own interactions" ON memory.interaction_memories TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 

@@ -347,7 +347,8 @@ CREATE TRIGGER memories_20_deduplicate
 -- MERGE, DELETE and RESTORE, in the same transaction, with the database role and the app user.
 -- The deduplication trigger names its event (memory.dedup_event()); other updates are classified
 -- from the row (a memory restored from a mempg export by memory.import_batch() brings its own
--- history, 0016, and gets none here): is_deleted flipping is DELETE or RESTORE, a new version is UPDATE, and changes
+-- history, 0016, and gets none here; an ADD is dated at the memory's created_at, which an import
+-- keeps from its source, and is now() otherwise): is_deleted flipping is DELETE or RESTORE, a new version is UPDATE, and changes
 -- that are not content (relevance, access counts) write nothing.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
@@ -376,10 +377,12 @@ BEGIN
             RETURN NULL;
         END IF;
     END IF;
-    INSERT INTO memory.memory_history (memory_id, user_id, event, old_memory, new_memory, old_version, new_version)
+    INSERT INTO memory.memory_history (memory_id, user_id, event, old_memory, new_memory, old_version, new_version,
+                                       created_at)
     VALUES (NEW.id, NEW.user_id, v_event,
             CASE WHEN TG_OP = 'UPDATE' THEN OLD.memory END, NEW.memory,
-            CASE WHEN TG_OP = 'UPDATE' THEN OLD.version END, NEW.version);
+            CASE WHEN TG_OP = 'UPDATE' THEN OLD.version END, NEW.version,
+            CASE WHEN TG_OP = 'INSERT' THEN least(NEW.created_at, now()) ELSE now() END);
     RETURN NULL;
 END
 $$;
@@ -1384,6 +1387,12 @@ ALTER TABLE memory.import_sources ENABLE ROW LEVEL SECURITY;
 ALTER TABLE memory.import_sources FORCE ROW LEVEL SECURITY;
 ALTER TABLE memory.pending_memories ENABLE ROW LEVEL SECURITY;
 ALTER TABLE memory.pending_memories FORCE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS "Imports are kept by service_role" ON memory.import_runs;
+CREATE POLICY "Imports are kept by service_role" ON memory.import_runs
+    FOR ALL TO service_role USING (true) WITH CHECK (true);
+DROP POLICY IF EXISTS "Imported records are kept by service_role" ON memory.import_sources;
+CREATE POLICY "Imported records are kept by service_role" ON memory.import_sources
+    FOR ALL TO service_role USING (true) WITH CHECK (true);
 DROP POLICY IF EXISTS "Users keep their own pending memories" ON memory.pending_memories;
 CREATE POLICY "Users keep their own pending memories" ON memory.pending_memories
     FOR ALL TO authenticated USING (user_id = (SELECT app.current_user_id()))

@@ -9,8 +9,23 @@ from runner.importing.loader import Source, SourceError
 KINDS = ("mem0-pg", "mem0-history", "langchain", "session-buddy", "sqlite", "jsonl")
 
 
-def guess_kind(source: str) -> str:
+def is_database(source: str) -> bool:
+    """A PostgreSQL URL or a libpq key=value string (host=... dbname=...)."""
     if source.startswith(("postgres://", "postgresql://")):
+        return True
+    if "=" not in source:
+        return False
+    import psycopg
+
+    try:
+        psycopg.conninfo.conninfo_to_dict(source)
+    except psycopg.ProgrammingError:
+        return False
+    return True
+
+
+def guess_kind(source: str) -> str:
+    if is_database(source):
         raise SourceError("a database URL needs --from mem0-pg or --from langchain")
     suffix = Path(source).suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
@@ -26,7 +41,7 @@ def guess_kind(source: str) -> str:
 
 def open_source(kind: str, source: str, *, table: str | None, collection: str | None) -> Source:
     """The reader for a source; it checks the source can be read before anything is written."""
-    if kind in ("mem0-pg", "langchain") and not source.startswith(("postgres://", "postgresql://")):
+    if kind in ("mem0-pg", "langchain") and not is_database(source):
         raise SourceError(f"--from {kind} reads a PostgreSQL database: give its URL, not {source}")
     if kind == "jsonl":
         from runner.importing.jsonl import JsonlSource
