@@ -7,10 +7,14 @@ STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 FULL_STAMP  := $(VENV)/.bench-full-stamp
 QUALITY_STAMP := $(VENV)/.bench-quality-stamp
+TEST_STAMP  := $(VENV)/.test-stamp
+# What `make test` installs beyond `make migrate`: the real packages the import and integration
+# tests drive (mem0ai, langchain-postgres, duckdb).
+TEST_EXTRAS := test,dev,bench,peers,import
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 MEMPG  := $(BIN)/mempg
 
-.PHONY: migrate test test-upgrade bench bench-full bench-check bench-quality bench-scale bench-agent bench-entities loadtest psql db-stop lint fmt clean
+.PHONY: migrate test test-upgrade bench bench-full bench-check bench-quality bench-scale bench-agent bench-entities bench-import loadtest psql db-stop lint fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +32,10 @@ $(FULL_STAMP): $(BENCH_STAMP)
 	$(PIP) -e '.[test,dev,bench,peers,embeddings]'
 	touch $(FULL_STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(PIP) -e '.[$(TEST_EXTRAS)]'
+	touch $(TEST_STAMP)
+
 $(QUALITY_STAMP): $(STAMP)
 	$(PIP) -e '.[test,dev,bench,quality]'
 	touch $(QUALITY_STAMP)
@@ -39,12 +47,12 @@ migrate: $(STAMP)
 	@echo
 	@echo "Connect with:  make psql   (or: psql \"$$($(MEMPG) db url)\")"
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The SQL suite again, on a database that was the previous release (src/runner/releases.py) and
 # was upgraded: an upgraded installation must behave as a fresh one. CI runs it after `make test`.
-test-upgrade: $(STAMP)
+test-upgrade: $(TEST_STAMP)
 	MEMPG_TEST_UPGRADE_FROM=$$($(BIN)/python -c 'from runner.releases import PREVIOUS_RELEASE; print(PREVIOUS_RELEASE)') \
 		$(BIN)/python -m pytest tests/sql $(PYTEST_ARGS)
 
@@ -76,6 +84,12 @@ bench-scale: $(STAMP)
 # entity_neighbourhood over 100,000 relations; bench/results/entities.json.
 bench-entities: $(STAMP)
 	$(BIN)/python -m bench.entities $(ENTITIES_ARGS)
+
+# Bulk import (not part of `make test`; about 6 minutes on 2 cores): `mempg import`'s path into
+# 100,000 stored 1536-dim memories at 0/10/50% duplicates, beside add_memory one by one and a raw
+# COPY without triggers, and the importer's memory per batch size; bench/results/import.json.
+bench-import: $(TEST_STAMP)
+	$(BIN)/python -m bench.import_bulk $(IMPORT_ARGS)
 
 # The agent schema (not part of `make test`; about 3 minutes on 2 cores; see bench/agent.py): queue
 # throughput with 8 workers, unified vs hybrid memory search p95 for one user, metrics COPY rows/s.

@@ -159,10 +159,22 @@ AS $$
 DECLARE
     v_settings memory.settings;
     v_embedding vector;
-    v_expires_at timestamptz := import_problem.expires_at::timestamptz;
-    v_created_at timestamptz := import_problem.created_at::timestamptz;
-    v_updated_at timestamptz := import_problem.updated_at::timestamptz;
+    v_expires_at timestamptz;
+    v_created_at timestamptz;
+    v_updated_at timestamptz;
 BEGIN
+    -- add_memory's own checks, in its order: the embedding, the expiry, the entity references
+    v_embedding := memory.import_embedding(import_problem.embedding, import_problem.pad_embeddings);
+    IF v_embedding IS NOT NULL THEN
+        PERFORM memory.check_embedding(v_embedding, 'embedding');
+    END IF;
+    v_expires_at := import_problem.expires_at::timestamptz;
+    IF v_expires_at <= now() AND import_problem.restore IS NULL THEN
+        RAISE EXCEPTION 'expires_at must be in the future, got %', v_expires_at USING ERRCODE = '22023';
+    END IF;
+    PERFORM count(*) FROM memory.entity_references(
+        memory.import_entity_refs(import_problem.run_id, import_problem.user_id, import_problem.entities));
+    -- then memories_10_normalize's, in its order
     SELECT * INTO v_settings FROM memory.settings;
     PERFORM memory.check_label(import_problem.user_id, 'user_id', v_settings.max_id_chars, true);
     PERFORM memory.check_label(import_problem.agent_id, 'agent_id', v_settings.max_id_chars);
@@ -170,21 +182,17 @@ BEGIN
     PERFORM memory.check_label(import_problem.memory_type, 'memory_type', v_settings.max_memory_type_chars);
     PERFORM memory.check_label(import_problem.source, 'source', v_settings.max_source_chars);
     PERFORM memory.check_label(import_problem.memory, 'memory', v_settings.max_memory_chars, true);
-    v_embedding := memory.import_embedding(import_problem.embedding, import_problem.pad_embeddings);
-    IF v_embedding IS NOT NULL THEN
-        PERFORM memory.check_embedding(v_embedding, 'embedding');
-    END IF;
     PERFORM memory.check_metadata(coalesce(import_problem.metadata, '{}'), 'metadata', v_settings.max_metadata_bytes,
                                   v_settings.max_metadata_depth);
     PERFORM memory.check_categories(memory.normalize_categories(coalesce(import_problem.categories, '{}')), 'categories',
                                     v_settings.max_categories, v_settings.max_category_chars);
-    IF v_expires_at <= now() AND import_problem.restore IS NULL THEN
-        RAISE EXCEPTION 'expires_at must be in the future, got %', v_expires_at USING ERRCODE = '22023';
-    END IF;
+    -- and what only an import brings: its own relevance, times and restore document
     IF import_problem.relevance_score IS NOT NULL AND NOT import_problem.relevance_score BETWEEN 0 AND 1 THEN
         RAISE EXCEPTION 'relevance_score must lie between 0 and 1, got %', import_problem.relevance_score
             USING ERRCODE = '22023';
     END IF;
+    v_created_at := import_problem.created_at::timestamptz;
+    v_updated_at := import_problem.updated_at::timestamptz;
     IF v_created_at > now() THEN
         RAISE EXCEPTION 'created_at must not be in the future, got %', v_created_at USING ERRCODE = '22023';
     END IF;
@@ -194,8 +202,6 @@ BEGIN
     IF import_problem.restore IS NOT NULL AND jsonb_typeof(import_problem.restore) <> 'object' THEN
         RAISE EXCEPTION 'restore must be a JSON object' USING ERRCODE = '22023';
     END IF;
-    PERFORM count(*) FROM memory.entity_references(
-        memory.import_entity_refs(import_problem.run_id, import_problem.user_id, import_problem.entities));
     RETURN;
 EXCEPTION WHEN data_exception OR integrity_constraint_violation OR no_data_found OR program_limit_exceeded THEN
     RETURN QUERY SELECT SQLSTATE::text, SQLERRM;

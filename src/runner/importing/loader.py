@@ -31,6 +31,9 @@ COPY_COLUMNS = (
     " entities, restore"
 )
 
+COPY_TYPES = ["int8", "text", "uuid", "text", "text", "text", "text", "float4[]", "jsonb", "text[]", "text",
+              "text", "float8", "text", "text", "text", "jsonb", "jsonb"]  # fmt: skip
+
 
 class SourceError(RunnerError):
     """The source cannot be read at all (missing file, wrong format, missing table): exit 4."""
@@ -287,7 +290,8 @@ def _send(
     conn: psycopg.Connection, run_id: int | None, staged: list[Item], options: ImportOptions
 ) -> list[tuple[str, str, str, str | None, str | None]]:
     with conn.cursor() as cur:
-        with cur.copy(f"COPY pg_temp.memory_import_rows ({COPY_COLUMNS}) FROM STDIN") as copy:
+        with cur.copy(f"COPY pg_temp.memory_import_rows ({COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)") as copy:
+            copy.set_types(COPY_TYPES)  # binary: a 1536-float embedding costs no text formatting
             for ordinal, item in enumerate(staged):
                 if isinstance(item, MemoryRow):
                     copy.write_row(_memory_columns(ordinal, item))
