@@ -1,5 +1,6 @@
 """Bulk import benchmark (`make bench-import`): `mempg import`'s path (COPY into the session's
-staging tables, memory.import_batch through the deduplication trigger) into a database that
+staging tables, memory.import_batch through the deduplication trigger; one session, and two with
+--jobs 2) into a database that
 already holds 100,000 memories at 1536 dimensions, at 0%, 10% and 50% duplicates, beside two
 baselines measured in the same run on rows of the same kind:
   - add_memory one row at a time, each call its own transaction (what an application does today);
@@ -215,12 +216,17 @@ def main(argv: list[str] | None = None) -> None:
                 seed = int(share * 100) + 7
                 rows = world.rows(args.rows, share, seed)
                 singles = world.rows(args.one_by_one, share, seed + 1000)
-                baseline = world.rows(args.rows, 0.0, seed + 2000)  # no duplicates: no dedup to catch them
+                baseline = world.rows(
+                    args.rows, 0.0, seed + 2000
+                )  # no duplicates: no dedup to catch them
                 imported, events = bulk_import(conn, rows, f"share{share}", 1000)
+                parallel_rows = world.rows(args.rows, share, seed + 3000)
+                parallel, _ = bulk_import(conn, parallel_rows, f"jobs{share}", 500, jobs=2, url=url)
                 added, single_events = one_by_one(conn, singles)
                 raw = raw_insert(conn, baseline)
                 shares[f"{round(share * 100)}%"] = {
                     "import_rows_per_s": round(imported, 1),
+                    "import_2_jobs_rows_per_s": round(parallel, 1),
                     "add_memory_one_by_one_rows_per_s": round(added, 1),
                     "raw_insert_rows_per_s": round(raw, 1),
                     "import_vs_one_by_one": round(imported / added, 2),

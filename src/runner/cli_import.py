@@ -66,6 +66,13 @@ def register(cli: click.Group, common_options: Callable[..., Any]) -> None:
     )
     @click.option("--no-embeddings", is_flag=True, help="Import text only, as pending memories.")
     @click.option("--allow-rejects", is_flag=True, help="Exit 0 even when rows were rejected.")
+    @click.option(
+        "--jobs",
+        type=click.IntRange(1, 64),
+        default=1,
+        show_default=True,
+        help="Sessions applying batches at once (users split between them; a dry run uses one).",
+    )
     @common_options()
     def import_command(
         ctx: Any,
@@ -80,6 +87,7 @@ def register(cli: click.Group, common_options: Callable[..., Any]) -> None:
         pad_embeddings: bool,
         no_embeddings: bool,
         allow_rejects: bool,
+        jobs: int,
     ) -> int:
         """Import memories (and entities, relations, history) from SOURCE: a Mem0 or LangChain
         database URL, a Mem0 history or seed-003 SQLite file, a Session-Buddy DuckDB file, or JSON
@@ -93,12 +101,21 @@ def register(cli: click.Group, common_options: Callable[..., Any]) -> None:
         if pad_embeddings and no_embeddings:
             raise click.UsageError("give --pad-embeddings or --no-embeddings, not both")
         reader = open_source(kind or guess_kind(source), source, table=table, collection=collection)
-        options = ImportOptions(user, user_from, dry_run, batch_size, pad_embeddings, no_embeddings)
+        options = ImportOptions(
+            user, user_from, dry_run, batch_size, pad_embeddings, no_embeddings, jobs
+        )
+
+        def open_worker() -> psycopg.Connection:
+            worker = connect(ctx.url, ctx.settings, notices=ctx.echo)
+            worker.execute("SET statement_timeout = 0")
+            as_service_role(worker)
+            return worker
+
         with connect(ctx.url, ctx.settings, notices=ctx.echo) as conn:
             conn.execute("SET statement_timeout = 0")
             as_service_role(conn)
             progress = _progress() if sys.stderr.isatty() and not ctx.as_json else plain_progress
-            report = run_import(conn, reader, options, progress)
+            report = run_import(conn, reader, options, progress, open_worker)
         if ctx.as_json:
             emit_json(report.as_dict())
         else:

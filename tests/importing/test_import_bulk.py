@@ -98,6 +98,16 @@ def test_an_import_ends_where_the_same_rows_added_one_by_one_do(db: Database, wr
     assert report["events"]["memory"] == dict(one_by_one)
     assert {"ADD", "NOOP", "UPDATE", "MERGE"} <= set(one_by_one)  # the data exercises every outcome
     assert _state(conn, "imp-") == _state(conn, "one-")
+    # two sessions at once, each user's rows in one of them: the same end state
+    lines = [
+        {**row, "user_id": "par-" + row["user_id"], "id": f"row-{i}"} for i, row in enumerate(rows)
+    ]
+    code, report, err = mempg_import(
+        db, write_jsonl(lines, "parallel.jsonl"), "--batch-size", "100", "--jobs", "2"
+    )
+    assert code == 0, err
+    assert report["events"]["memory"] == dict(one_by_one)
+    assert _state(conn, "par-") == _state(conn, "one-")
 
 
 def test_re_running_an_import_adds_nothing(db: Database, write_jsonl) -> None:
@@ -173,9 +183,9 @@ def test_a_dry_run_reports_the_same_and_changes_nothing(db: Database, write_json
     lines.append({"id": "bad", "memory": " ", "user_id": "u", "embedding": vec(2)})
     source = write_jsonl(lines)
     before = counts(conn)
-    dry = mempg_import(db, source, "--dry-run")
+    dry = mempg_import(db, source, "--dry-run", "--batch-size", "20")  # several batches, one transaction
     assert counts(conn) == before
-    real = mempg_import(db, source)
+    real = mempg_import(db, source, "--batch-size", "20")
     assert dry[0] == real[0] == 1  # a rejected row: exit 1
     assert dry[1]["events"] == real[1]["events"] == {"memory": {"ADD": 30, "NOOP": 31}}
     assert dry[1]["rejected_by_reason"] == real[1]["rejected_by_reason"]

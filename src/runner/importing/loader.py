@@ -14,6 +14,7 @@ import json
 import math
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ class ImportOptions:
     batch_size: int = 1000
     pad_embeddings: bool = False
     no_embeddings: bool = False
+    jobs: int = 1
 
 
 @dataclass
@@ -119,8 +121,10 @@ def run_import(
     source: Source,
     options: ImportOptions,
     progress: Callable[[int, ImportReport], None] | None = None,
+    open_worker: Callable[[], psycopg.Connection] | None = None,
 ) -> ImportReport:
-    """Imports a source through memory.import_batch(); the connection is in autocommit mode."""
+    """Imports a source through memory.import_batch(); the connection is in autocommit mode.
+    With options.jobs > 1 (not in a dry run), open_worker opens the other sessions."""
     report = ImportReport(source.kind, source.name, options.dry_run)
     dimension = installed_dimension(conn)
     batches = _batches(_prepared(source.items(), options), options.batch_size)
@@ -130,10 +134,10 @@ def run_import(
     conn.execute("SELECT memory.create_import_staging()")
     if options.dry_run:  # every batch in one transaction, rolled back at the end
         with conn.transaction() as everything:
-            _import_batches(conn, report, _chain([first], batches), options, progress)
+            _import_batches(conn, report, _chain([first], batches), options, progress, None)
             raise psycopg.Rollback(everything)
     else:
-        _import_batches(conn, report, _chain([first], batches), options, progress)
+        _import_batches(conn, report, _chain([first], batches), options, progress, open_worker)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -144,6 +148,7 @@ def _import_batches(
     batches: Iterator[list[Item]],
     options: ImportOptions,
     progress: Callable[[int, ImportReport], None] | None,
+    open_worker: Callable[[], psycopg.Connection] | None,
 ) -> None:
     with conn.transaction():
         row = conn.execute(
@@ -151,12 +156,17 @@ def _import_batches(
         ).fetchone()
     assert row is not None
     report.run_id = int(row[0])
-    done = 0
-    for batch in batches:
-        _apply(conn, report, batch, options)
-        done += len(batch)
-        if progress is not None:
-            progress(done, report)
+    if options.jobs > 1 and open_worker is not None:
+        from runner.importing.parallel import apply_in_parallel
+
+        apply_in_parallel(conn, report, batches, options, progress, open_worker)
+    else:
+        done = 0
+        for batch in batches:
+            apply_batch(conn, report, batch, options)
+            done += len(batch)
+            if progress is not None:
+                progress(done, report)
     with conn.transaction():
         result = conn.execute(
             "SELECT status, checksum FROM memory.finish_import(%s, %s)",
@@ -241,7 +251,7 @@ def _check_dimensions(batch: list[Item], dimension: int, options: ImportOptions)
         )
 
 
-def _apply(
+def apply_batch(
     conn: psycopg.Connection, report: ImportReport, batch: list[Item], options: ImportOptions
 ) -> None:
     """One batch in one transaction; a batch PostgreSQL cannot parse is split until the row is found."""
@@ -262,8 +272,7 @@ def _apply_staged(
     if not staged:
         return
     try:
-        with conn.transaction():
-            outcomes = _send(conn, report.run_id, staged, options)
+        outcomes = _send_retrying(conn, report.run_id, staged, options)
     except psycopg.errors.DataError as exc:
         if len(staged) == 1:
             item = staged[0]
@@ -286,11 +295,30 @@ def _apply_staged(
             report.events.setdefault(kind, Counter())[event] += 1
 
 
+def _send_retrying(
+    conn: psycopg.Connection, run_id: int | None, staged: list[Item], options: ImportOptions
+) -> list[tuple[str, str, str, str | None, str | None]]:
+    """One batch in one transaction; again (three times at most) after a deadlock or a
+    serialization failure, which parallel sessions registering the same new kinds can meet."""
+    for attempt in range(3):
+        try:
+            with conn.transaction():
+                return _send(conn, run_id, staged, options)
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _send(
     conn: psycopg.Connection, run_id: int | None, staged: list[Item], options: ImportOptions
 ) -> list[tuple[str, str, str, str | None, str | None]]:
     with conn.cursor() as cur:
-        with cur.copy(f"COPY pg_temp.memory_import_rows ({COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)") as copy:
+        # emptied at commit (ON COMMIT DELETE ROWS), but a dry run's batches share one transaction
+        cur.execute("TRUNCATE pg_temp.memory_import_rows, pg_temp.memory_import_records")
+        with cur.copy(
+            f"COPY pg_temp.memory_import_rows ({COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
+        ) as copy:
             copy.set_types(COPY_TYPES)  # binary: a 1536-float embedding costs no text formatting
             for ordinal, item in enumerate(staged):
                 if isinstance(item, MemoryRow):
@@ -314,7 +342,7 @@ def _memory_columns(ordinal: int, row: MemoryRow) -> tuple[Any, ...]:
     return (
         ordinal,
         row.source_id,
-        row.preferred_id,
+        _uuid(row.preferred_id),
         row.user_id,
         row.agent_id,
         row.run_id,
@@ -331,6 +359,16 @@ def _memory_columns(ordinal: int, row: MemoryRow) -> tuple[Any, ...]:
         None if row.entities is None else Jsonb(row.entities),
         None if row.restore is None else Jsonb(row.restore),
     )
+
+
+def _uuid(text: str | None) -> uuid.UUID | None:
+    """A preferred id as binary COPY wants it; one that is not a uuid is no preference."""
+    if text is None:
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 def _kind(item: Item) -> str:
