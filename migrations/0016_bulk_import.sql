@@ -75,7 +75,10 @@ CREATE INDEX pending_memories_import_run ON memory.pending_memories (import_run)
 --                        verbatim (its id, version, timestamps and history, 0016): the
 --                        deduplication trigger then matches exact text only (the unique index
 --                        still refuses a live duplicate) and the history trigger writes nothing,
---                        since the export's own history rows follow. Set around that INSERT only.
+--                        since the export's own history rows follow. Set around that INSERT only;
+--                        it counts for service_role, superusers and BYPASSRLS roles only, since
+--                        any session can set a setting: the application's role cannot skip
+--                        deduplication or its own history with it.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.set_dedup_outcome(id uuid, event text)
@@ -146,6 +149,10 @@ STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT coalesce(current_setting('memory.import_restore', true), '') = 'on'
+       AND EXISTS (  -- any role may set a setting: only imports' roles (as memory.lookup_scope) count
+           SELECT FROM pg_catalog.pg_roles AS r
+           WHERE r.rolname = CASE current_setting('role') WHEN 'none' THEN session_user ELSE current_setting('role') END
+             AND (r.rolname = 'service_role' OR r.rolsuper OR r.rolbypassrls))
 $$;
 
 COMMENT ON FUNCTION memory.import_restoring() IS

@@ -183,7 +183,9 @@ def test_a_dry_run_reports_the_same_and_changes_nothing(db: Database, write_json
     lines.append({"id": "bad", "memory": " ", "user_id": "u", "embedding": vec(2)})
     source = write_jsonl(lines)
     before = counts(conn)
-    dry = mempg_import(db, source, "--dry-run", "--batch-size", "20")  # several batches, one transaction
+    dry = mempg_import(
+        db, source, "--dry-run", "--batch-size", "20"
+    )  # several batches, one transaction
     assert counts(conn) == before
     real = mempg_import(db, source, "--batch-size", "20")
     assert dry[0] == real[0] == 1  # a rejected row: exit 1
@@ -393,3 +395,24 @@ def test_an_export_reads_back_as_it_was(db: Database, tmp_path: Path) -> None:
         assert _normalised_export(other) == _normalised_export(db)
         second = mempg_import(other, exported)
         assert set(second[1]["events"]["memory"]) == {"SKIP"}
+
+
+def test_the_application_role_cannot_restore_past_deduplication_or_history(db: Database) -> None:
+    from vectors import connect_as
+
+    with connect_as(db.url, "alice") as conn:
+        add_memory(conn, "Alice likes tea", str(vec(1)).replace(" ", ""))
+        conn.execute("SELECT set_config('memory.import_restore', 'on', false)")
+        _, event = add_memory(
+            conn,
+            "Alice likes green tea",
+            str(as_list(with_similarity(_np(vec(1)), 0.99))).replace(" ", ""),
+        )
+        assert add_memory(conn, "Alice reads novels", str(vec(2)).replace(" ", ""))[1] == "ADD"
+        assert event == "UPDATE"  # near-duplicates still fold
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM memory.memory_history WHERE event = 'ADD'"
+            ).fetchone()[0]
+            == 2
+        )
