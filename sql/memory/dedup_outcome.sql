@@ -5,7 +5,15 @@
 --                        memory.add_memory() returns it, and after a plain INSERT of psql
 --                        `SELECT * FROM memory.dedup_outcome()` tells what happened;
 --   memory.dedup_event   the event of the UPDATE the trigger is running, for the history trigger
---                        (set around that UPDATE only, '' otherwise).
+--                        (set around that UPDATE only, '' otherwise);
+--   memory.import_restore 'on' while memory.import_batch() restores a row of a mempg export
+--                        verbatim (its id, version, timestamps and history, 0016): the
+--                        deduplication trigger then matches exact text only (the unique index
+--                        still refuses a live duplicate) and the history trigger writes nothing,
+--                        since the export's own history rows follow. Set around that INSERT only;
+--                        it counts for service_role, superusers and BYPASSRLS roles only, since
+--                        any session can set a setting: the application's role cannot skip
+--                        deduplication or its own history with it.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.set_dedup_outcome(id uuid, event text)
@@ -57,7 +65,37 @@ $$;
 
 COMMENT ON FUNCTION memory.dedup_event() IS 'The event of the deduplication UPDATE running now, or NULL';
 
+CREATE OR REPLACE FUNCTION memory.set_import_restore(restoring boolean)
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT set_config('memory.import_restore', CASE WHEN set_import_restore.restoring THEN 'on' ELSE '' END, true)
+$$;
+
+COMMENT ON FUNCTION memory.set_import_restore(boolean) IS
+    'Marks the INSERT that follows as the verbatim restore of an exported memory (memory.import_batch)';
+
+CREATE OR REPLACE FUNCTION memory.import_restoring()
+RETURNS boolean
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT coalesce(current_setting('memory.import_restore', true), '') = 'on'
+       AND EXISTS (  -- any role may set a setting: only imports' roles (as memory.lookup_scope) count
+           SELECT FROM pg_catalog.pg_roles AS r
+           WHERE r.rolname = CASE current_setting('role') WHEN 'none' THEN session_user ELSE current_setting('role') END
+             AND (r.rolname = 'service_role' OR r.rolsuper OR r.rolbypassrls))
+$$;
+
+COMMENT ON FUNCTION memory.import_restoring() IS
+    'True while memory.import_batch() restores an exported memory verbatim';
+
 REVOKE ALL ON FUNCTION memory.set_dedup_outcome(uuid, text), memory.dedup_outcome(),
-    memory.set_dedup_event(text), memory.dedup_event() FROM PUBLIC;
+    memory.set_dedup_event(text), memory.dedup_event(), memory.set_import_restore(boolean),
+    memory.import_restoring() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.set_dedup_outcome(uuid, text), memory.dedup_outcome(),
-    memory.set_dedup_event(text), memory.dedup_event() TO authenticated, service_role;
+    memory.set_dedup_event(text), memory.dedup_event(), memory.import_restoring() TO authenticated, service_role;
+GRANT EXECUTE ON FUNCTION memory.set_import_restore(boolean) TO service_role;

@@ -10,6 +10,9 @@
 -- matches), and a memory stored before 0005 with an unusable embedding is never matched: its
 -- similarity with anything is NaN or, once pgvector clamps an infinite ratio, exactly 1. NOOP, UPDATE and MERGE cancel the insert (INSERT 0 0) and leave '<id> <event>' in the
 -- hand-off of dedup_outcome.sql, which memory.add_memory() returns.
+-- A memory of a mempg export restored by memory.import_batch() (memory.import_restoring(), 0016)
+-- is matched on exact text only: near-duplicates that lived side by side in the exported
+-- database stay two memories, so an export reads back as it was.
 -- Every INSERT takes a token of the caller's 'add' bucket (memory.take_token(), rate_limits.sql),
 -- whatever deduplication then decides: deciding costs as much as an ADD. It is taken under the
 -- scope lock, so the writers of one scope queue on that lock alone, as before.
@@ -64,6 +67,8 @@ BEGIN
 
     IF FOUND THEN
         v_event := 'NOOP';
+    ELSIF memory.import_restoring() THEN
+        RETURN NEW;  -- an exported memory restored verbatim (memory.import_batch): exact text only
     ELSE
         SELECT n.id, n.similarity INTO v_existing_id, v_similarity
         FROM memory.nearest_memory(NEW.embedding, NEW.user_id, NEW.agent_id) AS n;

@@ -36,3 +36,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON memory.entities, memory.memory_entities,
 GRANT SELECT, INSERT ON memory.entity_history TO authenticated, service_role;
 GRANT DELETE ON memory.entity_history TO service_role;
 GRANT SELECT ON memory.current_facts TO authenticated, service_role;
+-- Imports (0016): the runner's bookkeeping is service_role's; users see and remove their own
+-- pending memories and embed them with memory.embed_pending_memory().
+REVOKE ALL ON memory.import_runs, memory.import_sources, memory.pending_memories FROM PUBLIC, anon;
+GRANT SELECT, INSERT, UPDATE, DELETE ON memory.import_runs, memory.import_sources, memory.pending_memories
+    TO service_role;
+GRANT SELECT, DELETE ON memory.pending_memories TO authenticated;
+GRANT USAGE ON SEQUENCE memory.import_runs_id_seq TO service_role;

@@ -133,3 +133,23 @@ DROP POLICY IF EXISTS "Users keep the memories of their own interactions" ON mem
 CREATE POLICY "Users keep the memories of their own interactions" ON memory.interaction_memories
     FOR ALL TO authenticated USING (user_id = (SELECT app.current_user_id()))
     WITH CHECK (user_id = (SELECT app.current_user_id()));
+
+-- Imports (0016): runs and their source map are the runner's bookkeeping, for service_role only
+-- (no policy for authenticated: no rows); a user keeps their own pending (not yet embedded)
+-- memories, and may read and remove them.
+ALTER TABLE memory.import_runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.import_runs FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.import_sources ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.import_sources FORCE ROW LEVEL SECURITY;
+ALTER TABLE memory.pending_memories ENABLE ROW LEVEL SECURITY;
+ALTER TABLE memory.pending_memories FORCE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS "Imports are kept by service_role" ON memory.import_runs;
+CREATE POLICY "Imports are kept by service_role" ON memory.import_runs
+    FOR ALL TO service_role USING (true) WITH CHECK (true);
+DROP POLICY IF EXISTS "Imported records are kept by service_role" ON memory.import_sources;
+CREATE POLICY "Imported records are kept by service_role" ON memory.import_sources
+    FOR ALL TO service_role USING (true) WITH CHECK (true);
+DROP POLICY IF EXISTS "Users keep their own pending memories" ON memory.pending_memories;
+CREATE POLICY "Users keep their own pending memories" ON memory.pending_memories
+    FOR ALL TO authenticated USING (user_id = (SELECT app.current_user_id()))
+    WITH CHECK (user_id = (SELECT app.current_user_id()));

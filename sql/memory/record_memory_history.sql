@@ -1,7 +1,9 @@
 -- Trigger memories_30_history (AFTER INSERT OR UPDATE): one memory_history row per ADD, UPDATE,
 -- MERGE, DELETE and RESTORE, in the same transaction, with the database role and the app user.
 -- The deduplication trigger names its event (memory.dedup_event()); other updates are classified
--- from the row: is_deleted flipping is DELETE or RESTORE, a new version is UPDATE, and changes
+-- from the row (a memory restored from a mempg export by memory.import_batch() brings its own
+-- history, 0016, and gets none here; an ADD is dated at the memory's created_at, which an import
+-- keeps from its source, and is now() otherwise): is_deleted flipping is DELETE or RESTORE, a new version is UPDATE, and changes
 -- that are not content (relevance, access counts) write nothing.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
@@ -14,6 +16,9 @@ DECLARE
     v_event text := memory.dedup_event();
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        IF memory.import_restoring() THEN
+            RETURN NULL;  -- a restored memory: memory.import_batch() writes its exported history
+        END IF;
         v_event := 'ADD';
     ELSIF v_event = 'NOOP' THEN
         RETURN NULL;
@@ -27,10 +32,12 @@ BEGIN
             RETURN NULL;
         END IF;
     END IF;
-    INSERT INTO memory.memory_history (memory_id, user_id, event, old_memory, new_memory, old_version, new_version)
+    INSERT INTO memory.memory_history (memory_id, user_id, event, old_memory, new_memory, old_version, new_version,
+                                       created_at)
     VALUES (NEW.id, NEW.user_id, v_event,
             CASE WHEN TG_OP = 'UPDATE' THEN OLD.memory END, NEW.memory,
-            CASE WHEN TG_OP = 'UPDATE' THEN OLD.version END, NEW.version);
+            CASE WHEN TG_OP = 'UPDATE' THEN OLD.version END, NEW.version,
+            CASE WHEN TG_OP = 'INSERT' THEN least(NEW.created_at, now()) ELSE now() END);
     RETURN NULL;
 END
 $$;

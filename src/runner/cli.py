@@ -914,3 +914,8 @@ def bench(mode: str, compare: Path | None, project_dir: Path | None) -> int:
     import subprocess
 
     return subprocess.run(command, cwd=project.root, check=False).returncode
+
+
+from runner.cli_import import register as _register_import  # noqa: E402
+
+_register_import(cli, common_options)
