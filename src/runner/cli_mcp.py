@@ -18,6 +18,17 @@ from runner.errors import EXIT_FAILURE, EXIT_OK, RunnerError
 EMBEDDERS = ("auto", "http", "minilm", "hash")
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _embedder(kind: str, dimension: int | None) -> object:
     from mempg_client import embeddings
 
@@ -85,6 +96,11 @@ def mcp_command(
     if (user is None) == (not allowed_users):
         raise click.UsageError(
             "give either --user (one user per server) or --allow-user (an allow-list)"
+        )
+    if http and not _loopback(host):
+        raise click.UsageError(
+            f"--host {host} is not a loopback address: the HTTP transport has no authentication of "
+            "its own, so it listens on this machine only (put an authenticating proxy in front)"
         )
     url = database or embedded.start(project_at(project_dir).root).url()
     try:

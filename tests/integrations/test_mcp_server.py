@@ -256,3 +256,19 @@ async def test_streamable_http_on_localhost(module_db: Database, embeddings_serv
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_http_listens_on_loopback_only_and_identity_is_required(
+    module_db: Database, embeddings_server
+):
+    for options in (["--user", "u", "--http", "--host", "0.0.0.0"], []):
+        result = subprocess.run(
+            [sys.executable, "-m", "runner", "mcp", "--database", module_db.url, *options],
+            env=server_env(embeddings_server.url),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2, result.stderr  # a usage error, before anything starts
