@@ -1013,7 +1013,7 @@ CREATE TABLE memory.import_sources (
     event text NOT NULL,
     import_run bigint NOT NULL,
     imported_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT record_kind_known CHECK ((record_kind = ANY (ARRAY['memory'::text, 'entity'::text, 'relation'::text, 'interaction'::text])))
+    CONSTRAINT record_kind_known CHECK ((record_kind = ANY (ARRAY['memory'::text, 'entity'::text, 'relation'::text, 'interaction'::text, 'history'::text])))
 );
 ALTER TABLE ONLY memory.import_sources FORCE ROW LEVEL SECURITY;
 

@@ -128,11 +128,18 @@ def as_rows(rows: list[tuple[str, str, np.ndarray]], tag: str) -> Iterator[Memor
 
 
 def bulk_import(
-    conn: psycopg.Connection, rows: list, tag: str, batch: int
+    conn: psycopg.Connection, rows: list, tag: str, batch: int, jobs: int = 1, url: str = ""
 ) -> tuple[float, Counter]:
+    def open_worker() -> psycopg.Connection:
+        worker = psycopg.connect(url, autocommit=True)
+        worker.execute("SET ROLE service_role")
+        worker.execute("SET statement_timeout = 0")
+        return worker
+
     started = time.perf_counter()
+    options = ImportOptions(batch_size=batch, jobs=jobs)
     report = run_import(
-        conn, GeneratedSource(tag, as_rows(rows, tag)), ImportOptions(batch_size=batch)
+        conn, GeneratedSource(tag, as_rows(rows, tag)), options, open_worker=open_worker
     )
     seconds = time.perf_counter() - started
     assert not report.rejected, report.rejected[:3]

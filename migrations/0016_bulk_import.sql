@@ -28,7 +28,7 @@ CREATE TABLE memory.import_sources (
     source_kind text NOT NULL,
     source_name text NOT NULL,
     record_kind text NOT NULL
-                CONSTRAINT record_kind_known CHECK (record_kind IN ('memory', 'entity', 'relation', 'interaction')),
+                CONSTRAINT record_kind_known CHECK (record_kind IN ('memory', 'entity', 'relation', 'interaction', 'history')),
     user_id     text NOT NULL,
     source_id   text NOT NULL,
     object_id   uuid,
@@ -78,7 +78,9 @@ CREATE INDEX pending_memories_import_run ON memory.pending_memories (import_run)
 --                        since the export's own history rows follow. Set around that INSERT only;
 --                        it counts for service_role, superusers and BYPASSRLS roles only, since
 --                        any session can set a setting: the application's role cannot skip
---                        deduplication or its own history with it.
+--                        deduplication or its own history with it; and it names the
+--                        transaction it was set in, so a value left in a pooled session by an
+--                        earlier transaction counts for nothing.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.set_dedup_outcome(id uuid, event text)
@@ -136,7 +138,8 @@ LANGUAGE sql
 VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT set_config('memory.import_restore', CASE WHEN set_import_restore.restoring THEN 'on' ELSE '' END, true)
+    SELECT set_config('memory.import_restore',
+                      CASE WHEN set_import_restore.restoring THEN 'on ' || pg_current_xact_id() ELSE '' END, true)
 $$;
 
 COMMENT ON FUNCTION memory.set_import_restore(boolean) IS
@@ -148,7 +151,7 @@ LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT coalesce(current_setting('memory.import_restore', true), '') = 'on'
+    SELECT coalesce(current_setting('memory.import_restore', true) = 'on ' || pg_current_xact_id_if_assigned(), false)
        AND EXISTS (  -- any role may set a setting: only imports' roles (as memory.lookup_scope) count
            SELECT FROM pg_catalog.pg_roles AS r
            WHERE r.rolname = CASE current_setting('role') WHEN 'none' THEN session_user ELSE current_setting('role') END
@@ -486,13 +489,28 @@ GRANT EXECUTE ON FUNCTION memory.create_import_staging() TO service_role;
 -- (for the same user) is skipped, so re-running an import adds nothing and re-running an
 -- interrupted one carries on after the last committed batch.
 -- memory.start_import(source_kind, source_name) opens a run; memory.finish_import(run, report,
--- failed) closes it, storing the report and a checksum of what the run wrote: sha256 over its
--- records in a stable order, each as kind, id and event, memories with their text hash and
--- version, so two databases holding the same import give the same checksum.
+-- failed) closes it, storing the report and a checksum of what the run wrote: sha256 over the
+-- sha256 of each record, in the order of its kind, user and source id, as kind, user, source id
+-- and event, a memory with its text hash and version (never a generated id), so two databases
+-- that took the same import give the same checksum. One 32-byte digest a record is aggregated,
+-- which stays far below PostgreSQL's 1 GB value limit for tens of millions of records.
+-- One run of a source at a time: start_import takes a session advisory lock on the source
+-- (55P03 when another session holds it), which finish_import, or the session's end, releases.
 -- Imports are administrative: these functions and tables are for service_role (the runner), not
 -- for the application's role.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
+CREATE OR REPLACE FUNCTION memory.import_lock_key(source_kind text, source_name text)
+RETURNS bigint
+LANGUAGE sql
+IMMUTABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT hashtextextended('mempg import ' || import_lock_key.source_kind || ' ' || import_lock_key.source_name, 0)
+$$;
+
+COMMENT ON FUNCTION memory.import_lock_key(text, text) IS 'The advisory lock key of one import source';
+
 CREATE OR REPLACE FUNCTION memory.start_import(source_kind text, source_name text)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -507,6 +525,10 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
     PERFORM memory.check_label(start_import.source_name, 'source_name', 1000, true);
+    IF NOT pg_try_advisory_lock(memory.import_lock_key(start_import.source_kind, start_import.source_name)) THEN
+        RAISE EXCEPTION 'another import of % % is running', start_import.source_kind, start_import.source_name
+            USING ERRCODE = '55P03', HINT = 'wait for it to finish (or for its session to end), then run this one again';
+    END IF;
     INSERT INTO memory.import_runs (source_kind, source_name)
     VALUES (start_import.source_kind, start_import.source_name)
     RETURNING id INTO v_id;
@@ -522,9 +544,9 @@ LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT encode(sha256(convert_to(coalesce(string_agg(
-               concat_ws(' ', s.record_kind, s.object_id, s.event, m.hash, m.version), E'\n'
-               ORDER BY s.record_kind, s.object_id, s.event), ''), 'UTF8')), 'hex')
+    SELECT encode(sha256(coalesce(string_agg(sha256(convert_to(
+               concat_ws(' ', s.record_kind, s.user_id, s.source_id, s.event, m.hash, m.version), 'UTF8')), ''
+               ORDER BY s.record_kind, s.user_id, s.source_id), '')), 'hex')
     FROM memory.import_sources AS s
     LEFT JOIN memory.memories AS m ON s.record_kind = 'memory' AND m.id = s.object_id
     WHERE s.import_run = import_checksum.run_id
@@ -552,6 +574,8 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'import run % is not running', finish_import.run_id USING ERRCODE = 'P0002';
     END IF;
+    PERFORM pg_advisory_unlock(memory.import_lock_key(r.source_kind, r.source_name))
+    FROM memory.import_runs AS r WHERE r.id = finish_import.run_id;
     RETURN QUERY SELECT CASE WHEN finish_import.failed THEN 'failed' ELSE 'completed' END, v_checksum;
 END
 $$;
@@ -559,9 +583,9 @@ $$;
 COMMENT ON FUNCTION memory.finish_import(bigint, jsonb, boolean) IS
     'Closes an import run with its report; returns its status and the checksum of what it wrote';
 
-REVOKE ALL ON FUNCTION memory.start_import(text, text), memory.import_checksum(bigint),
+REVOKE ALL ON FUNCTION memory.import_lock_key(text, text), memory.start_import(text, text), memory.import_checksum(bigint),
     memory.finish_import(bigint, jsonb, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.start_import(text, text), memory.import_checksum(bigint),
+GRANT EXECUTE ON FUNCTION memory.import_lock_key(text, text), memory.start_import(text, text), memory.import_checksum(bigint),
     memory.finish_import(bigint, jsonb, boolean) TO service_role;
 
 -- sql/memory/import_batch.sql
@@ -571,8 +595,9 @@ GRANT EXECUTE ON FUNCTION memory.start_import(text, text), memory.import_checksu
 -- transaction, and returns one outcome per staged row: what it became (object_id) and how (event),
 -- or why it was rejected (error_code, error). No row is dropped silently.
 -- Memories, in source order:
---   SKIP     already imported from this source for this user (memory.import_sources): nothing
---            is written, so re-running an import adds nothing and an interrupted one resumes;
+--   SKIP     imported from this source for this user by an earlier run (memory.import_sources):
+--            nothing is written, so re-running an import adds nothing and an interrupted one
+--            resumes (a source id met twice in one run is rejected, 23505, whatever the batches);
 --   REJECT   a row add_memory would refuse, with add_memory's SQLSTATE and message: the checks
 --            of memories_10_normalize (memory.import_problem(), over the same check functions
 --            and settings) and add_memory's own (embedding dimension, expires_at in the future,
@@ -587,15 +612,17 @@ GRANT EXECUTE ON FUNCTION memory.start_import(text, text), memory.import_checksu
 --   PENDING  a row without an embedding: kept in memory.pending_memories until
 --            memory.embed_pending_memory() gives it one.
 -- A row whose write fails after the checks (a merged result over the bounds, a quota) is rejected
--- with its error and the batch is applied again without it: one subtransaction per attempt, not
--- per row, so a batch never holds more than a few subtransaction ids.
+-- with its error and its chunk of 50 rows is applied again without it: one subtransaction per
+-- chunk and attempt, not per row, so a batch holds a few subtransaction ids (a thousand rows:
+-- twenty) and a failure replays at most 49 rows.
 -- Embeddings arrive as real[] of any length: memory.import_embedding() refuses another dimension
 -- than the installed one (22023, naming both) unless pad_embeddings pads shorter ones with zeros,
 -- which keeps every cosine similarity; a longer one is never truncated.
 -- Other records (pg_temp.memory_import_records, kind and a JSON document):
 --   entity       {"name", "type", "aliases", "attributes", "contact", "importance",
---                "person_type", "embedding"}: memory.upsert_entity() (resolution as always); a
---                type not yet known is registered in memory.entity_types;
+--                "person_type", "embedding", "restore"}: memory.upsert_entity() (resolution as
+--                always), or for an exported one ("restore": true) memory.restore_entity() (its
+--                exact name only); a type not yet known is registered in memory.entity_types;
 --   relation     {"subject", "relation", "object" | "value", "fact", "valid_from", "valid_to",
 --                "source_memory"}: memory.assert_fact() between entities of this import (source
 --                ids); a relation not yet known is registered as multi-valued; with neither
@@ -669,6 +696,7 @@ AS $$
     WHERE s.source_kind = r.source_kind AND s.source_name = r.source_name
       AND s.record_kind = import_object.record_kind AND s.user_id = import_object.user_id
       AND s.source_id = import_object.source_id
+      AND s.event NOT IN ('PENDING', 'REJECT')  -- a pending memory is not a memory yet
 $$;
 
 COMMENT ON FUNCTION memory.import_object(bigint, text, text, text) IS
@@ -734,6 +762,9 @@ BEGIN
     v_embedding := memory.import_embedding(import_problem.embedding, import_problem.pad_embeddings);
     IF v_embedding IS NOT NULL THEN
         PERFORM memory.check_embedding(v_embedding, 'embedding');
+    ELSIF coalesce((import_problem.restore ->> 'is_deleted')::boolean, false) THEN
+        RAISE EXCEPTION 'a deleted memory is restored with its embedding only (it cannot wait as a pending memory)'
+            USING ERRCODE = '22004';
     END IF;
     v_expires_at := import_problem.expires_at::timestamptz;
     IF v_expires_at <= now() AND import_problem.restore IS NULL THEN
@@ -788,6 +819,7 @@ VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
+    v_chunk bigint;
     v_row record;
     v_current bigint;
     v_id uuid;
@@ -797,7 +829,11 @@ DECLARE
     v_message text;
 BEGIN
     UPDATE pg_temp.memory_import_rows AS r
-    SET event = 'SKIP', memory_id = s.object_id
+    SET event = CASE WHEN s.import_run = run.id THEN 'REJECT' ELSE 'SKIP' END,
+        memory_id = CASE WHEN s.import_run <> run.id THEN s.object_id END,
+        error_code = CASE WHEN s.import_run = run.id THEN '23505' END,
+        error = CASE WHEN s.import_run = run.id
+                     THEN format('source_id %s appears more than once for user %s in this source', r.source_id, r.user_id) END
     FROM memory.import_sources AS s
     WHERE s.source_kind = run.source_kind AND s.source_name = run.source_name AND s.record_kind = 'memory'
       AND s.user_id = r.user_id AND s.source_id = r.source_id;
@@ -818,10 +854,12 @@ BEGIN
         import_memory_rows.pad_embeddings) AS p
     WHERE q.ordinal = r.ordinal AND r.event IS NULL;
 
+    FOR v_chunk IN SELECT DISTINCT r.ordinal / 50 FROM pg_temp.memory_import_rows AS r WHERE r.event IS NULL ORDER BY 1 LOOP
     <<attempts>>
     LOOP
         BEGIN
-            FOR v_row IN SELECT * FROM pg_temp.memory_import_rows AS r WHERE r.event IS NULL ORDER BY r.ordinal LOOP
+            FOR v_row IN SELECT * FROM pg_temp.memory_import_rows AS r
+                         WHERE r.event IS NULL AND r.ordinal / 50 = v_chunk ORDER BY r.ordinal LOOP
                 v_current := v_row.ordinal;
                 v_embedding := memory.import_embedding(v_row.embedding, import_memory_rows.pad_embeddings);
                 v_id := NULL;
@@ -890,16 +928,58 @@ BEGIN
             WHERE r.ordinal = v_current;
         END;
     END LOOP;
+    END LOOP;
 END
 $$;
 
 COMMENT ON FUNCTION memory.import_memory_rows(memory.import_runs, boolean) IS
     'Applies the staged memories of a batch through deduplication (memory.import_batch)';
 
+-- memory.restore_entity(): an entity of a mempg export, resolved by its exact name and type only
+-- (upsert_entity's trigram and cosine steps could fold two exported entities into one), with
+-- upsert_entity's checks and lock; returns the id and MATCH or RESTORE.
+CREATE OR REPLACE FUNCTION memory.restore_entity(user_id text, name text, entity_type text, aliases text[],
+                                                 attributes jsonb, contact jsonb, importance double precision,
+                                                 embedding vector, person_type text)
+RETURNS TABLE (id uuid, event text)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    PERFORM memory.check_label(restore_entity.user_id, 'user_id', (SELECT s.max_id_chars FROM memory.settings AS s), true);
+    PERFORM memory.check_entity_name(restore_entity.name, 'name');
+    PERFORM memory.check_entity_type(restore_entity.entity_type);
+    PERFORM memory.check_entity_fields(restore_entity.aliases, restore_entity.attributes, restore_entity.contact,
+                                       restore_entity.importance, restore_entity.embedding, restore_entity.person_type,
+                                       restore_entity.entity_type);
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(restore_entity.user_id, restore_entity.entity_type));
+    SELECT e.id INTO v_id
+    FROM memory.entities AS e
+    WHERE e.user_id = restore_entity.user_id AND e.entity_type = restore_entity.entity_type
+      AND e.normalized_name = memory.normalize_entity_name(restore_entity.name)
+      AND NOT e.is_deleted AND e.merged_into IS NULL;
+    IF FOUND THEN
+        RETURN QUERY SELECT v_id, 'MATCH'::text;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT memory.insert_entity(restore_entity.user_id, restore_entity.entity_type, restore_entity.name,
+                                             restore_entity.aliases, restore_entity.attributes, restore_entity.contact,
+                                             restore_entity.importance, restore_entity.embedding,
+                                             restore_entity.person_type), 'RESTORE'::text;
+END
+$$;
+
+COMMENT ON FUNCTION memory.restore_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text) IS
+    'An exported entity by exact name and type (MATCH), else inserted (RESTORE); never a fuzzy match';
+
 -- memory.import_record(): one entity, relation, interaction or history record (see the
 -- header); returns the id it became and how.
 CREATE OR REPLACE FUNCTION memory.import_record(run memory.import_runs, kind text, user_id text, doc jsonb,
-                                                pad_embeddings boolean, OUT object_id uuid, OUT event text)
+                                                pad_embeddings boolean, OUT object_id uuid, OUT event text,
+                                                OUT owner text)
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
@@ -911,6 +991,7 @@ DECLARE
     v_memory uuid;
     v_memories uuid[];
     v_owner text;
+    v_users bigint;
 BEGIN
     IF jsonb_typeof(import_record.doc) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION '% record must be a JSON object', import_record.kind USING ERRCODE = '22023';
@@ -921,6 +1002,19 @@ BEGIN
         INSERT INTO memory.entity_types (name, description)
         VALUES (v_kind, format('registered by import run %s', run.id))
         ON CONFLICT DO NOTHING;
+        IF coalesce((import_record.doc ->> 'restore')::boolean, false) THEN
+            -- an exported entity: the same name and type only, never a fuzzy match with another
+            SELECT r.id, r.event INTO import_record.object_id, import_record.event
+            FROM memory.restore_entity(import_record.user_id, import_record.doc ->> 'name', v_kind,
+                coalesce(ARRAY(SELECT jsonb_array_elements_text(import_record.doc -> 'aliases')), '{}'),
+                coalesce(import_record.doc -> 'attributes', '{}'), coalesce(import_record.doc -> 'contact', '{}'),
+                (import_record.doc ->> 'importance')::double precision,
+                CASE WHEN jsonb_typeof(import_record.doc -> 'embedding') = 'array' THEN
+                    memory.import_embedding(ARRAY(SELECT e::real FROM jsonb_array_elements_text(import_record.doc -> 'embedding') AS e),
+                                            import_record.pad_embeddings) END,
+                import_record.doc ->> 'person_type') AS r;
+            RETURN;
+        END IF;
         SELECT u.id, u.event INTO import_record.object_id, import_record.event
         FROM memory.upsert_entity(
             import_record.user_id, import_record.doc ->> 'name', v_kind,
@@ -958,7 +1052,7 @@ BEGIN
         SELECT f.id, f.event INTO import_record.object_id, import_record.event
         FROM memory.assert_fact(v_subject, v_kind, v_object, import_record.doc ->> 'value', import_record.doc ->> 'fact',
                                 coalesce((import_record.doc ->> 'valid_from')::timestamptz,
-                                         CASE WHEN v_memory IS NULL THEN run.started_at END),
+                                         CASE WHEN import_record.doc ->> 'source_memory' IS NULL THEN run.started_at END),
                                 (import_record.doc ->> 'valid_to')::timestamptz, v_memory) AS f;
     WHEN 'interaction' THEN
         v_subject := memory.import_object(run.id, 'entity', import_record.user_id, import_record.doc ->> 'entity');
@@ -977,18 +1071,21 @@ BEGIN
             coalesce(import_record.doc -> 'metadata', '{}'), v_memories);
         import_record.event := 'ADD';
     WHEN 'history' THEN
-        SELECT m.id, m.user_id INTO v_memory, v_owner
+        SELECT min(m.id::text)::uuid, min(m.user_id), count(DISTINCT m.user_id)
+        INTO v_memory, v_owner, v_users
         FROM memory.import_sources AS s
         JOIN memory.memories AS m ON m.id = s.object_id
         WHERE s.record_kind = 'memory' AND s.source_id = import_record.doc ->> 'memory'
-          AND (import_record.user_id IS NULL OR s.user_id = import_record.user_id)
-        ORDER BY s.imported_at DESC
-        LIMIT 1;
-        IF v_memory IS NULL THEN
+          AND (import_record.user_id IS NULL OR s.user_id = import_record.user_id);
+        IF v_users > 1 THEN
+            RAISE EXCEPTION 'history: memory % was imported for % users', import_record.doc ->> 'memory', v_users
+                USING ERRCODE = '22023', HINT = 'import the history once per user, with --user';
+        ELSIF v_memory IS NULL THEN
             RAISE EXCEPTION 'history: memory % was not imported (for user %)', import_record.doc ->> 'memory',
                 coalesce(import_record.user_id, 'any') USING ERRCODE = 'P0002';
         END IF;
         import_record.object_id := v_memory;
+        import_record.owner := v_owner;
         IF import_record.doc ->> 'event' = 'ADD'
            AND EXISTS (SELECT 1 FROM memory.memory_history AS h WHERE h.memory_id = v_memory AND h.event = 'ADD') THEN
             import_record.event := 'SKIP';
@@ -1018,37 +1115,50 @@ VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
+    v_chunk bigint;
     v_row record;
     v_current bigint;
     v_result record;
     v_code text;
     v_message text;
 BEGIN
+    -- a history record names no user (Mem0's history): its key is the user of the memory it went to
     UPDATE pg_temp.memory_import_records AS r
-    SET event = 'SKIP', object_id = s.object_id
+    SET event = CASE WHEN s.import_run = run.id THEN 'REJECT' ELSE 'SKIP' END,
+        object_id = CASE WHEN s.import_run <> run.id THEN s.object_id END,
+        error_code = CASE WHEN s.import_run = run.id THEN '23505' END,
+        error = CASE WHEN s.import_run = run.id
+                     THEN format('%s %s appears more than once in this source', r.kind, r.source_id) END
     FROM memory.import_sources AS s
     WHERE r.kind = import_records.kind AND s.source_kind = run.source_kind AND s.source_name = run.source_name
-      AND s.record_kind = r.kind AND s.user_id = r.user_id AND s.source_id = r.source_id;
+      AND s.record_kind = r.kind AND s.user_id = coalesce(r.user_id, s.user_id) AND s.source_id = r.source_id
+      AND (r.user_id IS NOT NULL OR r.kind = 'history');
+    UPDATE pg_temp.memory_import_records AS r
+    SET event = 'REJECT', error_code = '23505', error = format('%s %s appears more than once in this source', r.kind, r.source_id)
+    WHERE r.kind = import_records.kind AND r.event IS NULL
+      AND EXISTS (SELECT 1 FROM pg_temp.memory_import_records AS e
+                  WHERE e.kind = r.kind AND e.ordinal < r.ordinal AND e.source_id = r.source_id
+                    AND e.user_id IS NOT DISTINCT FROM r.user_id);
     UPDATE pg_temp.memory_import_records AS r
     SET event = 'REJECT', error_code = '22004', error = 'user_id must not be NULL'
     WHERE r.kind = import_records.kind AND r.kind <> 'history' AND r.event IS NULL AND r.user_id IS NULL;
 
+    FOR v_chunk IN SELECT DISTINCT r.ordinal / 50 FROM pg_temp.memory_import_records AS r
+                   WHERE r.kind = import_records.kind AND r.event IS NULL ORDER BY 1 LOOP
     <<attempts>>
     LOOP
         BEGIN
             FOR v_row IN SELECT * FROM pg_temp.memory_import_records AS r
-                         WHERE r.kind = import_records.kind AND r.event IS NULL ORDER BY r.ordinal LOOP
+                         WHERE r.kind = import_records.kind AND r.event IS NULL AND r.ordinal / 50 = v_chunk
+                         ORDER BY r.ordinal LOOP
                 v_current := v_row.ordinal;
                 v_result := memory.import_record(run, v_row.kind, v_row.user_id, v_row.doc, import_records.pad_embeddings);
                 UPDATE pg_temp.memory_import_records AS r SET object_id = v_result.object_id, event = v_result.event
                 WHERE r.ordinal = v_row.ordinal;
-                IF v_row.kind <> 'history' THEN
-                    INSERT INTO memory.import_sources (source_kind, source_name, record_kind, user_id, source_id,
-                                                       object_id, event, import_run)
-                    VALUES (run.source_kind, run.source_name, v_row.kind, v_row.user_id, v_row.source_id,
-                            v_result.object_id, v_result.event, run.id)
-                    ON CONFLICT DO NOTHING;
-                END IF;
+                INSERT INTO memory.import_sources (source_kind, source_name, record_kind, user_id, source_id,
+                                                   object_id, event, import_run)
+                VALUES (run.source_kind, run.source_name, v_row.kind, coalesce(v_row.user_id, v_result.owner),
+                        v_row.source_id, v_result.object_id, v_result.event, run.id);
             END LOOP;
             EXIT attempts;
         EXCEPTION WHEN data_exception OR integrity_constraint_violation OR no_data_found OR program_limit_exceeded
@@ -1057,6 +1167,7 @@ BEGIN
             UPDATE pg_temp.memory_import_records AS r SET event = 'REJECT', error_code = v_code, error = v_message
             WHERE r.ordinal = v_current;
         END;
+    END LOOP;
     END LOOP;
 END
 $$;
@@ -1105,6 +1216,7 @@ COMMENT ON FUNCTION memory.import_batch(bigint, boolean) IS
     'Applies the staged batch of an import run: entities, memories (deduplicated), relations, interactions, history';
 
 REVOKE ALL ON FUNCTION memory.import_embedding(real[], boolean), memory.import_kind_name(text),
+    memory.restore_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text),
     memory.import_object(bigint, text, text, text), memory.import_entity_refs(bigint, text, jsonb),
     memory.import_problem(bigint, text, text, text, text, real[], jsonb, text[], text, text, double precision,
                           text, text, text, jsonb, jsonb, boolean),
@@ -1112,6 +1224,7 @@ REVOKE ALL ON FUNCTION memory.import_embedding(real[], boolean), memory.import_k
     memory.import_record(memory.import_runs, text, text, jsonb, boolean),
     memory.import_records(memory.import_runs, text, boolean), memory.import_batch(bigint, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.import_embedding(real[], boolean), memory.import_kind_name(text),
+    memory.restore_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text),
     memory.import_object(bigint, text, text, text), memory.import_entity_refs(bigint, text, jsonb),
     memory.import_problem(bigint, text, text, text, text, real[], jsonb, text[], text, text, double precision,
                           text, text, text, jsonb, jsonb, boolean),
@@ -1165,7 +1278,8 @@ GRANT EXECUTE ON FUNCTION memory.embed_pending_memory(uuid, vector) TO authentic
 -- `mempg import --from jsonl` reads back as they were (0016). In a stable order: entities, then
 -- memories (live and deleted, each with its history and entity links), relations, interactions.
 --   {"type": "entity", "id", "user_id", "entity_type", "name", "aliases", "attributes", "contact",
---    "importance", "person_type", "embedding"}                      live entities only
+--    "importance", "person_type", "embedding"}                      live entities only, and only
+--                                   the links, facts and interactions of live entities
 --   {"type": "memory", "id", "user_id", "agent_id", "run_id", "memory", "embedding", "metadata",
 --    "categories", "memory_type", "source", "relevance_score", "expires_at", "created_at",
 --    "updated_at", "version", "is_deleted", "deleted_at", "access_count", "last_accessed_at",
@@ -1216,7 +1330,9 @@ AS $$
                    'entities', coalesce((
                        SELECT jsonb_agg(jsonb_build_object('id', l.entity_id, 'role', l.role)
                                         ORDER BY l.entity_id, l.role)
-                       FROM memory.memory_entities AS l WHERE l.memory_id = m.id), '[]'))
+                       FROM memory.memory_entities AS l
+                       JOIN memory.entities AS le ON le.id = l.entity_id AND NOT le.is_deleted AND le.merged_into IS NULL
+                       WHERE l.memory_id = m.id), '[]'))
         FROM memory.memories AS m
         WHERE export_lines.user_id IS NULL OR m.user_id = export_lines.user_id
         UNION ALL
@@ -1235,6 +1351,9 @@ AS $$
                    'valid_from', r.valid_from, 'valid_to', r.valid_to, 'source_memory', r.source_memory_id))
         FROM memory.entity_relations AS r
         WHERE (export_lines.user_id IS NULL OR r.user_id = export_lines.user_id) AND r.expired_at IS NULL
+          AND EXISTS (SELECT FROM memory.entities AS e WHERE e.id = r.subject_id AND NOT e.is_deleted AND e.merged_into IS NULL)
+          AND (r.object_id IS NULL
+               OR EXISTS (SELECT FROM memory.entities AS e WHERE e.id = r.object_id AND NOT e.is_deleted AND e.merged_into IS NULL))
         UNION ALL
         SELECT 4, i.occurred_at, i.id, jsonb_build_object(
                    'type', 'interaction', 'id', i.id, 'user_id', i.user_id, 'entity', i.entity_id,
@@ -1244,7 +1363,8 @@ AS $$
                                          FROM memory.interaction_memories AS im
                                          WHERE im.interaction_id = i.id), '[]'))
         FROM memory.interactions AS i
-        WHERE export_lines.user_id IS NULL OR i.user_id = export_lines.user_id
+        WHERE (export_lines.user_id IS NULL OR i.user_id = export_lines.user_id)
+          AND EXISTS (SELECT FROM memory.entities AS e WHERE e.id = i.entity_id AND NOT e.is_deleted AND e.merged_into IS NULL)
     ) AS lines
     ORDER BY part, at, id
 $$;

@@ -2,6 +2,18 @@
 -- functions and tables go (imported memories stay; pending memories, runs and the source map go).
 SET LOCAL search_path = pg_catalog, extensions, public;
 
+-- Pending memories are users' imported text that no embedding has made a memory yet: refuse to
+-- drop them (embed them with memory.embed_pending_memory(), or delete them, first).
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM memory.pending_memories) THEN
+        RAISE EXCEPTION 'memory.pending_memories holds % imported memories not yet embedded',
+            (SELECT count(*) FROM memory.pending_memories)
+            USING ERRCODE = '55000', HINT = 'embed them (memory.embed_pending_memory) or delete them, then roll back';
+    END IF;
+END
+$$;
+
 -- sql/memory/deduplicate_memories.sql as before 0016
 -- Trigger memories_20_deduplicate (BEFORE INSERT): a plain INSERT from psql is deduplicated too.
 -- Within one user and agent (NULL agent is its own scope), in this order:
@@ -334,9 +346,10 @@ GRANT DELETE ON memory.entity_history TO service_role;
 GRANT SELECT ON memory.current_facts TO authenticated, service_role;
 
 DROP FUNCTION IF EXISTS memory.set_import_restore(boolean), memory.import_restoring(),
-    memory.create_import_staging(), memory.start_import(text, text), memory.import_checksum(bigint),
+    memory.create_import_staging(), memory.import_lock_key(text, text), memory.start_import(text, text), memory.import_checksum(bigint),
     memory.finish_import(bigint, jsonb, boolean), memory.import_embedding(real[], boolean),
     memory.import_kind_name(text), memory.import_object(bigint, text, text, text),
+    memory.restore_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text),
     memory.import_entity_refs(bigint, text, jsonb),
     memory.import_problem(bigint, text, text, text, text, real[], jsonb, text[], text, text, double precision,
                           text, text, text, jsonb, jsonb, boolean),

@@ -13,7 +13,9 @@
 --                        since the export's own history rows follow. Set around that INSERT only;
 --                        it counts for service_role, superusers and BYPASSRLS roles only, since
 --                        any session can set a setting: the application's role cannot skip
---                        deduplication or its own history with it.
+--                        deduplication or its own history with it; and it names the
+--                        transaction it was set in, so a value left in a pooled session by an
+--                        earlier transaction counts for nothing.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.set_dedup_outcome(id uuid, event text)
@@ -71,7 +73,8 @@ LANGUAGE sql
 VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT set_config('memory.import_restore', CASE WHEN set_import_restore.restoring THEN 'on' ELSE '' END, true)
+    SELECT set_config('memory.import_restore',
+                      CASE WHEN set_import_restore.restoring THEN 'on ' || pg_current_xact_id() ELSE '' END, true)
 $$;
 
 COMMENT ON FUNCTION memory.set_import_restore(boolean) IS
@@ -83,7 +86,7 @@ LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT coalesce(current_setting('memory.import_restore', true), '') = 'on'
+    SELECT coalesce(current_setting('memory.import_restore', true) = 'on ' || pg_current_xact_id_if_assigned(), false)
        AND EXISTS (  -- any role may set a setting: only imports' roles (as memory.lookup_scope) count
            SELECT FROM pg_catalog.pg_roles AS r
            WHERE r.rolname = CASE current_setting('role') WHEN 'none' THEN session_user ELSE current_setting('role') END

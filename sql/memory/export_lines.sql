@@ -2,7 +2,8 @@
 -- `mempg import --from jsonl` reads back as they were (0016). In a stable order: entities, then
 -- memories (live and deleted, each with its history and entity links), relations, interactions.
 --   {"type": "entity", "id", "user_id", "entity_type", "name", "aliases", "attributes", "contact",
---    "importance", "person_type", "embedding"}                      live entities only
+--    "importance", "person_type", "embedding"}                      live entities only, and only
+--                                   the links, facts and interactions of live entities
 --   {"type": "memory", "id", "user_id", "agent_id", "run_id", "memory", "embedding", "metadata",
 --    "categories", "memory_type", "source", "relevance_score", "expires_at", "created_at",
 --    "updated_at", "version", "is_deleted", "deleted_at", "access_count", "last_accessed_at",
@@ -53,7 +54,9 @@ AS $$
                    'entities', coalesce((
                        SELECT jsonb_agg(jsonb_build_object('id', l.entity_id, 'role', l.role)
                                         ORDER BY l.entity_id, l.role)
-                       FROM memory.memory_entities AS l WHERE l.memory_id = m.id), '[]'))
+                       FROM memory.memory_entities AS l
+                       JOIN memory.entities AS le ON le.id = l.entity_id AND NOT le.is_deleted AND le.merged_into IS NULL
+                       WHERE l.memory_id = m.id), '[]'))
         FROM memory.memories AS m
         WHERE export_lines.user_id IS NULL OR m.user_id = export_lines.user_id
         UNION ALL
@@ -72,6 +75,9 @@ AS $$
                    'valid_from', r.valid_from, 'valid_to', r.valid_to, 'source_memory', r.source_memory_id))
         FROM memory.entity_relations AS r
         WHERE (export_lines.user_id IS NULL OR r.user_id = export_lines.user_id) AND r.expired_at IS NULL
+          AND EXISTS (SELECT FROM memory.entities AS e WHERE e.id = r.subject_id AND NOT e.is_deleted AND e.merged_into IS NULL)
+          AND (r.object_id IS NULL
+               OR EXISTS (SELECT FROM memory.entities AS e WHERE e.id = r.object_id AND NOT e.is_deleted AND e.merged_into IS NULL))
         UNION ALL
         SELECT 4, i.occurred_at, i.id, jsonb_build_object(
                    'type', 'interaction', 'id', i.id, 'user_id', i.user_id, 'entity', i.entity_id,
@@ -81,7 +87,8 @@ AS $$
                                          FROM memory.interaction_memories AS im
                                          WHERE im.interaction_id = i.id), '[]'))
         FROM memory.interactions AS i
-        WHERE export_lines.user_id IS NULL OR i.user_id = export_lines.user_id
+        WHERE (export_lines.user_id IS NULL OR i.user_id = export_lines.user_id)
+          AND EXISTS (SELECT FROM memory.entities AS e WHERE e.id = i.entity_id AND NOT e.is_deleted AND e.merged_into IS NULL)
     ) AS lines
     ORDER BY part, at, id
 $$;

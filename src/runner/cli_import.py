@@ -108,11 +108,13 @@ def register(cli: click.Group, common_options: Callable[..., Any]) -> None:
         def open_worker() -> psycopg.Connection:
             worker = connect(ctx.url, ctx.settings, notices=ctx.echo)
             worker.execute("SET statement_timeout = 0")
+            worker.execute("SET lock_timeout = 0")
             as_service_role(worker)
             return worker
 
         with connect(ctx.url, ctx.settings, notices=ctx.echo) as conn:
-            conn.execute("SET statement_timeout = 0")
+            conn.execute("SET statement_timeout = 0")  # batches take as long as they take, and wait
+            conn.execute("SET lock_timeout = 0")  # for the application's writers of the same user
             as_service_role(conn)
             progress = _progress() if sys.stderr.isatty() and not ctx.as_json else plain_progress
             report = run_import(conn, reader, options, progress, open_worker)

@@ -241,6 +241,34 @@ BAD_ROWS = [
         "22P02",
     ),
     ("{not json", "22P02"),
+    ({"memory": "lone \ud800 surrogate", "user_id": "u", "embedding": vec(1)}, "22P02"),
+    (
+        json.dumps(
+            {
+                "type": "memory",
+                "version": 1,
+                "history": [],
+                "memory": "huge relevance",
+                "user_id": "u",
+                "embedding": vec(1),
+                "relevance_score": 0,
+            }
+        ).replace('"relevance_score": 0', '"relevance_score": 1' + "0" * 400),
+        "22P02",
+    ),
+    (
+        {
+            "memory": "restored deleted",
+            "type": "memory",
+            "version": 1,
+            "history": [],
+            "user_id": "u",
+            "embedding": None,
+            "is_deleted": True,
+            "deleted_at": "2025-01-01",
+        },
+        "22004",
+    ),
     ('"a string"', "22P02"),
 ]
 
@@ -416,3 +444,68 @@ def test_the_application_role_cannot_restore_past_deduplication_or_history(db: D
             ).fetchone()[0]
             == 2
         )
+
+
+def test_a_source_id_given_twice_is_rejected_whatever_the_batch_size(
+    db: Database, write_jsonl
+) -> None:
+    lines = [{"id": "same", "memory": "first text", "user_id": "u", "embedding": vec(1)}]
+    lines += [
+        {"id": f"m{i}", "memory": f"filler {i}", "user_id": "u", "embedding": vec(10 + i)}
+        for i in range(5)
+    ]
+    lines += [{"id": "same", "memory": "second text", "user_id": "u", "embedding": vec(2)}]
+    relations = [{"type": "relation", "user_id": "u", "subject": "e1", "relation": "knows", "value": f"v{i}",
+                  "valid_from": "2025-01-01"} for i in range(3)]  # fmt: skip
+    entity = {"type": "entity", "id": "e1", "user_id": "u", "entity_type": "person", "name": "Eve"}
+    for size in ("2", "100"):
+        code, report, _ = mempg_import(db, write_jsonl([entity, *lines, *relations], f"twice-{size}.jsonl"),
+                                       "--batch-size", size)  # fmt: skip
+        assert code == 1
+        assert [(r["source_id"], r["error_code"]) for r in report["rejected_rows"]] == [
+            ("same", "23505")
+        ]
+        assert sum(report["events"]["relation"].values()) == 3  # lines without ids: keyed by their text
+    conn = owner(db.url)
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM memory.memories WHERE memory = 'second text'"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_an_export_with_a_deleted_entity_still_reads_back(db: Database, tmp_path: Path) -> None:
+    conn = owner(db.url)
+    add_memory(conn, "Ann met Acme", str(vec(1)).replace(" ", ""), user="ann",
+               entities=Jsonb([{"name": "Acme", "type": "organization"}, {"name": "Ann", "type": "person"}]))  # fmt: skip
+    acme = conn.execute("SELECT id FROM memory.entities WHERE name = 'Acme'").fetchone()[0]
+    conn.execute("SELECT * FROM memory.delete_entity(%s)", (acme,))
+    exported = tmp_path / "export.jsonl"
+    assert run_mempg("export", "--jsonl", "-o", str(exported), url=db.url).returncode == 0
+    with scratch_database("mempg_deleted", "mempg_test_tmpl") as other:
+        code, report, err = mempg_import(other, exported)
+        assert code == 0, err
+        assert report["events"] == {"entity": {"RESTORE": 1}, "memory": {"RESTORE": 1}}
+
+
+def test_a_restore_flag_left_in_a_pooled_session_counts_for_nothing(db: Database) -> None:
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("SET ROLE service_role")
+        add_memory(conn, "Tea at five", str(vec(1)).replace(" ", ""), user="u")
+        xid = conn.execute("SELECT pg_current_xact_id()::text").fetchone()[0]
+        conn.execute(
+            "SELECT set_config('memory.import_restore', %s, false)", (f"on {int(xid) + 2}",)
+        )
+        near = str(as_list(with_similarity(_np(vec(1)), 0.99))).replace(" ", "")
+        assert add_memory(conn, "Tea at five pm", near, user="u")[1] == "UPDATE"
+
+
+def test_two_runs_of_one_source_at_once_are_refused(db: Database, write_jsonl) -> None:
+    source = write_jsonl([{"id": "a", "memory": "locked", "user_id": "u", "embedding": vec(1)}])
+    with psycopg.connect(db.url, autocommit=True) as holder:
+        holder.execute("SET ROLE service_role")
+        holder.execute("SELECT memory.start_import('jsonl', %s)", (str(source.resolve()),))
+        result = run_mempg("import", str(source), url=db.url)
+        assert result.returncode == 1 and "another import of jsonl" in result.stderr
+    assert mempg_import(db, source)[0] == 0  # the holder's session ended: its lock went with it

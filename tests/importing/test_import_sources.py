@@ -94,6 +94,10 @@ def test_a_mem0_store_and_its_history_import_with_ids_and_events(
         (ids[0],),
     ).fetchall()
     assert events == [("ADD", "Likes hiking", None), ("UPDATE", "Likes hiking in the Alps", "ann")]
+    before = counts(conn)
+    code, again, _ = mempg_import(db, tmp_path / "history.db")
+    assert again["events"] == {"history": {"SKIP": 3}}  # re-running appends nothing
+    assert counts(conn)["memory.memory_history"] == before["memory.memory_history"]
 
 
 def test_langchain_stores_v1_and_v2_import_with_the_user_from_metadata(

@@ -37,15 +37,25 @@ class JsonlSource:
             raise SourceError(f"{path}: not JSON lines (the first line does not start with '{{')")
 
     def items(self) -> Iterator[Item]:
-        with self.path.open(encoding="utf-8", errors="replace") as handle:
-            for number, line in enumerate(handle, start=1):
-                text = line.strip()
+        with self.path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    text = raw.decode("utf-8").strip()
+                except UnicodeDecodeError as exc:
+                    yield Unreadable(
+                        f"line {number}",
+                        f"line {number} is not UTF-8: {exc.reason} at byte {exc.start}",
+                    )
+                    continue
                 if not text:
                     continue
                 try:
                     value = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    yield Unreadable(f"line {number}", f"line {number} is not JSON: {exc.msg}")
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    reason = (
+                        exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                    )
+                    yield Unreadable(f"line {number}", f"line {number} is not JSON: {reason}")
                     continue
                 yield from lines_to_items(value, number, text)
 
@@ -66,11 +76,11 @@ def lines_to_items(value: Any, number: int, text: str) -> Iterator[Item]:
     elif kind == "relation" and "relationType" in value:
         yield _mcp_relation(value)
     elif kind == "entity":
-        yield _mempg_entity(value)
+        yield _mempg_entity(value, text)
     elif kind == "relation":
-        yield _mempg_relation(value)
+        yield _mempg_relation(value, text)
     elif kind == "interaction":
-        yield _mempg_interaction(value)
+        yield _mempg_interaction(value, text)
     elif "memory" in value:
         yield _mem0_item(value, text)
     else:
@@ -195,7 +205,7 @@ def _mcp_relation(value: dict[str, Any]) -> Record:
     )
 
 
-def _mempg_entity(value: dict[str, Any]) -> Record:
+def _mempg_entity(value: dict[str, Any], text: str) -> Record:
     doc = {
         key: value.get(key)
         for key in (
@@ -209,15 +219,16 @@ def _mempg_entity(value: dict[str, Any]) -> Record:
         )
     }
     doc["type"] = value.get("entity_type")
+    doc["restore"] = True  # an exported entity: its exact name only (memory.restore_entity)
     return Record(
         "entity",
-        str(value.get("id")),
+        _id(value, text),
         value.get("user_id"),
         {k: v for k, v in doc.items() if v is not None},
     )
 
 
-def _mempg_relation(value: dict[str, Any]) -> Record:
+def _mempg_relation(value: dict[str, Any], text: str) -> Record:
     doc = {
         key: value.get(key)
         for key in (
@@ -233,20 +244,20 @@ def _mempg_relation(value: dict[str, Any]) -> Record:
     }
     return Record(
         "relation",
-        str(value.get("id")),
+        _id(value, text),
         value.get("user_id"),
         {k: v for k, v in doc.items() if v is not None},
     )
 
 
-def _mempg_interaction(value: dict[str, Any]) -> Record:
+def _mempg_interaction(value: dict[str, Any], text: str) -> Record:
     doc = {
         key: value.get(key)
         for key in ("entity", "summary", "occurred_at", "channel", "metadata", "memories")
     }
     return Record(
         "interaction",
-        str(value.get("id")),
+        _id(value, text),
         value.get("user_id"),
         {k: v for k, v in doc.items() if v is not None},
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 import uuid
@@ -34,6 +35,15 @@ COPY_COLUMNS = (
 
 COPY_TYPES = ["int8", "text", "uuid", "text", "text", "text", "text", "float4[]", "jsonb", "text[]", "text",
               "text", "float8", "text", "text", "text", "jsonb", "jsonb"]  # fmt: skip
+
+
+def _dumps(value: Any) -> str:
+    """JSON for jsonb columns: a value JSON has no type for (a date, a Decimal, bytes) as text."""
+    return json.dumps(value, default=_plain)
+
+
+def _plain(value: Any) -> str:
+    return value.hex() if isinstance(value, bytes | bytearray | memoryview) else str(value)
 
 
 class SourceError(RunnerError):
@@ -156,17 +166,30 @@ def _import_batches(
         ).fetchone()
     assert row is not None
     report.run_id = int(row[0])
-    if options.jobs > 1 and open_worker is not None:
-        from runner.importing.parallel import apply_in_parallel
+    try:
+        if options.jobs > 1 and open_worker is not None:
+            from runner.importing.parallel import apply_in_parallel
 
-        apply_in_parallel(conn, report, batches, options, progress, open_worker)
-    else:
-        done = 0
-        for batch in batches:
-            apply_batch(conn, report, batch, options)
-            done += len(batch)
-            if progress is not None:
-                progress(done, report)
+            apply_in_parallel(conn, report, batches, options, progress, open_worker)
+        else:
+            done = 0
+            for batch in batches:
+                apply_batch(conn, report, batch, options)
+                done += len(batch)
+                if progress is not None:
+                    progress(done, report)
+    except BaseException:
+        if (
+            not options.dry_run
+            and not conn.closed
+            and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        ):
+            with conn.transaction():  # the run is recorded as failed, with what it had done
+                conn.execute(
+                    "SELECT memory.finish_import(%s, %s, true)",
+                    (report.run_id, Jsonb(_stored_report(report))),
+                )
+        raise
     with conn.transaction():
         result = conn.execute(
             "SELECT status, checksum FROM memory.finish_import(%s, %s)",
@@ -298,13 +321,17 @@ def _apply_staged(
 def _send_retrying(
     conn: psycopg.Connection, run_id: int | None, staged: list[Item], options: ImportOptions
 ) -> list[tuple[str, str, str, str | None, str | None]]:
-    """One batch in one transaction; again (three times at most) after a deadlock or a
-    serialization failure, which parallel sessions registering the same new kinds can meet."""
+    """One batch in one transaction; again (three times at most) after a deadlock, a serialization
+    failure or a lock timeout, which parallel sessions registering the same new kinds can meet."""
     for attempt in range(3):
         try:
             with conn.transaction():
                 return _send(conn, run_id, staged, options)
-        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+        except (
+            psycopg.errors.DeadlockDetected,
+            psycopg.errors.SerializationFailure,
+            psycopg.errors.LockNotAvailable,
+        ):
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
@@ -329,7 +356,13 @@ def _send(
             for ordinal, item in enumerate(staged):
                 if isinstance(item, Record):
                     copy.write_row(
-                        (ordinal, item.kind, item.source_id, item.user_id, Jsonb(item.doc))
+                        (
+                            ordinal,
+                            item.kind,
+                            item.source_id,
+                            item.user_id,
+                            Jsonb(item.doc, dumps=_dumps),
+                        )
                     )
         cur.execute(
             "SELECT kind, source_id, event, error_code, error FROM memory.import_batch(%s, %s)",
@@ -348,7 +381,7 @@ def _memory_columns(ordinal: int, row: MemoryRow) -> tuple[Any, ...]:
         row.run_id,
         row.memory,
         row.embedding,
-        None if row.metadata is None else Jsonb(row.metadata),
+        None if row.metadata is None else Jsonb(row.metadata, dumps=_dumps),
         row.categories,
         row.memory_type,
         row.source,
@@ -356,8 +389,8 @@ def _memory_columns(ordinal: int, row: MemoryRow) -> tuple[Any, ...]:
         row.expires_at,
         row.created_at,
         row.updated_at,
-        None if row.entities is None else Jsonb(row.entities),
-        None if row.restore is None else Jsonb(row.restore),
+        None if row.entities is None else Jsonb(row.entities, dumps=_dumps),
+        None if row.restore is None else Jsonb(row.restore, dumps=_dumps),
     )
 
 
@@ -386,7 +419,7 @@ def _unsendable(item: Item) -> str | None:
     if isinstance(item, Record):
         if item.kind not in RECORD_KINDS:
             return f"kind must be one of {', '.join(RECORD_KINDS)}, got {item.kind!r}"
-        return _nul_problem(json.dumps(item.doc), "document")
+        return _nul_problem(_dumps(item.doc), "document")
     for name in (
         "user_id",
         "agent_id",
@@ -403,6 +436,8 @@ def _unsendable(item: Item) -> str | None:
             return f"{name} must be text, got {type(value).__name__}"
         if value is not None and "\x00" in value:
             return f"{name} contains a NUL character"
+        if value is not None and not _utf8(value):
+            return f"{name} is not valid text (a lone surrogate)"
     if item.embedding is not None and not _finite_numbers(item.embedding):
         return "embedding must be a list of finite numbers"
     if item.categories is not None and not (
@@ -412,24 +447,49 @@ def _unsendable(item: Item) -> str | None:
     if item.categories is not None and any("\x00" in c for c in item.categories):
         return "categories contains a NUL character"
     if item.relevance_score is not None and (
-        not isinstance(item.relevance_score, int | float) or isinstance(item.relevance_score, bool)
+        not isinstance(item.relevance_score, int | float)
+        or isinstance(item.relevance_score, bool)
+        or not _finite_numbers([item.relevance_score])
     ):
-        return "relevance_score must be a number"
+        return "relevance_score must be a finite number"
+    if item.categories is not None and not all(_utf8(c) for c in item.categories):
+        return "categories are not valid text (a lone surrogate)"
     for name in ("metadata", "entities", "restore"):
-        problem = _nul_problem(json.dumps(getattr(item, name)), name)
+        problem = _nul_problem(_dumps(getattr(item, name)), name)
         if problem:
             return problem
     return None
 
 
 def _finite_numbers(values: Any) -> bool:
-    return isinstance(values, list) and all(
-        isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in values
-    )
+    try:
+        return isinstance(values, list) and all(
+            isinstance(x, int | float)
+            and not isinstance(x, bool)
+            and math.isfinite(x)
+            and abs(x) < 3.4e38
+            for x in values
+        )
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _nul_problem(text: str, name: str) -> str | None:
-    return f"{name} contains a NUL character" if "\\u0000" in text else None
+    if "\\u0000" in text:
+        return f"{name} contains a NUL character"
+    if re.search(r"\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])", text) or re.search(
+        r"(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}", text
+    ):
+        return f"{name} holds a lone surrogate, which is not valid text"
+    return None
 
 
 def _reject(

@@ -55,12 +55,12 @@ class SessionBuddySource:
         duckdb = require_duckdb()
         try:
             with duckdb.connect(str(path), read_only=True) as conn:
-                self.tables = {
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT table_name FROM information_schema.tables"
+                columns = set(
+                    conn.execute(
+                        "SELECT table_name, column_name FROM information_schema.columns"
                     ).fetchall()
-                }
+                )
+                self.tables = {table for table, _ in columns}
         except duckdb.Error as exc:
             raise SourceError(
                 f"{path}: not a DuckDB database ({str(exc).splitlines()[0]})"
@@ -69,6 +69,9 @@ class SessionBuddySource:
             raise SourceError(
                 f"{path}: none of Session-Buddy's tables ({', '.join(TABLES)}) is in it"
             )
+        without_id = [t for t in TABLES if t in self.tables and (t, "id") not in columns]
+        if without_id:
+            raise SourceError(f"{path}: {', '.join(without_id)} has no column id")
 
     def items(self) -> Iterator[Item]:
         duckdb = require_duckdb()

@@ -81,6 +81,9 @@ class SeedSqliteSource:
         missing = {"id", "user_id", "content"} - self.tables["memories"]
         if missing:
             raise SourceError(f"{path}: memories has no column {', '.join(sorted(missing))}")
+        for table in ("entities", "interactions"):
+            if table in self.tables and "id" not in self.tables[table]:
+                raise SourceError(f"{path}: {table} has no column id")
 
     def items(self) -> Iterator[Item]:
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
@@ -88,12 +91,12 @@ class SeedSqliteSource:
         try:
             if "entities" in self.tables:
                 for row in conn.execute("SELECT * FROM entities ORDER BY id"):
-                    yield _entity(dict(row))
+                    yield _entity(_plain(dict(row)))
             for row in conn.execute("SELECT * FROM memories ORDER BY id"):
-                yield _memory(dict(row))
+                yield _memory(_plain(dict(row)))
             if "interactions" in self.tables:
                 for row in conn.execute("SELECT * FROM interactions ORDER BY id"):
-                    yield _interaction(dict(row))
+                    yield _interaction(_plain(dict(row)))
         finally:
             conn.close()
 
@@ -105,6 +108,11 @@ def timestamp(value: Any) -> str | None:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC).isoformat()
     return str(value)
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with BLOBs as hex text, so that metadata stays JSON."""
+    return {key: value.hex() if isinstance(value, bytes) else value for key, value in row.items()}
 
 
 def _json(value: Any) -> Any:
