@@ -465,7 +465,9 @@ def test_a_source_id_given_twice_is_rejected_whatever_the_batch_size(
         assert [(r["source_id"], r["error_code"]) for r in report["rejected_rows"]] == [
             ("same", "23505")
         ]
-        assert sum(report["events"]["relation"].values()) == 3  # lines without ids: keyed by their text
+        assert (
+            sum(report["events"]["relation"].values()) == 3
+        )  # lines without ids: keyed by their text
     conn = owner(db.url)
     assert (
         conn.execute(
