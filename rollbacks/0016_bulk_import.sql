@@ -305,6 +305,239 @@ REVOKE ALL ON FUNCTION memory.set_dedup_outcome(uuid, text), memory.dedup_outcom
 GRANT EXECUTE ON FUNCTION memory.set_dedup_outcome(uuid, text), memory.dedup_outcome(),
     memory.set_dedup_event(text), memory.dedup_event() TO authenticated, service_role;
 
+-- sql/memory/add_memory.sql as before 0016
+-- memory.add_memory(): Mem0's add, in SQL. Inserts through the deduplication trigger and returns
+-- what happened: ADD (a new memory), or NOOP, UPDATE or MERGE of the existing memory it matched.
+-- Every argument is checked by the row trigger (memories_10_normalize) before deduplication
+-- decides anything, whatever the outcome; the embedding's dimension is checked before the INSERT,
+-- and expires_at must lie in the future.
+-- Under REPEATABLE READ and SERIALIZABLE, two transactions adding the same new memory at once
+-- cannot see each other's row: the second one's insert meets the first one's committed row in the
+-- unique index. It gets 40001 (serialization failure: retry the transaction, which then finds the
+-- memory: NOOP), not 23505; the subtransaction this takes exists only at those levels.
+-- entities (from 0012) links the memory to entities given by id or name (memory.link_entities,
+-- link_entities.sql), after deduplication: a NOOP, UPDATE or MERGE links the memory it matched,
+-- so the links of a duplicate are carried over to the memory that stays. They are checked
+-- before the insert, and a bad one fails the whole call: no memory, no entity, no link.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
+-- The signature changes (a new argument): the old one is dropped, not left as an overload.
+-- squawk-ignore ban-drop-function
+DROP FUNCTION IF EXISTS memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz);
+CREATE OR REPLACE FUNCTION memory.add_memory(
+    user_id text,
+    memory text,
+    embedding vector,
+    metadata jsonb DEFAULT '{}',
+    categories text[] DEFAULT '{}',
+    agent_id text DEFAULT NULL,
+    run_id text DEFAULT NULL,
+    memory_type text DEFAULT NULL,
+    expires_at timestamptz DEFAULT NULL,
+    entities jsonb DEFAULT NULL)
+RETURNS TABLE (id uuid, event text)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_constraint text;
+    v_outcome record;
+BEGIN
+    -- checked here too: the INSERT casts to the column's vector(D) before any trigger could
+    PERFORM memory.check_embedding(add_memory.embedding, 'embedding');
+    IF add_memory.expires_at IS NOT NULL AND add_memory.expires_at <= now() THEN
+        RAISE EXCEPTION 'expires_at must be in the future, got %', add_memory.expires_at USING ERRCODE = '22023';
+    END IF;
+    PERFORM count(*) FROM memory.entity_references(add_memory.entities);
+
+    PERFORM memory.set_dedup_outcome(NULL, NULL);
+    IF current_setting('transaction_isolation') = 'read committed' THEN
+        PERFORM memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
+                                     add_memory.metadata, add_memory.categories, add_memory.agent_id,
+                                     add_memory.run_id, add_memory.memory_type, add_memory.expires_at);
+    ELSE
+        BEGIN
+            PERFORM memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
+                                         add_memory.metadata, add_memory.categories, add_memory.agent_id,
+                                         add_memory.run_id, add_memory.memory_type, add_memory.expires_at);
+        EXCEPTION WHEN unique_violation THEN
+            GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+            IF v_constraint <> 'memories_live_text_unique' THEN
+                RAISE;
+            END IF;
+            RAISE EXCEPTION 'a concurrent transaction added the same memory after this transaction''s snapshot was taken'
+                USING ERRCODE = '40001', HINT = 'retry the transaction: the memory is then found (NOOP)';
+        END;
+    END IF;
+
+    SELECT * INTO v_outcome FROM memory.dedup_outcome();
+    IF add_memory.entities IS NOT NULL AND v_outcome.id IS NOT NULL THEN
+        PERFORM count(*) FROM memory.link_entities(v_outcome.id, add_memory.entities);
+    END IF;
+    RETURN QUERY SELECT v_outcome.id, v_outcome.event;
+END
+$$;
+
+COMMENT ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb) IS
+    'Adds a memory through deduplication; returns its id and ADD, UPDATE, MERGE or NOOP';
+
+-- memory.insert_memory(): the one INSERT behind add_memory; NULL when deduplication cancelled it.
+CREATE OR REPLACE FUNCTION memory.insert_memory(
+    user_id text, memory text, embedding vector, metadata jsonb, categories text[], agent_id text,
+    run_id text, memory_type text, expires_at timestamptz)
+RETURNS uuid
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    INSERT INTO memory.memories AS m (user_id, memory, embedding, metadata, categories, agent_id, run_id,
+                                      memory_type, expires_at)
+    VALUES (insert_memory.user_id, insert_memory.memory, insert_memory.embedding,
+            coalesce(insert_memory.metadata, '{}'), coalesce(insert_memory.categories, '{}'),
+            insert_memory.agent_id, insert_memory.run_id, insert_memory.memory_type, insert_memory.expires_at)
+    RETURNING m.id
+$$;
+
+COMMENT ON FUNCTION memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz) IS
+    'INSERT of one memory through the triggers; its id, or NULL when deduplication cancelled it';
+REVOKE ALL ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb),
+    memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb),
+    memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz)
+    TO authenticated, service_role;
+
+-- sql/memory/lookup_scope.sql as before 0016
+-- memory.lookup_scope(user_id): the user whose rows a SECURITY DEFINER index lookup may read for
+-- this caller, as row-level security would decide it: for authenticated (and any role other than
+-- the ones below) the given user only when it is the caller's own identity
+-- (app.current_user_id()), else NULL; for service_role, superusers and BYPASSRLS roles the given
+-- user. It reads the role the request runs as from the `role` setting, which a SECURITY DEFINER
+-- function does not change (as memory.quota_subject() does). The lookups that need it:
+-- entity_lookup.sql, and memory.full_text_candidates() (0015): under row-level security
+-- PostgreSQL evaluates a query's own conditions after the policy's unless their operators are
+-- LEAKPROOF, so the operators of those indexes (&& and @> on text[], pg_trgm's %, @@) cannot be
+-- index conditions for the application's role.
+-- search_path is pinned (pg_catalog, extensions, pg_temp), so a caller's own search_path never
+-- changes what a name means.
+CREATE OR REPLACE FUNCTION memory.lookup_scope(user_id text)
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_role text := current_setting('role');
+BEGIN
+    IF v_role = 'none' THEN
+        v_role := session_user;
+    END IF;
+    IF v_role = 'service_role'
+       OR EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolname = v_role AND (r.rolsuper OR r.rolbypassrls)) THEN
+        RETURN lookup_scope.user_id;
+    END IF;
+    RETURN CASE WHEN lookup_scope.user_id = app.current_user_id() THEN lookup_scope.user_id END;
+END
+$$;
+
+COMMENT ON FUNCTION memory.lookup_scope(text) IS
+    'The user whose rows the caller may look up: its own identity (authenticated), any user (service_role); else NULL';
+
+REVOKE ALL ON FUNCTION memory.lookup_scope(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.lookup_scope(text) TO authenticated, service_role;
+
+-- sql/memory/quota_subject.sql as before 0016
+-- memory.quota_subject(): whom an operation is charged to, or NULL when it is not limited. The
+-- quotas (rate_limits.sql, quota_usage.sql) ask it first. It reads the role the request runs as
+-- from the `role` setting (SET ROLE / set_config('role', ...), as PostgREST and Supabase do), which
+-- a SECURITY DEFINER function does not change, else the login role:
+--   authenticated (and anon): the request's own identity, app.current_user_id(), never an
+--     argument, so one user cannot spend another user's tokens; NULL (no identity) is not charged:
+--     row-level security already gives such a request no rows and refuses its writes;
+--   service_role: not limited, unless memory.quota_settings.limit_service_role, then charged to
+--     the user it acts for (the user_id argument, or the row's owner), on that user's plan;
+--   a superuser or another BYPASSRLS role (the owner, migrations, restores): never limited;
+--   any other role: like authenticated (fail closed).
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
+CREATE OR REPLACE FUNCTION memory.quota_subject(user_id text)
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_role text := current_setting('role');
+BEGIN
+    IF v_role = 'none' THEN
+        v_role := session_user;
+    END IF;
+    IF v_role = 'authenticated' THEN
+        RETURN app.current_user_id();
+    END IF;
+    IF v_role = 'service_role' THEN
+        RETURN CASE WHEN (SELECT s.limit_service_role FROM memory.quota_settings AS s) THEN quota_subject.user_id END;
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolname = v_role AND (r.rolsuper OR r.rolbypassrls)) THEN
+        RETURN NULL;
+    END IF;
+    RETURN app.current_user_id();
+END
+$$;
+
+COMMENT ON FUNCTION memory.quota_subject(text) IS
+    'The user an operation is charged to (the caller''s identity; for service_role the given user when limit_service_role), NULL when not limited';
+
+-- memory.quota_plan(): the plan of a user: their row in memory.user_quota_plans, else the default.
+CREATE OR REPLACE FUNCTION memory.quota_plan(user_id text)
+RETURNS text
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT coalesce((SELECT p.plan FROM memory.user_quota_plans AS p WHERE p.user_id = quota_plan.user_id),
+                    (SELECT s.default_plan FROM memory.quota_settings AS s))
+$$;
+
+COMMENT ON FUNCTION memory.quota_plan(text) IS 'The quota plan of a user: memory.user_quota_plans, else quota_settings.default_plan';
+
+-- memory.quota_now(): the time buckets refill by: quota_settings.clock_override when set (tests,
+-- drills: only service_role can set it, so no user can move their own clock), else the clock.
+CREATE OR REPLACE FUNCTION memory.quota_now()
+RETURNS timestamptz
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT coalesce((SELECT s.clock_override FROM memory.quota_settings AS s), clock_timestamp())
+$$;
+
+COMMENT ON FUNCTION memory.quota_now() IS 'Time of the rate limits: quota_settings.clock_override, else clock_timestamp()';
+
+-- memory.bucket_level(): the tokens a bucket holds at `at`: what it held when last refreshed,
+-- plus refill_per_second for each second since (never for time going backwards), at most its
+-- capacity. The one definition of the refill, for take_token(), the ops view and quota_status().
+-- No SET clause, so the planner inlines it: its body uses built-ins only.
+CREATE OR REPLACE FUNCTION memory.bucket_level(tokens double precision, refreshed_at timestamptz, capacity integer,
+                                               refill_per_second double precision, at timestamptz)
+RETURNS double precision
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT least(bucket_level.capacity::double precision,
+                 bucket_level.tokens + bucket_level.refill_per_second
+                     * greatest(0, extract(epoch FROM bucket_level.at - bucket_level.refreshed_at)::double precision))
+$$;
+
+COMMENT ON FUNCTION memory.bucket_level(double precision, timestamptz, integer, double precision, timestamptz) IS
+    'Tokens of a bucket at a time: tokens + refill per second elapsed, at most capacity';
+
+REVOKE ALL ON FUNCTION memory.quota_subject(text), memory.quota_plan(text), memory.quota_now(),
+    memory.bucket_level(double precision, timestamptz, integer, double precision, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.quota_subject(text), memory.quota_plan(text), memory.quota_now(),
+    memory.bucket_level(double precision, timestamptz, integer, double precision, timestamptz)
+    TO authenticated, service_role;
+
 -- sql/memory/grants.sql as before 0016
 -- Table privileges of the memory schema. authenticated works through row-level security;
 -- service_role (BYPASSRLS) runs jobs; anon gets nothing. History is append-only for everyone,
@@ -356,5 +589,8 @@ DROP FUNCTION IF EXISTS memory.set_import_restore(boolean), memory.import_restor
     memory.import_memory_rows(memory.import_runs, boolean),
     memory.import_record(memory.import_runs, text, text, jsonb, boolean),
     memory.import_records(memory.import_runs, text, boolean), memory.import_batch(bigint, boolean),
-    memory.embed_pending_memory(uuid, vector), memory.export_lines(text);
+    memory.embed_pending_memory(uuid, vector), memory.export_lines(text),
+    memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb, uuid),
+    memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, uuid),
+    memory.request_bypasses_rls(), memory.request_role();
 DROP TABLE IF EXISTS memory.pending_memories, memory.import_sources, memory.import_runs;

@@ -13,9 +13,16 @@
 -- before the insert, and a bad one fails the whole call: no memory, no entity, no link.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
--- The signature changes (a new argument): the old one is dropped, not left as an overload.
+-- memory_id (from 0016) is the new memory's id, for callers that choose it (Mem0 and LangChain choose
+-- their ids: the adapters in mempg_client pass them here); default a random uuid. It names the
+-- memory only when the add is an ADD: a NOOP, UPDATE or MERGE returns the memory it matched, and
+-- an id another memory holds is refused by the primary key (23505).
+-- The signature changes (a new argument): the old one is dropped, not left as an overload (0012
+-- dropped the one before it).
 -- squawk-ignore ban-drop-function
-DROP FUNCTION IF EXISTS memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz);
+DROP FUNCTION IF EXISTS memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb);
+-- squawk-ignore ban-drop-function
+DROP FUNCTION IF EXISTS memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz);
 CREATE OR REPLACE FUNCTION memory.add_memory(
     user_id text,
     memory text,
@@ -26,7 +33,8 @@ CREATE OR REPLACE FUNCTION memory.add_memory(
     run_id text DEFAULT NULL,
     memory_type text DEFAULT NULL,
     expires_at timestamptz DEFAULT NULL,
-    entities jsonb DEFAULT NULL)
+    entities jsonb DEFAULT NULL,
+    memory_id uuid DEFAULT NULL)
 RETURNS TABLE (id uuid, event text)
 LANGUAGE plpgsql
 VOLATILE
@@ -47,12 +55,14 @@ BEGIN
     IF current_setting('transaction_isolation') = 'read committed' THEN
         PERFORM memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
                                      add_memory.metadata, add_memory.categories, add_memory.agent_id,
-                                     add_memory.run_id, add_memory.memory_type, add_memory.expires_at);
+                                     add_memory.run_id, add_memory.memory_type, add_memory.expires_at,
+                                     add_memory.memory_id);
     ELSE
         BEGIN
             PERFORM memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
                                          add_memory.metadata, add_memory.categories, add_memory.agent_id,
-                                         add_memory.run_id, add_memory.memory_type, add_memory.expires_at);
+                                         add_memory.run_id, add_memory.memory_type, add_memory.expires_at,
+                                     add_memory.memory_id);
         EXCEPTION WHEN unique_violation THEN
             GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
             IF v_constraint <> 'memories_live_text_unique' THEN
@@ -71,30 +81,31 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb) IS
+COMMENT ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb, uuid) IS
     'Adds a memory through deduplication; returns its id and ADD, UPDATE, MERGE or NOOP';
 
 -- memory.insert_memory(): the one INSERT behind add_memory; NULL when deduplication cancelled it.
 CREATE OR REPLACE FUNCTION memory.insert_memory(
     user_id text, memory text, embedding vector, metadata jsonb, categories text[], agent_id text,
-    run_id text, memory_type text, expires_at timestamptz)
+    run_id text, memory_type text, expires_at timestamptz, id uuid)
 RETURNS uuid
 LANGUAGE sql
 VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    INSERT INTO memory.memories AS m (user_id, memory, embedding, metadata, categories, agent_id, run_id,
+    INSERT INTO memory.memories AS m (id, user_id, memory, embedding, metadata, categories, agent_id, run_id,
                                       memory_type, expires_at)
-    VALUES (insert_memory.user_id, insert_memory.memory, insert_memory.embedding,
+    VALUES (coalesce(insert_memory.id, gen_random_uuid()), insert_memory.user_id, insert_memory.memory,
+            insert_memory.embedding,
             coalesce(insert_memory.metadata, '{}'), coalesce(insert_memory.categories, '{}'),
             insert_memory.agent_id, insert_memory.run_id, insert_memory.memory_type, insert_memory.expires_at)
     RETURNING m.id
 $$;
 
-COMMENT ON FUNCTION memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz) IS
+COMMENT ON FUNCTION memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, uuid) IS
     'INSERT of one memory through the triggers; its id, or NULL when deduplication cancelled it';
-REVOKE ALL ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb),
-    memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb),
-    memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz)
+REVOKE ALL ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb, uuid),
+    memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb, uuid),
+    memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, uuid)
     TO authenticated, service_role;

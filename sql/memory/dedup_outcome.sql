@@ -87,10 +87,7 @@ STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT coalesce(current_setting('memory.import_restore', true) = 'on ' || pg_current_xact_id_if_assigned(), false)
-       AND EXISTS (  -- any role may set a setting: only imports' roles (as memory.lookup_scope) count
-           SELECT FROM pg_catalog.pg_roles AS r
-           WHERE r.rolname = CASE current_setting('role') WHEN 'none' THEN session_user ELSE current_setting('role') END
-             AND (r.rolname = 'service_role' OR r.rolsuper OR r.rolbypassrls))
+       AND memory.request_bypasses_rls()  -- any role may set a setting: only imports' roles count
 $$;
 
 COMMENT ON FUNCTION memory.import_restoring() IS

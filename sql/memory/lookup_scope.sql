@@ -2,8 +2,8 @@
 -- this caller, as row-level security would decide it: for authenticated (and any role other than
 -- the ones below) the given user only when it is the caller's own identity
 -- (app.current_user_id()), else NULL; for service_role, superusers and BYPASSRLS roles the given
--- user. It reads the role the request runs as from the `role` setting, which a SECURITY DEFINER
--- function does not change (as memory.quota_subject() does). The lookups that need it:
+-- user. The role is memory.request_role()'s (request_role.sql): the `role` setting, which a
+-- SECURITY DEFINER function does not change. The lookups that need it:
 -- entity_lookup.sql, and memory.full_text_candidates() (0015): under row-level security
 -- PostgreSQL evaluates a query's own conditions after the policy's unless their operators are
 -- LEAKPROOF, so the operators of those indexes (&& and @> on text[], pg_trgm's %, @@) cannot be
@@ -16,14 +16,8 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-DECLARE
-    v_role text := current_setting('role');
 BEGIN
-    IF v_role = 'none' THEN
-        v_role := session_user;
-    END IF;
-    IF v_role = 'service_role'
-       OR EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolname = v_role AND (r.rolsuper OR r.rolbypassrls)) THEN
+    IF memory.request_bypasses_rls() THEN  -- request_role.sql
         RETURN lookup_scope.user_id;
     END IF;
     RETURN CASE WHEN lookup_scope.user_id = app.current_user_id() THEN lookup_scope.user_id END;

@@ -18,18 +18,15 @@ STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
-    v_role text := current_setting('role');
+    v_role text := memory.request_role();  -- request_role.sql
 BEGIN
-    IF v_role = 'none' THEN
-        v_role := session_user;
-    END IF;
     IF v_role = 'authenticated' THEN
         RETURN app.current_user_id();
     END IF;
     IF v_role = 'service_role' THEN
         RETURN CASE WHEN (SELECT s.limit_service_role FROM memory.quota_settings AS s) THEN quota_subject.user_id END;
     END IF;
-    IF EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolname = v_role AND (r.rolsuper OR r.rolbypassrls)) THEN
+    IF memory.request_bypasses_rls() THEN
         RETURN NULL;
     END IF;
     RETURN app.current_user_id();

@@ -137,16 +137,16 @@ class MempgVectorStore(VectorStore):
                     )
                 else:
                     cur.execute(
-                        "INSERT INTO memory.memories (id, user_id, agent_id, run_id, memory, embedding, metadata)"
-                        " VALUES (%s, %s, %s, %s, %s, %s::extensions.vector, %s::jsonb)",
+                        "SELECT * FROM memory.add_memory(%s, %s, %s::extensions.vector, %s::jsonb,"
+                        " agent_id => %s, run_id => %s, memory_id => %s)",
                         (
-                            memory_id,
                             user,
-                            self.agent_id,
-                            self.run_id,
                             text,
                             vector_literal(vector),
                             json.dumps(stored),
+                            self.agent_id,
+                            self.run_id,
+                            memory_id,
                         ),
                     )
         return document_ids

@@ -17,10 +17,9 @@ that config module name. Mem0's embedder config only checks a `config` it is giv
 Every method maps onto one of mempg's SQL functions (search_memories, text_search_memories,
 get_memory, list_memories, update_memory, delete_memory) in a transaction acting for the user
 (see mempg_client.client: acting_as(), the pinned `user_id`, else the user the call names), under
-row-level security. An insert keeps the id Mem0 chose: it is a plain INSERT into memory.memories,
-which runs the same triggers as add_memory() (checks, deduplication, quotas, history), and
-memory.dedup_outcome() tells what it became. A NOOP / UPDATE / MERGE folds it into a memory the
-user already has: Mem0's new id is then not stored (`last_insert_outcomes` lists what happened).
+row-level security. An insert keeps the id Mem0 chose: memory.add_memory(..., memory_id => id)
+(0016). A NOOP / UPDATE / MERGE folds it into a memory the user already has: Mem0's new id is
+then not stored (`last_insert_outcomes` lists what happened).
 """
 
 from __future__ import annotations
@@ -236,22 +235,20 @@ class MempgVectorStore(VectorStoreBase):
         for vector, payload, memory_id in zip(vectors, payloads, ids, strict=True):
             user = self.client.identity(payload.get("user_id"))
             with self.client.transaction(user) as cur:
-                cur.execute("SELECT memory.set_dedup_outcome(NULL, NULL)")
                 cur.execute(
-                    "INSERT INTO memory.memories (id, user_id, agent_id, run_id, memory, embedding, metadata)"
-                    " VALUES (%s, %s, %s, %s, %s, %s::extensions.vector, %s::jsonb)",
+                    "SELECT id, event FROM memory.add_memory(%s, %s, %s::extensions.vector, %s::jsonb,"
+                    " agent_id => %s, run_id => %s, memory_id => %s)",
                     (
-                        memory_id,
                         payload.get("user_id") or user,
-                        payload.get("agent_id"),
-                        payload.get("run_id"),
                         payload.get("data"),
                         vector_literal(vector),
                         json.dumps(_metadata(payload)),
+                        payload.get("agent_id"),
+                        payload.get("run_id"),
+                        memory_id,
                     ),
                 )
-                cur.execute("SELECT id, event FROM memory.dedup_outcome()")
-                outcome = cur.fetchone() or {"id": memory_id, "event": "ADD"}
+                outcome = cur.fetchone()
             event = {"mem0_id": str(memory_id), "id": str(outcome["id"]), "event": outcome["event"]}
             self.last_insert_outcomes.append(event)
             if event["event"] != "ADD":

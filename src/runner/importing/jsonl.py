@@ -158,7 +158,7 @@ def _mem0_item(value: dict[str, Any], text: str) -> MemoryRow:
     ident = _id(value, text)
     return MemoryRow(
         source_id=ident,
-        preferred_id=ident if _is_uuid(ident) else None,
+        preferred_id=ident,  # the memory's id when it is a uuid and free (the loader decides)
         user_id=value.get("user_id"),
         memory=value.get("memory"),
         embedding=value.get("embedding"),
@@ -261,13 +261,3 @@ def _mempg_interaction(value: dict[str, Any], text: str) -> Record:
         value.get("user_id"),
         {k: v for k, v in doc.items() if v is not None},
     )
-
-
-def _is_uuid(text: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True

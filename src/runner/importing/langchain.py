@@ -110,19 +110,10 @@ def _row(
         return Unreadable(ident, "metadata is not a JSON object")
     return MemoryRow(
         source_id=ident,
-        preferred_id=_uuid_or_none(preferred or ident),
+        preferred_id=preferred or ident,  # kept when it is a uuid and free (the loader decides)
         user_id=None,
         memory=content,
         embedding=None if embedding is None else json.loads(embedding),
         metadata=metadata or {},
         source="langchain",
     )
-
-
-def _uuid_or_none(text: str) -> str | None:
-    import uuid
-
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        return None

@@ -28,7 +28,7 @@ class MemoryRow:
     updated_at: str | None = None
     entities: list[Any] | None = None
     restore: dict[str, Any] | None = None
-    preferred_id: str | None = None
+    preferred_id: str | None = None  # any source id: used when it is a uuid no memory holds
 
 
 @dataclass
