@@ -151,7 +151,10 @@ def read_corpus(conn: psycopg.Connection, user: str) -> Corpus:
         " ORDER BY id",
         (user,),
     ).fetchall()
-    vectors = np.array([r[2] for r in rows], dtype=np.float32)
+    # pgvector-python 0.5 reads a vector as pgvector.Vector, 0.4 as a numpy array
+    vectors = np.array(
+        [r[2].to_numpy() if hasattr(r[2], "to_numpy") else r[2] for r in rows], dtype=np.float32
+    )
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return Corpus([str(r[0]) for r in rows], [r[1] for r in rows], vectors)
 

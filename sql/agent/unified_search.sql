@@ -4,11 +4,12 @@
 -- and session), or origin_source_id, document_id, uri and ordinal (a chunk's repository,
 -- document and place in it).
 -- The ranking is the hybrid search's (hybrid_search_memories.sql), over the union of the kinds:
---   semantic side:  the nearest candidate_depth rows of each kind (memory.vector_candidates for
+--   semantic side:  the nearest semantic_depth rows of each kind (memory.vector_candidates for
 --                   memories, agent.vector_candidates for the others: the same routing rule,
 --                   exact up to memory.settings.exact_search_max_rows rows, iterative HNSW above),
 --                   ranked together by cosine similarity (one embedding space);
---   full-text side: the any-term idf ranking (memory.full_text_candidates for memories,
+--   full-text side: the best candidate_depth rows by the any-term idf ranking
+--                   (memory.full_text_candidates for memories,
 --                   agent.full_text_candidates for the others: the same term weights, statistics
 --                   per user and corpus), ranked together by score;
 --   fused by memory.fused_score (rrf, k 10, by default; or weighted). Ties are broken as the
@@ -265,6 +266,9 @@ $$;
 COMMENT ON FUNCTION agent.full_text_candidates(text, text, integer, text[], text, text) IS
     'Any-term full-text ranking of a user''s chunks (one per distinct text) and messages by the summed idf of matched terms';
 
+-- The signature changes (semantic_depth, 0017): the old one is dropped, not left as an overload.
+-- squawk-ignore ban-drop-function
+DROP FUNCTION IF EXISTS agent.unified_search(text, vector, text, integer, text[], text, text, double precision, double precision, integer, text, integer);
 CREATE OR REPLACE FUNCTION agent.unified_search(
     query_text text,
     query_embedding vector,
@@ -277,7 +281,8 @@ CREATE OR REPLACE FUNCTION agent.unified_search(
     semantic_weight double precision DEFAULT 1,
     rrf_k integer DEFAULT 10,
     fusion text DEFAULT 'rrf',
-    candidate_depth integer DEFAULT 20)
+    candidate_depth integer DEFAULT 20,
+    semantic_depth integer DEFAULT 10)
 RETURNS TABLE (kind text, id uuid, content text, metadata jsonb, origin_agent_id text, origin_session_id text,
                origin_source_id text, document_id uuid, uri text, ordinal integer, similarity double precision, full_text_rank bigint,
                semantic_rank bigint, score double precision, created_at timestamptz)
@@ -289,6 +294,7 @@ AS $$
 DECLARE
     v_max_id_chars integer := (SELECT s.max_id_chars FROM memory.settings AS s);
     v_depth integer;
+    v_semantic_depth integer;
     v_scope memory.search_scope;
     v_memories boolean;
 BEGIN
@@ -297,6 +303,7 @@ BEGIN
     PERFORM memory.check_label(unified_search.query_user_id, 'query_user_id', v_max_id_chars, true);
     PERFORM memory.check_count(unified_search.match_count, 'match_count');
     PERFORM memory.check_count(unified_search.candidate_depth, 'candidate_depth');
+    PERFORM memory.check_count(unified_search.semantic_depth, 'semantic_depth');
     PERFORM memory.check_label(unified_search.agent_id, 'agent_id', v_max_id_chars);
     PERFORM memory.check_label(unified_search.source_id, 'source_id', v_max_id_chars);
     IF unified_search.kinds IS NULL THEN
@@ -312,17 +319,18 @@ BEGIN
     v_scope := memory.search_scope(unified_search.agent_id, NULL, NULL, NULL, NULL);
     PERFORM memory.take_token('hybrid_search', unified_search.query_user_id);  -- rate limit: rate_limits.sql
     v_depth := greatest(unified_search.candidate_depth, unified_search.match_count);
+    v_semantic_depth := greatest(unified_search.semantic_depth, unified_search.match_count);
     v_memories := 'memory' = ANY (unified_search.kinds);
 
     RETURN QUERY
     WITH semantic AS (
         SELECT 'memory'::text AS kind, s.id, 'memory:' || s.id AS key, s.similarity AS raw_score, s.updated_at AS recency
-        FROM memory.vector_candidates(unified_search.query_embedding, unified_search.query_user_id, v_depth, '{}', '{}',
-                                      0, v_scope) AS s
+        FROM memory.vector_candidates(unified_search.query_embedding, unified_search.query_user_id, v_semantic_depth,
+                                      '{}', '{}', 0, v_scope) AS s
         WHERE v_memories
         UNION ALL
         SELECT a.kind, a.id, a.key, a.score, a.recency
-        FROM agent.vector_candidates(unified_search.query_embedding, unified_search.query_user_id, v_depth,
+        FROM agent.vector_candidates(unified_search.query_embedding, unified_search.query_user_id, v_semantic_depth,
                                      unified_search.kinds, unified_search.agent_id, unified_search.source_id) AS a
     ), full_text AS (
         SELECT 'memory'::text AS kind, f.id, 'memory:' || f.id AS key, f.text_score AS raw_score, f.updated_at AS recency
@@ -374,16 +382,16 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION agent.unified_search(text, vector, text, integer, text[], text, text, double precision, double precision, integer, text, integer) IS
+COMMENT ON FUNCTION agent.unified_search(text, vector, text, integer, text[], text, text, double precision, double precision, integer, text, integer, integer) IS
     'Hybrid search over a user''s memories, RAG chunks and conversations; each row names its kind and origin';
 
 REVOKE ALL ON FUNCTION agent.takes_exact_path(text, text, text, text),
     agent.vector_candidates(vector, text, integer, text[], text, text),
     agent.full_text_candidates(text, text, integer, text[], text, text),
-    agent.unified_search(text, vector, text, integer, text[], text, text, double precision, double precision, integer, text, integer)
+    agent.unified_search(text, vector, text, integer, text[], text, text, double precision, double precision, integer, text, integer, integer)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION agent.takes_exact_path(text, text, text, text),
     agent.vector_candidates(vector, text, integer, text[], text, text),
     agent.full_text_candidates(text, text, integer, text[], text, text),
-    agent.unified_search(text, vector, text, integer, text[], text, text, double precision, double precision, integer, text, integer)
+    agent.unified_search(text, vector, text, integer, text[], text, text, double precision, double precision, integer, text, integer, integer)
     TO authenticated, service_role;

@@ -1,13 +1,17 @@
 -- memory.hybrid_search_memories(): the vector ranking of memory.vector_candidates() (what
 -- search_memories returns) and the any-term full-text ranking of memory.full_text_candidates(),
 -- fused in one statement; the arguments and the scope are checked once, here.
--- Each side contributes its best candidate_depth memories (default 20, at least match_count).
+-- The full-text side contributes its best candidate_depth memories (default 20), the vector side
+-- its best semantic_depth (default 10), each at least match_count. The vector side costs more
+-- per candidate (an iterative HNSW scan walks about depth / the user's share of the table rows),
+-- so at 10 the hybrid's vector side is exactly search_memories' own work; at 20 it cost 0.01 of
+-- recall@10 less and a second HNSW pass for a heavy user (docs/memory.md, "Fusion").
 -- fusion 'rrf' (reciprocal rank fusion): weight / (rrf_k + rank) per side, summed; a memory found
 -- by one side only gets that side's share. fusion 'weighted': each side's scores are min-max
 -- normalised over its candidates (the best is 1, the last 0; a lone candidate 1), then averaged
 -- with the two weights. The formulas are defined once, in fusion.sql (agent.unified_search
--- fuses the same way). The defaults (rrf, rrf_k 10, equal weights, depth 20) are the best of
--- the measured grid on the development conversations (docs/memory.md, "Retrieval quality").
+-- fuses the same way). The defaults (rrf, rrf_k 10, equal weights, depths 20 and 10) were
+-- measured on the development conversations (docs/memory.md, "Fusion").
 -- Both ranks and the fused score are returned, with the cosine similarity of every row.
 -- It takes one token of the caller's 'hybrid_search' bucket after the arguments are checked
 -- (PGRST, HTTP 429, when empty); its vector side is not charged again as a search.
@@ -24,7 +28,7 @@
 -- own search_path never changes what a name means.
 -- The signature changes (a new argument): the old one is dropped, not left as an overload.
 -- squawk-ignore ban-drop-function
-DROP FUNCTION IF EXISTS memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer);
+DROP FUNCTION IF EXISTS memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer, double precision);
 CREATE OR REPLACE FUNCTION memory.hybrid_search_memories(
     query_text text,
     query_embedding vector,
@@ -42,7 +46,8 @@ CREATE OR REPLACE FUNCTION memory.hybrid_search_memories(
     updated_within tstzrange DEFAULT NULL,
     fusion text DEFAULT 'rrf',
     candidate_depth integer DEFAULT 20,
-    entity_weight double precision DEFAULT 0)
+    entity_weight double precision DEFAULT 0,
+    semantic_depth integer DEFAULT 10)
 RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], similarity double precision,
                full_text_rank bigint, semantic_rank bigint, score double precision,
                created_at timestamptz, updated_at timestamptz, entity_boost double precision)
@@ -54,6 +59,7 @@ AS $$
 DECLARE
     v_categories text[];
     v_depth integer;
+    v_semantic_depth integer;
     v_scope memory.search_scope;
     v_entities uuid[] := '{}';
     v_entity_weights double precision[] := '{}';
@@ -64,6 +70,7 @@ BEGIN
                                (SELECT s.max_id_chars FROM memory.settings AS s), true);
     PERFORM memory.check_count(hybrid_search_memories.match_count, 'match_count');
     PERFORM memory.check_count(hybrid_search_memories.candidate_depth, 'candidate_depth');
+    PERFORM memory.check_count(hybrid_search_memories.semantic_depth, 'semantic_depth');
     PERFORM memory.check_filters(hybrid_search_memories.metadata_filter, hybrid_search_memories.category_filter);
     PERFORM memory.check_fusion(hybrid_search_memories.fusion, hybrid_search_memories.full_text_weight,
                                 hybrid_search_memories.semantic_weight, hybrid_search_memories.rrf_k);
@@ -77,6 +84,7 @@ BEGIN
     PERFORM memory.take_token('hybrid_search', hybrid_search_memories.query_user_id);  -- rate limit: rate_limits.sql
     v_categories := memory.normalize_categories(hybrid_search_memories.category_filter);
     v_depth := greatest(hybrid_search_memories.candidate_depth, hybrid_search_memories.match_count);
+    v_semantic_depth := greatest(hybrid_search_memories.semantic_depth, hybrid_search_memories.match_count);
     IF hybrid_search_memories.entity_weight > 0 THEN
         SELECT coalesce(array_agg(q.entity_id), '{}'), coalesce(array_agg(memory.entity_boost_weight(q.links)), '{}')
         INTO v_entities, v_entity_weights
@@ -89,7 +97,7 @@ BEGIN
                row_number() OVER (ORDER BY s.similarity DESC, s.id) AS rank,
                s.similarity AS raw_score
         FROM memory.vector_candidates(hybrid_search_memories.query_embedding, hybrid_search_memories.query_user_id,
-                                      v_depth, hybrid_search_memories.metadata_filter, v_categories, 0,
+                                      v_semantic_depth, hybrid_search_memories.metadata_filter, v_categories, 0,
                                       v_scope) AS s
     ), full_text AS (
         SELECT f.id, f.memory, f.metadata, f.categories, f.similarity, f.created_at, f.updated_at,
@@ -137,8 +145,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer, double precision) IS
+COMMENT ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer, double precision, integer) IS
     'Full-text and vector search of a user''s memories fused by reciprocal rank or weighted scores, with both ranks';
-REVOKE ALL ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer, double precision) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer, double precision)
+REVOKE ALL ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer, double precision, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.hybrid_search_memories(text, vector, text, integer, jsonb, text[], double precision, double precision, integer, text, text, jsonb, tstzrange, tstzrange, text, integer, double precision, integer)
     TO authenticated, service_role;

@@ -12,6 +12,8 @@
 -- term (a speaker's name, a word in every other memory) still adds its small idf to a
 -- candidate's score but does not pull in half the user's memories. When every term is common,
 -- the rarest one chooses at most that many candidates. At most 8 terms (the rarest) are used.
+-- A term in none of the user's memories is dropped (0017): until then, the rarest such term
+-- chose alone and the search found nothing although other terms matched.
 -- The index is a GIN over memory.user_terms(user_id, fts): each key is one user's lexeme, so a
 -- term's posting list holds that user's memories only. A GIN on (user_id, fts) intersects the
 -- user's whole posting list with the term's list of every user, for each term; that was most of
@@ -112,9 +114,10 @@ BEGIN
                                         LIMIT v_common + 1) AS bounded) AS docs
           FROM unnest(to_tsvector(memory.text_search_config(), full_text_candidates.query_text)) AS l,
                LATERAL (SELECT v_user || chr(31) || l.lexeme) AS k(user_key)
-          OFFSET 0) AS c;  -- OFFSET 0: each count once, not once per aggregate that orders by it
+          OFFSET 0) AS c  -- OFFSET 0: each count once, not once per aggregate that orders by it
+    WHERE c.docs > 0;  -- a term in none of the user's memories neither scores nor chooses
     IF v_terms IS NULL OR v_user IS NULL THEN
-        RETURN;  -- only stop words, or another user's memories
+        RETURN;  -- only stop words or unknown terms, or another user's memories
     END IF;
     v_terms := v_terms[1:8];
     v_keys := v_keys[1:8];

@@ -83,6 +83,20 @@ def test_common_terms_score_but_do_not_choose_candidates(db: Database, alice):
     assert rows[0][0].startswith("green tea number")
 
 
+def test_a_term_in_none_of_the_users_memories_does_not_empty_the_search(db: Database, alice):
+    """0017: the rarest query term chose the candidates alone even with 0 documents, so a word
+    the user never wrote beside a common one found nothing."""
+    with owner(db.url) as conn:
+        conn.execute("UPDATE memory.settings SET full_text_common_docs = 2")
+    for i in range(4):
+        add(alice, f"Caroline painted picture {i}", seed=10 + i)
+    rows = text_search(alice, "What is Caroline's relationship status?")
+    # 'caroline' is common (4 > 2) yet chooses: 'relationship' and 'status' are in no memory
+    assert len(rows) == 4
+    assert {r[0] for r in rows} == {f"Caroline painted picture {i}" for i in range(4)}
+    assert text_search(alice, "relationship status") == []  # unknown terms alone: nothing
+
+
 def test_stop_words_only_find_nothing_and_deleted_memories_are_not_found(alice):
     gone = add(alice, "the volcano erupted", seed=1)
     add(alice, "a volcano slept", seed=2)
@@ -134,6 +148,9 @@ def test_weighted_fusion_averages_min_max_normalised_scores(alice):
         ({"candidate_depth": 0}, "22023"),
         ({"candidate_depth": 1001}, "22023"),
         ({"candidate_depth": None}, "22023"),
+        ({"semantic_depth": 0}, "22023"),
+        ({"semantic_depth": 1001}, "22023"),
+        ({"semantic_depth": None}, "22023"),
     ],
 )
 def test_hybrid_refuses_a_bad_fusion_or_depth(alice, override, sqlstate):
@@ -147,6 +164,24 @@ def test_a_depth_below_match_count_still_fills_match_count(alice):
     for i in range(6):
         add_memory(alice, f"memory {i}", unit(10 + i))
     assert len(hybrid(alice, "memory", unit(10), match_count=5, candidate_depth=1)) == 5
+
+
+def test_the_vector_side_takes_semantic_depth_candidates(alice):
+    """semantic_depth (0017) bounds the vector side apart from candidate_depth: with weighted
+    fusion the last of the side's candidates normalises to 0, so the score of the fifth nearest
+    memory shows how many candidates its side had."""
+    for i in range(12):
+        add_memory(alice, f"note {i}", with_similarity(unit(1), 0.9 - i / 20, seed=300 + i))
+
+    def fifth(**depths) -> float:
+        rows = hybrid(alice, "zebra", unit(1), match_count=5, fusion="weighted",
+                      full_text_weight=0, **depths)  # fmt: skip
+        return next(r[3] for r in rows if r[2] == 5)
+
+    assert fifth(semantic_depth=5) == pytest.approx(0)
+    assert fifth(semantic_depth=12) == pytest.approx((0.70 - 0.35) / (0.90 - 0.35), abs=0.02)
+    assert fifth(semantic_depth=1) == pytest.approx(0)  # at least match_count: still 5 candidates
+    assert fifth(semantic_depth=5, candidate_depth=12) == pytest.approx(0)  # the other side's
 
 
 # -------------------------------------------------------------- scoping and windows
