@@ -1904,10 +1904,10 @@ COMMENT ON COLUMN memory.settings.exact_search_max_rows IS 'Users with at most t
 COMMENT ON COLUMN memory.settings.full_text_common_docs IS 'A query term in more of the user''s memories than this is common: it scores but does not choose full-text candidates';
 
 -- COMMENT ON COLUMN memory.settings.hnsw_ef_search
-COMMENT ON COLUMN memory.settings.hnsw_ef_search IS 'hnsw.ef_search for the HNSW path (at least match_count)';
+COMMENT ON COLUMN memory.settings.hnsw_ef_search IS 'hnsw.ef_search of the HNSW path: the width of the first pass for a filtered search; the least for an unfiltered one, which widens it by the user''s share (memory.ann_scan_settings)';
 
 -- COMMENT ON COLUMN memory.settings.hnsw_max_scan_tuples
-COMMENT ON COLUMN memory.settings.hnsw_max_scan_tuples IS 'hnsw.max_scan_tuples: how far an iterative HNSW scan may walk';
+COMMENT ON COLUMN memory.settings.hnsw_max_scan_tuples IS 'hnsw.max_scan_tuples: how far an iterative HNSW scan may walk (for an unfiltered search, at least: memory.ann_scan_settings lengthens it by the user''s share)';
 
 -- COMMENT ON COLUMN memory.settings.max_categories
 COMMENT ON COLUMN memory.settings.max_categories IS 'Most categories per memory (and in category_filter), also after a merge (22001 above; at most 100)';

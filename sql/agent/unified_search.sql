@@ -156,7 +156,7 @@ BEGIN
             SELECT 'conversation'::text, s.id, 'conversation:' || s.id, 1 - s.distance, s.created_at
             FROM candidates AS s
             WHERE memory.meets_threshold(1 - s.distance, 0)
-            ORDER BY s.distance, s.id
+            ORDER BY s.distance + 0, s.id  -- + 0: a real re-sort (search_paths.sql)
             LIMIT vector_candidates.depth;
             PERFORM set_config('enable_sort', 'on', true);
         END IF;

@@ -169,7 +169,7 @@ BEGIN
           ORDER BY e.embedding <=> resolve_entity.embedding
           LIMIT 5) AS c  -- relaxed order: take a margin, re-sort
     WHERE memory.meets_threshold(1 - c.distance, v_settings.embedding_threshold)
-    ORDER BY c.distance, c.id
+    ORDER BY c.distance + 0, c.id  -- + 0: a real re-sort of the relaxed order (search_paths.sql)
     LIMIT 1;
 END
 $$;

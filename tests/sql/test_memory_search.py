@@ -324,3 +324,48 @@ def test_heavy_users_are_searched_through_the_hnsw_index(module_db: Database, lo
     assert "Index Scan using memories_embedding_ann" in plans
     # the routing count reads the btree alone, never the heavy user's rows from the heap
     assert re.search(r"Index Only Scan using memories_user_(created|updated)", plans)
+
+
+# ------------------------------------------------- the HNSW scan follows the user's share (0018)
+def test_the_scan_settings_follow_the_users_share(module_db: Database, loaded):
+    """6 x needed / share entries for the first pass (between hnsw_ef_search and 1,000), 4 x
+    needed / share for the walk (at least hnsw_max_scan_tuples, at most the table's rows); an
+    unknown share keeps the settings."""
+    with owner(module_db.url) as conn:
+        conn.execute("ANALYZE memory.memories")
+        table = conn.execute(
+            "SELECT reltuples::integer FROM pg_class WHERE oid = 'memory.memories'::regclass"
+        ).fetchone()[0]
+
+        def scan(share, needed=30):
+            return conn.execute(
+                "SELECT * FROM memory.ann_scan_settings(%s, %s)", (share, needed)
+            ).fetchone()
+
+        assert scan(0.5) == (360, 20000)  # half the table
+        assert scan(1.0) == (200, 20000)  # never below the setting
+        assert scan(0.02) == (1000, 20000)  # pgvector's bound
+        for unknown in (None, 0, 1.5, float("nan"), -0.1):
+            assert scan(unknown) == (200, 20000)
+        assert scan(0.5, None) == scan(0.5, 0) == (200, 20000)
+        assert scan(1e-300, 600_000_000) == (1000, max(20000, table))  # numeric: no overflow
+        conn.execute("UPDATE memory.settings SET hnsw_max_scan_tuples = 1000")
+        try:
+            assert scan(0.01) == (1000, 12000)  # a long walk for a small share
+            assert scan(2**-12) == (1000, table)  # at most the table's rows
+        finally:
+            conn.execute("UPDATE memory.settings SET hnsw_max_scan_tuples = 20000")
+        share = conn.execute("SELECT memory.user_share(%s)", (HEAVY_USERS[0],)).fetchone()[0]
+        assert share == pytest.approx(HEAVY_SIZE / table, rel=0.01)
+    with connect_as(module_db.url, HEAVY_USERS[0]) as heavy:
+        assert heavy.execute(
+            "SELECT memory.user_share(%s) > 0.4, memory.user_share(%s)",
+            (HEAVY_USERS[0], HEAVY_USERS[1]),
+        ).fetchone() == (True, 0)  # row-level security: another user's count is not the caller's
+
+
+def test_the_relaxed_order_of_the_hnsw_scan_is_re_sorted(module_db: Database, loaded):
+    """0018: the CTE's ORDER BY made the planner take its rows as sorted; `distance + 0` sorts them."""
+    plans = plans_of_search(module_db.url, HEAVY_USERS[0], unit(5))
+    assert "Index Scan using memories_embedding_ann" in plans
+    assert re.search(r"Sort Key: \(\(c\.distance \+ '0'::double precision\)\)", plans), plans
