@@ -17,12 +17,18 @@ COMMENT ON COLUMN memory.settings.hnsw_max_scan_tuples IS 'hnsw.max_scan_tuples:
 --   * ANN path: pgvector's iterative HNSW scan (relaxed order, re-sorted) keeps walking the graph
 --     until enough rows pass the filters, up to hnsw_max_scan_tuples. enable_sort is off inside
 --     the function so that the planner cannot answer with the btree plus a sort instead.
+--     The re-sort orders by `distance + 0` (0018): PostgreSQL 17+ knows that the CTE's rows come
+--     ordered by distance (its ORDER BY), so `ORDER BY distance` sorted nothing and took the
+--     first rows in the index's relaxed order, out of order and short of the margin taken for
+--     it (pgvector's documentation gives the same + 0).
 -- memory.scope_size() counts the user's matching rows with a bounded index scan (rows not deleted:
 -- an upper bound that the index answers alone), and memory.takes_exact_path() takes the exact
 -- path while that count is at most memory.settings.exact_search_max_rows.
 -- The function-level SET clauses restore every planner and hnsw setting when the function returns;
 -- for hnsw.ef_search and hnsw.max_scan_tuples they only carry pgvector's defaults, since the body
--- sets both from memory.settings (set_config(..., true) inside the function is undone at its exit).
+-- sets both (set_config(..., true) inside the function is undone at its exit): from the user's
+-- share of the table (memory.ann_scan_settings(), 0018) when the search has no filter, from
+-- memory.settings otherwise.
 -- Thresholds compare through memory.meets_threshold(): a NaN similarity is never a match.
 -- An empty metadata filter is skipped explicitly: `metadata @> '{}'` matches every row, yet the
 -- planner answered it with a scan of the whole GIN index. Without filters the count reads the
@@ -87,6 +93,68 @@ $$;
 COMMENT ON FUNCTION memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope) IS
     'Exact nearest memories of one user (btree on user_id, every distance computed); recall 1';
 
+-- memory.user_share(): the share of memory.memories' rows (the HNSW index's entries, deleted
+-- rows included) that are one user's live memories: memory.quota_usage's count (kept by
+-- triggers, 0011) over pg_class.reltuples (kept by VACUUM and ANALYZE). NULL when the table has
+-- never been analyzed. Row-level security decides whose count the caller reads (its own for
+-- authenticated; another user's id gives 0), as it does for the memories themselves.
+CREATE OR REPLACE FUNCTION memory.user_share(query_user_id text)
+RETURNS double precision
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT CASE WHEN c.reltuples > 0
+                THEN least(1, coalesce(u.memories, 0) / c.reltuples::double precision) END
+    FROM pg_catalog.pg_class AS c
+    LEFT JOIN memory.quota_usage AS u ON u.user_id = user_share.query_user_id
+    WHERE c.oid = 'memory.memories'::regclass
+$$;
+
+COMMENT ON FUNCTION memory.user_share(text) IS
+    'Share of memory.memories'' rows that are this user''s live memories (NULL before any ANALYZE)';
+
+-- memory.ann_scan_settings(): hnsw.ef_search and hnsw.max_scan_tuples for an iterative HNSW scan
+-- that must yield `needed` rows of a user holding `share` of the index's entries (the walk meets
+-- the user's rows at about that rate):
+--   * ef_search, the width of the first pass, holds about 6 x needed of the user's rows: 6 x
+--     needed / share entries, at least memory.settings.hnsw_ef_search and at most 1,000
+--     (pgvector's bound). Measured on 240,000 clustered rows (docs/memory.md, "Search keeps its
+--     recall"): a user holding 42% of them got recall@10 0.965 at 1 x (ef 72), 0.975 at the
+--     fixed 200, 1.000 at 6 x (431); a 4% user 0.9975 from 200 to 1,000. A small share needs the
+--     widest pass the iterative scan would otherwise walk in several.
+--   * max_scan_tuples, how far the walk may go, is at least 4 x needed / share entries, so that a
+--     user just above the exact path's bound in a large table is not cut short at
+--     memory.settings.hnsw_max_scan_tuples (3,001 memories of 10 million need about 100,000), and
+--     at most the table's rows.
+-- An unknown share (NULL: the table never analyzed, or outside (0, 1]) keeps the settings. A
+-- share overestimated from stale statistics narrows the pass, never below the settings. The
+-- arithmetic is numeric: a tiny share or a huge count does not overflow.
+CREATE OR REPLACE FUNCTION memory.ann_scan_settings(share double precision, needed integer,
+                                                    OUT ef_search integer, OUT max_scan_tuples integer)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT CASE WHEN ann_scan_settings.share > 0 AND ann_scan_settings.share <= 1
+                 AND ann_scan_settings.needed > 0
+                THEN least(1000, greatest(s.hnsw_ef_search,
+                                          ceil(6.0 * ann_scan_settings.needed / ann_scan_settings.share::numeric)))::integer
+                ELSE s.hnsw_ef_search END,
+           CASE WHEN ann_scan_settings.share > 0 AND ann_scan_settings.share <= 1
+                 AND ann_scan_settings.needed > 0
+                THEN greatest(s.hnsw_max_scan_tuples,
+                              least(2147483647, greatest(c.reltuples, 1)::numeric,
+                                    ceil(4.0 * ann_scan_settings.needed / ann_scan_settings.share::numeric))::integer)
+                ELSE s.hnsw_max_scan_tuples END
+    FROM memory.settings AS s
+    CROSS JOIN pg_catalog.pg_class AS c
+    WHERE c.oid = 'memory.memories'::regclass
+$$;
+
+COMMENT ON FUNCTION memory.ann_scan_settings(double precision, integer) IS
+    'hnsw.ef_search and hnsw.max_scan_tuples for an HNSW scan that must yield needed rows of a user holding share of the rows';
+
 CREATE OR REPLACE FUNCTION memory.search_memories_ann(
     query_embedding vector, query_user_id text, match_count integer, metadata_filter jsonb,
     category_filter text[], similarity_threshold double precision, agent_id text DEFAULT NULL,
@@ -103,11 +171,17 @@ SET plan_cache_mode = 'force_custom_plan'
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
-    v_settings memory.settings;
+    v_share double precision;
+    v_scan record;
 BEGIN
-    SELECT * INTO v_settings FROM memory.settings;
-    PERFORM set_config('hnsw.ef_search', greatest(v_settings.hnsw_ef_search, search_memories_ann.match_count)::text, true),
-            set_config('hnsw.max_scan_tuples', v_settings.hnsw_max_scan_tuples::text, true);
+    -- the user's share, when no filter narrows the rows further; else the settings (share NULL)
+    IF search_memories_ann.metadata_filter = '{}'::jsonb AND cardinality(search_memories_ann.category_filter) = 0
+       AND search_memories_ann.any_agent AND search_memories_ann.scope IS NULL THEN
+        v_share := memory.user_share(search_memories_ann.query_user_id);
+    END IF;
+    SELECT * INTO v_scan FROM memory.ann_scan_settings(v_share, search_memories_ann.match_count * 2 + 10);
+    PERFORM set_config('hnsw.ef_search', greatest(v_scan.ef_search, search_memories_ann.match_count)::text, true),
+            set_config('hnsw.max_scan_tuples', v_scan.max_scan_tuples::text, true);
     RETURN QUERY
     WITH candidates AS MATERIALIZED (
         SELECT m.id, m.memory, m.metadata, m.categories, m.created_at, m.updated_at,
@@ -125,7 +199,7 @@ BEGIN
     SELECT c.id, c.memory, c.metadata, c.categories, 1 - c.distance, c.created_at, c.updated_at
     FROM candidates AS c
     WHERE memory.meets_threshold(1 - c.distance, search_memories_ann.similarity_threshold)
-    ORDER BY c.distance, c.id
+    ORDER BY c.distance + 0, c.id  -- + 0: see below
     LIMIT search_memories_ann.match_count;
 END
 $$;
@@ -222,12 +296,14 @@ COMMENT ON FUNCTION memory.has_ann_index() IS
     'Whether memory.memories has a valid HNSW (or DiskANN) index; without one, search is exact';
 
 REVOKE ALL ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
+    memory.user_share(text), memory.ann_scan_settings(double precision, integer),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.nearest_memory(vector, text, text), memory.has_ann_index(),
     memory.vector_candidates(vector, text, integer, jsonb, text[], double precision, memory.search_scope),
     memory.takes_exact_path(text, jsonb, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
+    memory.user_share(text), memory.ann_scan_settings(double precision, integer),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.nearest_memory(vector, text, text), memory.has_ann_index(),
@@ -393,7 +469,7 @@ BEGIN
             SELECT 'conversation'::text, s.id, 'conversation:' || s.id, 1 - s.distance, s.created_at
             FROM candidates AS s
             WHERE memory.meets_threshold(1 - s.distance, 0)
-            ORDER BY s.distance, s.id
+            ORDER BY s.distance + 0, s.id  -- + 0: a real re-sort (search_paths.sql)
             LIMIT vector_candidates.depth;
             PERFORM set_config('enable_sort', 'on', true);
         END IF;
@@ -805,7 +881,7 @@ BEGIN
           ORDER BY e.embedding <=> resolve_entity.embedding
           LIMIT 5) AS c  -- relaxed order: take a margin, re-sort
     WHERE memory.meets_threshold(1 - c.distance, v_settings.embedding_threshold)
-    ORDER BY c.distance, c.id
+    ORDER BY c.distance + 0, c.id  -- + 0: a real re-sort of the relaxed order (search_paths.sql)
     LIMIT 1;
 END
 $$;

@@ -328,7 +328,7 @@ def test_heavy_users_are_searched_through_the_hnsw_index(module_db: Database, lo
 
 # ------------------------------------------------- the HNSW scan follows the user's share (0018)
 def test_the_scan_settings_follow_the_users_share(module_db: Database, loaded):
-    """6 x needed / share entries for the first pass (between hnsw_ef_search and 1,000), 4 x
+    """6 x needed / share entries for the first pass (between hnsw_ef_search and twice that), 4 x
     needed / share for the walk (at least hnsw_max_scan_tuples, at most the table's rows); an
     unknown share keeps the settings."""
     with owner(module_db.url) as conn:
@@ -344,15 +344,15 @@ def test_the_scan_settings_follow_the_users_share(module_db: Database, loaded):
 
         assert scan(0.5) == (360, 20000)  # half the table
         assert scan(1.0) == (200, 20000)  # never below the setting
-        assert scan(0.02) == (1000, 20000)  # pgvector's bound
+        assert scan(0.02) == (400, 20000)  # twice the setting at most
         for unknown in (None, 0, 1.5, float("nan"), -0.1):
             assert scan(unknown) == (200, 20000)
         assert scan(0.5, None) == scan(0.5, 0) == (200, 20000)
-        assert scan(1e-300, 600_000_000) == (1000, max(20000, table))  # numeric: no overflow
+        assert scan(1e-300, 600_000_000) == (400, max(20000, table))  # numeric: no overflow
         conn.execute("UPDATE memory.settings SET hnsw_max_scan_tuples = 1000")
         try:
-            assert scan(0.01) == (1000, 12000)  # a long walk for a small share
-            assert scan(2**-12) == (1000, table)  # at most the table's rows
+            assert scan(0.01) == (400, 12000)  # a long walk for a small share
+            assert scan(2**-12) == (400, table)  # at most the table's rows
         finally:
             conn.execute("UPDATE memory.settings SET hnsw_max_scan_tuples = 20000")
         share = conn.execute("SELECT memory.user_share(%s)", (HEAVY_USERS[0],)).fetchone()[0]
