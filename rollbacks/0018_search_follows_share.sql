@@ -118,11 +118,13 @@ COMMENT ON FUNCTION memory.user_share(text) IS
 -- that must yield `needed` rows of a user holding `share` of the index's entries (the walk meets
 -- the user's rows at about that rate):
 --   * ef_search, the width of the first pass, holds about 6 x needed of the user's rows: 6 x
---     needed / share entries, at least memory.settings.hnsw_ef_search and at most 1,000
---     (pgvector's bound). Measured on 240,000 clustered rows (docs/memory.md, "Search keeps its
---     recall"): a user holding 42% of them got recall@10 0.965 at 1 x (ef 72), 0.975 at the
---     fixed 200, 1.000 at 6 x (431); a 4% user 0.9975 from 200 to 1,000. A small share needs the
---     widest pass the iterative scan would otherwise walk in several.
+--     needed / share entries, between memory.settings.hnsw_ef_search and twice that (and at most
+--     1,000, pgvector's bound). Measured on 240,000 clustered rows (docs/memory.md, "The HNSW
+--     scan follows the user's share"): a user holding 42% of them got recall@10 0.965 at 1 x (ef
+--     72) and 0.975 / 0.983 at the fixed 200 (two query sets), 1.000 at 6 x (431, or 400 capped);
+--     users holding 4% got 1.000 at 200 and at 400, with the same p50, but a p95 of 37 ms at 1,000
+--     against 20 at 200: a small share's rows come from the iterative scan's later passes, and a wide
+--     first pass only costs.
 --   * max_scan_tuples, how far the walk may go, is at least 4 x needed / share entries, so that a
 --     user just above the exact path's bound in a large table is not cut short at
 --     memory.settings.hnsw_max_scan_tuples (3,001 memories of 10 million need about 100,000), and
@@ -138,8 +140,9 @@ SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT CASE WHEN ann_scan_settings.share > 0 AND ann_scan_settings.share <= 1
                  AND ann_scan_settings.needed > 0
-                THEN least(1000, greatest(s.hnsw_ef_search,
-                                          ceil(6.0 * ann_scan_settings.needed / ann_scan_settings.share::numeric)))::integer
+                THEN least(1000, 2 * s.hnsw_ef_search,
+                           greatest(s.hnsw_ef_search,
+                                    ceil(6.0 * ann_scan_settings.needed / ann_scan_settings.share::numeric)))::integer
                 ELSE s.hnsw_ef_search END,
            CASE WHEN ann_scan_settings.share > 0 AND ann_scan_settings.share <= 1
                  AND ann_scan_settings.needed > 0

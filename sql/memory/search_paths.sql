@@ -165,6 +165,8 @@ SET plan_cache_mode = 'force_custom_plan'
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
+    -- relaxed order: a margin of rows is taken, then re-sorted
+    v_needed integer := search_memories_ann.match_count * 2 + 10;
     v_share double precision;
     v_scan record;
 BEGIN
@@ -173,7 +175,7 @@ BEGIN
        AND search_memories_ann.any_agent AND search_memories_ann.scope IS NULL THEN
         v_share := memory.user_share(search_memories_ann.query_user_id);
     END IF;
-    SELECT * INTO v_scan FROM memory.ann_scan_settings(v_share, search_memories_ann.match_count * 2 + 10);
+    SELECT * INTO v_scan FROM memory.ann_scan_settings(v_share, v_needed);
     PERFORM set_config('hnsw.ef_search', greatest(v_scan.ef_search, search_memories_ann.match_count)::text, true),
             set_config('hnsw.max_scan_tuples', v_scan.max_scan_tuples::text, true);
     RETURN QUERY
@@ -188,7 +190,7 @@ BEGIN
           AND memory.in_scope(search_memories_ann.scope, m.agent_id, m.run_id, m.memory_type, m.metadata,
                               m.categories, m.created_at, m.updated_at)
         ORDER BY m.embedding <=> search_memories_ann.query_embedding
-        LIMIT search_memories_ann.match_count * 2 + 10  -- relaxed order: take a margin, re-sort below
+        LIMIT v_needed
     )
     SELECT c.id, c.memory, c.metadata, c.categories, 1 - c.distance, c.created_at, c.updated_at
     FROM candidates AS c
