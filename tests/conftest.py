@@ -19,10 +19,17 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pytest_postgresql import factories
 
-from helpers import ROOT, SERVER, Database, admin, run_mempg, scratch_database
+from helpers import (
+    ROOT,
+    SERVER,
+    TEMPLATE_DB,
+    Database,
+    admin,
+    run_mempg,
+    scratch_database,
+    template_database,
+)
 from runner.releases import RELEASES
-
-TEMPLATE_DB = "mempg_test"
 
 
 def _migrate_template(
@@ -57,7 +64,7 @@ def _copy_database_settings(name: str) -> None:
         rows = conn.execute(
             "SELECT unnest(setconfig) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
             " WHERE d.datname = %s AND s.setrole = 0",
-            (f"{TEMPLATE_DB}_tmpl",),
+            (template_database(),),
         ).fetchall()
         for (setting,) in rows:
             key, value = setting.split("=", 1)
@@ -80,7 +87,7 @@ def db(postgresql: psycopg.Connection) -> Database:
 @pytest.fixture(scope="module")
 def module_db(postgresql_noproc: object) -> Iterator[Database]:
     """A clone of the migrated template shared by one test module (for data that is slow to load)."""
-    with scratch_database("mempg_module", f"{TEMPLATE_DB}_tmpl") as database:
+    with scratch_database("mempg_module", template_database()) as database:
         _copy_database_settings(database.name)
         yield database
 

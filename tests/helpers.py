@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import subprocess
@@ -46,11 +47,23 @@ def _server() -> Server:
             str(params.get("user", os.environ.get("USER", "postgres"))),
             params.get("password"),
         )  # type: ignore[arg-type]
-    info = embedded.start(ROOT)
+    # pytest-xdist's workers import this at once: one of them starts (or initialises) the server
+    pgdata = embedded.data_dir(ROOT)
+    with open(pgdata.with_name(pgdata.name + ".start-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        info = embedded.start(ROOT)
     return Server(str(info.socket_dir), int(info.port or 5432), "postgres", None)
 
 
 SERVER = _server()
+# One name per concurrent run (MEMPG_TEST_DB, default mempg_test): the migrated template and the
+# clones pytest-postgresql makes from it are named after it (and after the pytest-xdist worker).
+TEMPLATE_DB = os.environ.get("MEMPG_TEST_DB", "mempg_test")
+
+
+def template_database() -> str:
+    """The migrated template of this test process (pytest-postgresql's name for it)."""
+    return f"{TEMPLATE_DB}{os.environ.get('PYTEST_XDIST_WORKER', '')}_tmpl"
 
 
 def run_mempg(

@@ -18,7 +18,7 @@ import pytest
 from import_support import as_list, counts, mempg_import, vec
 from psycopg.types.json import Jsonb
 
-from helpers import ROOT, Database, run_mempg, scratch_database
+from helpers import ROOT, Database, run_mempg, scratch_database, template_database
 from vectors import DIM, add_memory, owner, with_similarity
 
 
@@ -416,7 +416,7 @@ def test_an_export_reads_back_as_it_was(db: Database, tmp_path: Path) -> None:
     _world(owner(db.url))
     exported = tmp_path / "export.jsonl"
     assert run_mempg("export", "--jsonl", "-o", str(exported), url=db.url).returncode == 0
-    with scratch_database("mempg_roundtrip", "mempg_test_tmpl") as other:
+    with scratch_database("mempg_roundtrip", template_database()) as other:
         code, report, err = mempg_import(other, exported)
         assert code == 0, err
         assert set(report["events"]["memory"]) == {"RESTORE"}
@@ -485,7 +485,7 @@ def test_an_export_with_a_deleted_entity_still_reads_back(db: Database, tmp_path
     conn.execute("SELECT * FROM memory.delete_entity(%s)", (acme,))
     exported = tmp_path / "export.jsonl"
     assert run_mempg("export", "--jsonl", "-o", str(exported), url=db.url).returncode == 0
-    with scratch_database("mempg_deleted", "mempg_test_tmpl") as other:
+    with scratch_database("mempg_deleted", template_database()) as other:
         code, report, err = mempg_import(other, exported)
         assert code == 0, err
         assert report["events"] == {"entity": {"RESTORE": 1}, "memory": {"RESTORE": 1}}
