@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--relations", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--keep", action="store_true", help="Keep the scratch database (its name is printed)."
+    )
     args = parser.parse_args(argv)
     rng = random.Random(42)
     server = os.environ.get("DATABASE_URL") or embedded.start(ROOT).url("postgres")
@@ -157,7 +160,10 @@ def main(argv: list[str] | None = None) -> None:
             for t in results["targets"]:
                 t["met"] = t["value"] <= t["bound"]
     finally:
-        drop_database(server, name)
+        if args.keep:
+            print(f"kept database {name}")
+        else:
+            drop_database(server, name)
     print(json.dumps(results, indent=2))
     if not args.no_write:
         RESULTS.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,13 @@
 -- Links between memories and the entities they are about (memory.memory_entities).
 -- memory.link_entities(memory_id, entities): entities is a JSON array; each element is an entity
--- id ("9f1c...": followed through merges), a name ("Caroline": type other, role mention), or an
--- object {"id": ...} or {"name": ..., "type": ..., "aliases": [...], "role": ...}, resolved by
--- memory.upsert_entity(). Each link is added once (re-linking is a no-op); the whole call is
--- checked before anything is written, so a bad element adds no link and no entity.
+-- id ("9f1c...": followed through merges), a name ("Caroline", role mention), or an object
+-- {"id": ...} or {"name": ..., "type": ..., "aliases": [...], "role": ...}, resolved by
+-- memory.upsert_entity(). A name without a type (from 0019) is the user's live entity of exactly
+-- that name or alias whatever its type (memory.mentioned_entity_type: a typed one before one of
+-- type other, then the most important, the oldest), else type other: a name found in a text
+-- ("Caroline" in "Hey Caroline") is the person already known, not a second entity beside her.
+-- Each link is added once (re-linking is a no-op); the whole call is checked before anything is
+-- written, so a bad element adds no link and no entity.
 -- Trigger memory_entities_10_check (BEFORE INSERT OR UPDATE): the memory belongs to the link's
 -- user and the entity is live (the foreign key holds the entity to the same user).
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
@@ -37,7 +41,8 @@ CREATE TRIGGER memory_entities_10_check
     FOR EACH ROW EXECUTE FUNCTION memory.check_memory_entity_link();
 
 -- memory.entity_references(): the elements of an entities argument, checked and in one shape
--- (ordinal, id, name, type, aliases, role); 22023 naming the element for anything else.
+-- (ordinal, id, name, type, aliases, role; type NULL when the element gives none); 22023 naming
+-- the element for anything else.
 CREATE OR REPLACE FUNCTION memory.entity_references(entities jsonb, parameter text DEFAULT 'entities')
 RETURNS TABLE (ordinal bigint, id uuid, name text, entity_type text, aliases text[], role text)
 LANGUAGE plpgsql
@@ -103,7 +108,7 @@ BEGIN
         ordinal := v_ordinal;
         id := (v_element ->> 'id')::uuid;
         name := v_element ->> 'name';
-        entity_type := coalesce(v_element ->> 'type', 'other');
+        entity_type := v_element ->> 'type';
         aliases := v_aliases;
         role := v_role;
         RETURN NEXT;
@@ -113,6 +118,26 @@ $$;
 
 COMMENT ON FUNCTION memory.entity_references(jsonb, text) IS
     'The elements of an entities argument checked and normalised to (ordinal, id, name, type, aliases, role)';
+
+-- memory.mentioned_entity_type(): the type of the user's live entity a name without a type stands
+-- for: exactly that name or one of the aliases (memory.entities_named), a type other than
+-- 'other' first, then the most important, the oldest; NULL when there is none.
+CREATE OR REPLACE FUNCTION memory.mentioned_entity_type(user_id text, name text, aliases text[])
+RETURNS text
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT n.entity_type
+    FROM memory.entities_named(mentioned_entity_type.user_id,
+                               ARRAY(SELECT memory.entity_name_key(mentioned_entity_type.user_id, a)
+                                     FROM unnest(mentioned_entity_type.name || coalesce(mentioned_entity_type.aliases, '{}')) AS a)) AS n
+    ORDER BY n.entity_type = 'other', n.importance DESC, n.created_at, n.id
+    LIMIT 1
+$$;
+
+COMMENT ON FUNCTION memory.mentioned_entity_type(text, text, text[]) IS
+    'Type of the user''s live entity named exactly so (name or alias), typed before other; NULL if none';
 
 CREATE OR REPLACE FUNCTION memory.link_entities(memory_id uuid, entities jsonb)
 RETURNS TABLE (entity_id uuid, role text, event text)
@@ -152,7 +177,12 @@ BEGIN
             END IF;
         ELSE
             SELECT u.id INTO v_entity_id
-            FROM memory.upsert_entity(v_user_id, v_reference.name, v_reference.entity_type, v_reference.aliases) AS u;
+            FROM memory.upsert_entity(v_user_id, v_reference.name,
+                                      coalesce(v_reference.entity_type,
+                                               memory.mentioned_entity_type(v_user_id, v_reference.name,
+                                                                            v_reference.aliases),
+                                               'other'),
+                                      v_reference.aliases) AS u;
         END IF;
         INSERT INTO memory.memory_entities AS me (memory_id, entity_id, user_id, role)
         VALUES (link_entities.memory_id, v_entity_id, v_user_id, v_reference.role)
@@ -187,6 +217,8 @@ $$;
 COMMENT ON FUNCTION memory.unlink_entity(uuid, uuid, text) IS 'Removes the links of a memory to an entity (in one role, or all); how many';
 
 REVOKE ALL ON FUNCTION memory.check_memory_entity_link(), memory.entity_references(jsonb, text),
+    memory.mentioned_entity_type(text, text, text[]),
     memory.link_entities(uuid, jsonb), memory.unlink_entity(uuid, uuid, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.entity_references(jsonb, text), memory.link_entities(uuid, jsonb),
+GRANT EXECUTE ON FUNCTION memory.entity_references(jsonb, text), memory.mentioned_entity_type(text, text, text[]),
+    memory.link_entities(uuid, jsonb),
     memory.unlink_entity(uuid, uuid, text) TO authenticated, service_role;

@@ -1,10 +1,15 @@
 -- Entity-aware search without an LLM.
 -- memory.extract_entity_names(text): the names a text mentions, as capitalised spans
 -- ("Caroline", "New York City", "LGBTQ"): runs of words that start with an upper-case letter.
--- A single word that opens a sentence is left out (it is capitalised by grammar, not by name:
--- "Hey", "Thanks"), and so are spans that are stop words of the text-search configuration.
--- The caller links what it wants (add_memory's entities); the speakers of a conversation are
--- known to the caller and are linked as such.
+-- Capitals that grammar puts there are not names: a single word that opens a sentence ("Hey",
+-- "Thanks") is left out, the greeting or interjection that opens a longer span is dropped from
+-- it ("Hey John" -> "John", "Thanks Nate" -> "Nate"; the words are in the function), the
+-- pronoun I and its contractions end a span ("Sometimes I'm" -> nothing, "Glad I" -> nothing),
+-- and spans that are stop words of the text-search configuration are left out (from 0019; before
+-- it, "Hey John" and "I'm" were names).
+-- The caller links what it wants (add_memory's entities: a bare name links to the user's entity
+-- of that name whatever its type, link_entities.sql); the speakers of a conversation are known
+-- to the caller and are linked as such.
 -- memory.query_entities(query_text, user): the user's live entities whose normalised name or
 -- alias is one of the query's word n-grams (1 to 4 words), at most max_query_entities, the
 -- most selective first (fewest linked memories, counted up to 1,000).
@@ -42,22 +47,56 @@ COMMENT ON FUNCTION memory.entity_boost_weight(bigint) IS
 
 CREATE OR REPLACE FUNCTION memory.extract_entity_names(content text)
 RETURNS text[]
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT coalesce(array_agg(DISTINCT s.span ORDER BY s.span), '{}')
-    FROM (SELECT m[1] AS opening, m[2] AS span
-          FROM regexp_matches(extract_entity_names.content,
-                              '(^|[.!?]\s+|[^.!?\s]\s*)(\m[[:upper:]][[:alnum:]''’&-]*(?:\s+[[:upper:]][[:alnum:]''’&-]*)*)',
-                              'g') AS m) AS s
-    WHERE NOT (s.span !~ '\s' AND (s.opening = '' OR s.opening ~ '^[.!?]'))
-      AND to_tsvector(memory.text_search_config(), s.span)::text <> ''
-      AND memory.normalize_entity_name(s.span) <> ''
+DECLARE
+    -- words that open a sentence by grammar, before a name: "Hey John", "Thanks Nate"
+    c_openers constant text[] := ARRAY['hey', 'hi', 'hello', 'bye', 'goodbye', 'thanks', 'thank', 'congrats',
+                                       'congratulations', 'sorry', 'welcome', 'cheers', 'dear', 'yes', 'yeah',
+                                       'yep', 'no', 'nope', 'ok', 'okay', 'oh', 'ah', 'aw', 'aww', 'wow', 'whoa',
+                                       'hmm', 'haha', 'lol', 'omg', 'well', 'so', 'and', 'but', 'glad', 'great',
+                                       'good', 'nice', 'cool', 'awesome', 'sure', 'happy', 'morning', 'evening'];
+    v_match text[];
+    v_word text;
+    v_span text[];
+    v_opens boolean;
+    v_names text[] := '{}';
+BEGIN
+    FOR v_match IN
+        SELECT m FROM regexp_matches(coalesce(extract_entity_names.content, ''),
+                                     '(^|[.!?]\s+|[^.!?\s]\s*)(\m[[:upper:]][[:alnum:]''’&-]*(?:\s+[[:upper:]][[:alnum:]''’&-]*)*)',
+                                     'g') AS m
+    LOOP
+        v_opens := v_match[1] = '' OR v_match[1] ~ '^[.!?]';
+        v_span := '{}';
+        -- a trailing 'I' flushes the last span: the pronoun ends every span
+        FOREACH v_word IN ARRAY regexp_split_to_array(v_match[2], '\s+') || 'I'::text LOOP
+            IF v_word !~ '^I([''’][[:alpha:]]+)?$' THEN
+                v_span := v_span || v_word;
+                CONTINUE;
+            END IF;
+            IF v_opens AND cardinality(v_span) > 1 AND lower(v_span[1]) = ANY (c_openers) THEN
+                v_span := v_span[2:];
+                v_opens := false;
+            END IF;
+            IF cardinality(v_span) > 1 OR (cardinality(v_span) = 1 AND NOT v_opens) THEN
+                v_names := v_names || array_to_string(v_span, ' ');
+            END IF;
+            v_span := '{}';
+            v_opens := false;
+        END LOOP;
+    END LOOP;
+    RETURN coalesce((SELECT array_agg(DISTINCT n ORDER BY n)
+                     FROM unnest(v_names) AS n
+                     WHERE to_tsvector(memory.text_search_config(), n)::text <> ''
+                       AND memory.normalize_entity_name(n) <> ''), '{}');
+END
 $$;
 
 COMMENT ON FUNCTION memory.extract_entity_names(text) IS
-    'Capitalised spans of a text (candidate entity names), without sentence openers and stop words';
+    'Capitalised spans of a text (candidate entity names), without sentence openers, greetings, the pronoun I and stop words';
 
 CREATE OR REPLACE FUNCTION memory.query_entities(query_text text, query_user_id text)
 RETURNS TABLE (entity_id uuid, name text, entity_type text, links bigint)

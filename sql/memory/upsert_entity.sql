@@ -8,10 +8,14 @@
 --   vector  cosine similarity of the embeddings, when one is given, >= embedding_threshold
 --           (default 0.95, Mem0's)                             -> MATCH, matched_by embedding
 --   else    a new entity                                       -> ADD
--- A match learns from the call: the given name becomes an alias when it differs, the aliases are
--- added (up to max_aliases), attributes and contact are merged (the given keys win), importance
--- rises to the given one, and a missing embedding or person type is filled in. Nothing changes
--- (no UPDATE, no history row) when the call brings nothing new.
+-- A match takes what the call asserts: its aliases are added (up to max_aliases), and so is the
+-- given name when the match was exact (upsert('NYC', aliases => '{New York City}') says the two
+-- are one), attributes and contact are merged (the given keys win), importance rises to the
+-- given one, and a missing embedding or person type is filled in. A trigram or cosine match does
+-- not make the spelling an alias (from 0019; before, it did): a fuzzy match is a guess, found
+-- again by the same step next time, and a wrong guess kept as an alias would become an exact
+-- match that no later entity of that name could escape. Nothing changes (no UPDATE, no history
+-- row) when the call brings nothing new.
 -- Writers of one (user, type) are serialised by a transaction-level advisory lock, so 16
 -- concurrent upserts of one new name make one entity. Under REPEATABLE READ and SERIALIZABLE a
 -- concurrent writer's entity may be invisible to this snapshot: its insert then meets the unique
@@ -86,10 +90,16 @@ SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_settings memory.settings;
-    v_max_aliases integer := (SELECT s.max_aliases FROM memory.entity_resolution_settings AS s);
+    v_max_aliases integer;
     v_alias text;
 BEGIN
+    IF coalesce(cardinality(check_entity_fields.aliases), 0) = 0 AND check_entity_fields.attributes = '{}'
+       AND check_entity_fields.contact = '{}' AND check_entity_fields.importance IS NULL
+       AND check_entity_fields.embedding IS NULL AND check_entity_fields.person_type IS NULL THEN
+        RETURN;  -- the defaults: nothing to check (most calls name an entity and nothing more)
+    END IF;
     SELECT * INTO v_settings FROM memory.settings;
+    v_max_aliases := (SELECT s.max_aliases FROM memory.entity_resolution_settings AS s);
     IF check_entity_fields.aliases IS NOT NULL THEN
         IF cardinality(check_entity_fields.aliases) > v_max_aliases THEN
             RAISE EXCEPTION 'aliases has % entries; at most % are allowed', cardinality(check_entity_fields.aliases),
@@ -219,8 +229,10 @@ AS $$
     INSERT INTO memory.entities AS e (user_id, entity_type, name, aliases, attributes, contact, importance,
                                       embedding, person_type)
     VALUES (insert_entity.user_id, insert_entity.entity_type, btrim(insert_entity.name),
-            memory.merge_aliases('{}', insert_entity.name, insert_entity.aliases,
-                                 (SELECT s.max_aliases FROM memory.entity_resolution_settings AS s)),
+            CASE WHEN coalesce(cardinality(insert_entity.aliases), 0) = 0 THEN '{}'::text[]
+                 ELSE memory.merge_aliases('{}', insert_entity.name, insert_entity.aliases,
+                                           (SELECT s.max_aliases FROM memory.entity_resolution_settings AS s))
+            END,
             coalesce(insert_entity.attributes, '{}'), coalesce(insert_entity.contact, '{}'),
             coalesce(insert_entity.importance, 0.5), insert_entity.embedding, insert_entity.person_type)
     RETURNING e.id
@@ -283,8 +295,10 @@ BEGIN
     END IF;
 
     SELECT * INTO v_entity FROM memory.entities AS e WHERE e.id = v_match.id;
-    v_aliases := memory.merge_aliases(v_entity.aliases, upsert_entity.name, upsert_entity.aliases, v_max_aliases,
-                                      v_entity.name);
+    v_aliases := memory.merge_aliases(v_entity.aliases,
+                                      CASE WHEN v_match.matched_by IN ('name', 'alias') THEN upsert_entity.name
+                                           ELSE v_entity.name END,
+                                      upsert_entity.aliases, v_max_aliases, v_entity.name);
     UPDATE memory.entities AS e
     SET aliases = v_aliases,
         attributes = e.attributes || coalesce(upsert_entity.attributes, '{}'),

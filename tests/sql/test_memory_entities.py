@@ -98,6 +98,21 @@ def test_a_near_spelling_matches_by_trigram_only_above_the_threshold(alice, admi
     assert upsert(alice, "Jon Smith")[:3:2] == (john, "trigram")  # 0.62
 
 
+def test_a_fuzzy_match_does_not_make_its_spelling_an_alias(alice, admin):
+    nolan, _, _ = upsert(alice, "Christopher Nolan", embedding=unit(3))
+    history = "SELECT count(*) FROM memory.entity_history WHERE entity_id = %s"
+    before = admin.execute(history, (nolan,)).fetchone()
+    for _ in range(2):  # found the same way again: nothing was learnt, nothing written
+        assert upsert(alice, "Christoper Nolan")[:3:2] == (nolan, "trigram")
+    assert upsert(alice, "C. Nolan", embedding=with_similarity(unit(3), 0.97, 4))[2] == "embedding"
+    assert admin.execute(history, (nolan,)).fetchone() == before
+    row = alice.execute("SELECT aliases FROM memory.entities WHERE id = %s", (nolan,)).fetchone()
+    assert row == ([],)
+    # the aliases a fuzzy call asserts are still taken
+    upsert(alice, "Christoper Nolan", aliases=["Chris Nolan"])
+    assert upsert(alice, "chris nolan") == (nolan, "MATCH", "alias")
+
+
 def test_exact_names_are_tried_before_trigrams(alice):
     jon, _, _ = upsert(alice, "Jon Smith")
     john, _, _ = upsert(alice, "John Smith")
@@ -216,6 +231,39 @@ def test_a_deduplicated_memory_carries_its_links_to_the_memory_that_stays(alice)
         (first,),
     ).fetchall()
     assert names == [("Ada",), ("Tea House",)]
+
+
+def test_a_name_without_a_type_links_the_entity_of_that_name_whatever_its_type(alice):
+    caroline, _, _ = upsert(alice, "Caroline", "person")
+    oslo, _, _ = upsert(alice, "Oslo", "place", aliases=["Christiania"])
+    memory_id, _ = add_memory(
+        alice,
+        "Caroline moved to Christiania, met Bob",
+        unit(1),
+        entities='["caroline", {"name": "Christiania", "role": "place"}, "Bob"]',
+    )
+    links = alice.execute(
+        "SELECT e.id::text, e.name, e.entity_type FROM memory.memory_entities me"
+        " JOIN memory.entities e ON e.id = me.entity_id WHERE me.memory_id = %s ORDER BY 2",
+        (memory_id,),
+    ).fetchall()
+    assert [(i, n) for i, n, _ in links if n != "Bob"] == [(caroline, "Caroline"), (oslo, "Oslo")]
+    assert ("Bob", "other") in [(n, t) for _, n, t in links]  # unknown: a new entity of type other
+    # a typed entity is preferred to one of type other; an explicit type is kept
+    upsert(alice, "Jordan", "other")
+    jordan, _, _ = upsert(alice, "Jordan", "place")
+    second, _ = add_memory(alice, "Jordan in spring", unit(2), entities='["Jordan"]')
+    assert alice.execute(
+        "SELECT entity_id::text FROM memory.memory_entities WHERE memory_id = %s", (second,)
+    ).fetchall() == [(jordan,)]
+    third, _ = add_memory(
+        alice, "Caroline the ship", unit(3), entities='[{"name": "Caroline", "type": "other"}]'
+    )
+    assert alice.execute(
+        "SELECT e.entity_type FROM memory.memory_entities me JOIN memory.entities e"
+        " ON e.id = me.entity_id WHERE me.memory_id = %s",
+        (third,),
+    ).fetchall() == [("other",)]
 
 
 def test_a_bad_entity_in_add_memory_writes_nothing(alice, admin):
@@ -579,6 +627,23 @@ def test_extracted_names_are_capitalised_spans_without_sentence_openers(alice):
         "SELECT memory.extract_entity_names('Thanks! I met Caroline and the LGBTQ group in New York City.')"
     ).fetchone()[0]
     assert names == ["Caroline", "LGBTQ", "New York City"]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Hey Mel! Good to see you. Thanks Nate, I'm fine.", ["Mel", "Nate"]),
+        (
+            "Wow John, Harry Potter again? Sometimes I'm tired. Glad I went.",
+            ["Harry Potter", "John"],
+        ),
+        ("I've met I'm sure Ada Lovelace and I'll see Bob.", ["Ada Lovelace", "Bob"]),
+        ("So I said hi to Caroline I think", ["Caroline"]),
+        ("", []),
+    ],
+)
+def test_greetings_and_the_pronoun_i_are_not_names(alice, text, names):
+    assert alice.execute("SELECT memory.extract_entity_names(%s)", (text,)).fetchone()[0] == names
 
 
 # ------------------------------------------------------------------------ row-level security
