@@ -45,7 +45,8 @@ STATEMENTS = {
     "hybrid_entities": "SELECT id FROM memory.hybrid_search_memories(%(question)s, %(emb)s, %(user)s, 10, entity_weight => 0.5)",
 }
 # The entities of a turn, linked by add_memory: its speaker (a person) and the capitalised spans
-# memory.extract_entity_names() finds in what they said (type other: no LLM says what they are).
+# memory.extract_entity_names() finds in what they said (no type: a name already known, such as
+# the other speaker's, links that entity; an unknown one becomes type other).
 ADD_TURN = """
 SELECT id, event FROM memory.add_memory(%(user)s, %(text)s, %(emb)s, entities =>
     jsonb_build_array(jsonb_build_object('name', %(speaker)s::text, 'type', 'person', 'role', 'speaker'))

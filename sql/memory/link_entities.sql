@@ -120,8 +120,9 @@ COMMENT ON FUNCTION memory.entity_references(jsonb, text) IS
     'The elements of an entities argument checked and normalised to (ordinal, id, name, type, aliases, role)';
 
 -- memory.mentioned_entity_type(): the type of the user's live entity a name without a type stands
--- for: exactly that name or one of the aliases (memory.entities_named), a type other than
--- 'other' first, then the most important, the oldest; NULL when there is none.
+-- for: exactly that name or one of the aliases (memory.entities_named, by the keys of
+-- memory.entity_name_keys), a type other than 'other' first, then the most important, the
+-- oldest; NULL when there is none.
 CREATE OR REPLACE FUNCTION memory.mentioned_entity_type(user_id text, name text, aliases text[])
 RETURNS text
 LANGUAGE sql
@@ -130,8 +131,8 @@ SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     SELECT n.entity_type
     FROM memory.entities_named(mentioned_entity_type.user_id,
-                               ARRAY(SELECT memory.entity_name_key(mentioned_entity_type.user_id, a)
-                                     FROM unnest(mentioned_entity_type.name || coalesce(mentioned_entity_type.aliases, '{}')) AS a)) AS n
+                               memory.entity_name_keys(mentioned_entity_type.user_id, mentioned_entity_type.name,
+                                                       mentioned_entity_type.aliases)) AS n
     ORDER BY n.entity_type = 'other', n.importance DESC, n.created_at, n.id
     LIMIT 1
 $$;

@@ -229,10 +229,8 @@ AS $$
     INSERT INTO memory.entities AS e (user_id, entity_type, name, aliases, attributes, contact, importance,
                                       embedding, person_type)
     VALUES (insert_entity.user_id, insert_entity.entity_type, btrim(insert_entity.name),
-            CASE WHEN coalesce(cardinality(insert_entity.aliases), 0) = 0 THEN '{}'::text[]
-                 ELSE memory.merge_aliases('{}', insert_entity.name, insert_entity.aliases,
-                                           (SELECT s.max_aliases FROM memory.entity_resolution_settings AS s))
-            END,
+            memory.merge_aliases('{}', insert_entity.name, insert_entity.aliases,
+                                 (SELECT s.max_aliases FROM memory.entity_resolution_settings AS s)),
             coalesce(insert_entity.attributes, '{}'), coalesce(insert_entity.contact, '{}'),
             coalesce(insert_entity.importance, 0.5), insert_entity.embedding, insert_entity.person_type)
     RETURNING e.id
