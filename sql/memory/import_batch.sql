@@ -364,7 +364,7 @@ BEGIN
     PERFORM memory.check_entity_fields(restore_entity.aliases, restore_entity.attributes, restore_entity.contact,
                                        restore_entity.importance, restore_entity.embedding, restore_entity.person_type,
                                        restore_entity.entity_type);
-    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(restore_entity.user_id, restore_entity.entity_type));
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(restore_entity.user_id));
     SELECT e.id INTO v_id
     FROM memory.entities AS e
     WHERE e.user_id = restore_entity.user_id AND e.entity_type = restore_entity.entity_type

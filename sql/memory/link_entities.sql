@@ -3,9 +3,10 @@
 -- id ("9f1c...": followed through merges), a name ("Caroline", role mention), or an object
 -- {"id": ...} or {"name": ..., "type": ..., "aliases": [...], "role": ...}, resolved by
 -- memory.upsert_entity(). A name without a type (from 0019) is the user's live entity of exactly
--- that name or alias whatever its type (memory.mentioned_entity_type: a typed one before one of
--- type other, then the most important, the oldest), else type other: a name found in a text
--- ("Caroline" in "Hey Caroline") is the person already known, not a second entity beside her.
+-- that name or alias whatever its type (memory.mentioned_entity: a typed one before one of type
+-- other, then the most important, the oldest), else a new or matched entity of type other: a name
+-- found in a text ("Caroline" in "Hey Caroline") is the person already known, not a second entity
+-- beside her. memory.entity_references() gives such an element the type NULL.
 -- Each link is added once (re-linking is a no-op); the whole call is checked before anything is
 -- written, so a bad element adds no link and no entity.
 -- Trigger memory_entities_10_check (BEFORE INSERT OR UPDATE): the memory belongs to the link's
@@ -119,26 +120,29 @@ $$;
 COMMENT ON FUNCTION memory.entity_references(jsonb, text) IS
     'The elements of an entities argument checked and normalised to (ordinal, id, name, type, aliases, role)';
 
--- memory.mentioned_entity_type(): the type of the user's live entity a name without a type stands
--- for: exactly that name or one of the aliases (memory.entities_named, by the keys of
--- memory.entity_name_keys), a type other than 'other' first, then the most important, the
--- oldest; NULL when there is none.
-CREATE OR REPLACE FUNCTION memory.mentioned_entity_type(user_id text, name text, aliases text[])
-RETURNS text
+-- memory.mentioned_entity(): the user's live entity a name without a type stands for: exactly
+-- that name or one of the aliases (memory.entities_named, by the keys of
+-- memory.entity_name_keys), a type other than 'other' first, then the name before an alias, the
+-- most important, the oldest (within its type the order of resolve_entity's exact step, so
+-- upsert_entity would find the same one); no row when there is none. From 0020; 0019's
+-- mentioned_entity_type() returned the type alone and link_entities resolved the name again.
+CREATE OR REPLACE FUNCTION memory.mentioned_entity(user_id text, name text, aliases text[])
+RETURNS TABLE (id uuid, entity_type text)
 LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT n.entity_type
-    FROM memory.entities_named(mentioned_entity_type.user_id,
-                               memory.entity_name_keys(mentioned_entity_type.user_id, mentioned_entity_type.name,
-                                                       mentioned_entity_type.aliases)) AS n
-    ORDER BY n.entity_type = 'other', n.importance DESC, n.created_at, n.id
+    SELECT n.id, n.entity_type
+    FROM memory.entities_named(mentioned_entity.user_id,
+                               memory.entity_name_keys(mentioned_entity.user_id, mentioned_entity.name,
+                                                       mentioned_entity.aliases)) AS n
+    ORDER BY n.entity_type = 'other', n.normalized_name = memory.normalize_entity_name(mentioned_entity.name) DESC,
+             n.importance DESC, n.created_at, n.id
     LIMIT 1
 $$;
 
-COMMENT ON FUNCTION memory.mentioned_entity_type(text, text, text[]) IS
-    'Type of the user''s live entity named exactly so (name or alias), typed before other; NULL if none';
+COMMENT ON FUNCTION memory.mentioned_entity(text, text, text[]) IS
+    'The user''s live entity named exactly so (name or alias), typed before other; no row if none';
 
 CREATE OR REPLACE FUNCTION memory.link_entities(memory_id uuid, entities jsonb)
 RETURNS TABLE (entity_id uuid, role text, event text)
@@ -152,6 +156,8 @@ DECLARE
     v_entity_id uuid;
     v_event text;
     v_references jsonb;
+    v_mentioned_id uuid;
+    v_mentioned_type text;
 BEGIN
     IF link_entities.memory_id IS NULL THEN
         RAISE EXCEPTION 'memory_id must not be NULL' USING ERRCODE = '22004';
@@ -163,6 +169,11 @@ BEGIN
     -- every element is checked before the first entity is resolved or linked
     SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.ordinal), '[]') INTO v_references
     FROM memory.entity_references(link_entities.entities) AS r;
+    -- names are resolved under the user's entity lock (upsert_entity.sql), taken before the first
+    -- lookup: an entity another transaction is adding or merging is then seen whole
+    IF jsonb_path_exists(v_references, '$[*] ? (@.name != null)') THEN
+        PERFORM pg_advisory_xact_lock(memory.entity_lock_key(v_user_id));
+    END IF;
     FOR v_reference IN
         SELECT * FROM jsonb_to_recordset(v_references)
             AS r(ordinal bigint, id uuid, name text, entity_type text, aliases text[], role text)
@@ -177,13 +188,20 @@ BEGIN
                     v_reference.id USING ERRCODE = '22023';
             END IF;
         ELSE
-            SELECT u.id INTO v_entity_id
-            FROM memory.upsert_entity(v_user_id, v_reference.name,
-                                      coalesce(v_reference.entity_type,
-                                               memory.mentioned_entity_type(v_user_id, v_reference.name,
-                                                                            v_reference.aliases),
-                                               'other'),
-                                      v_reference.aliases) AS u;
+            v_mentioned_id := NULL;
+            v_mentioned_type := NULL;
+            IF v_reference.entity_type IS NULL THEN
+                SELECT m.id, m.entity_type INTO v_mentioned_id, v_mentioned_type
+                FROM memory.mentioned_entity(v_user_id, v_reference.name, v_reference.aliases) AS m;
+            END IF;
+            IF v_mentioned_id IS NOT NULL AND cardinality(v_reference.aliases) = 0 THEN
+                v_entity_id := v_mentioned_id;  -- found by its name: upsert_entity would change nothing
+            ELSE
+                SELECT u.id INTO v_entity_id
+                FROM memory.upsert_entity(v_user_id, v_reference.name,
+                                          coalesce(v_reference.entity_type, v_mentioned_type, 'other'),
+                                          v_reference.aliases) AS u;
+            END IF;
         END IF;
         INSERT INTO memory.memory_entities AS me (memory_id, entity_id, user_id, role)
         VALUES (link_entities.memory_id, v_entity_id, v_user_id, v_reference.role)
@@ -218,8 +236,8 @@ $$;
 COMMENT ON FUNCTION memory.unlink_entity(uuid, uuid, text) IS 'Removes the links of a memory to an entity (in one role, or all); how many';
 
 REVOKE ALL ON FUNCTION memory.check_memory_entity_link(), memory.entity_references(jsonb, text),
-    memory.mentioned_entity_type(text, text, text[]),
+    memory.mentioned_entity(text, text, text[]),
     memory.link_entities(uuid, jsonb), memory.unlink_entity(uuid, uuid, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.entity_references(jsonb, text), memory.mentioned_entity_type(text, text, text[]),
+GRANT EXECUTE ON FUNCTION memory.entity_references(jsonb, text), memory.mentioned_entity(text, text, text[]),
     memory.link_entities(uuid, jsonb),
     memory.unlink_entity(uuid, uuid, text) TO authenticated, service_role;

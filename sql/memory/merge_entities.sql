@@ -10,7 +10,8 @@
 -- from_id is kept with merged_into = into_id, and the MERGE history row of from_id records what
 -- moved; memory.unmerge_entity(from_id) moves it back and restores into_id's names and
 -- attributes as they were before the merge. Ids of from_id keep working: get_entity, linking and
--- asserting follow merged_into.
+-- asserting follow merged_into. Both take the user's entity lock (memory.entity_lock_key, from
+-- 0020) before the rows, so a name resolved at the same time sees the merge whole or not at all.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.merge_entities(into_id uuid, from_id uuid)
@@ -37,7 +38,10 @@ BEGIN
     IF merge_entities.into_id = merge_entities.from_id THEN
         RAISE EXCEPTION 'into_id and from_id are the same entity' USING ERRCODE = '22023';
     END IF;
-    -- both rows locked, in id order so that two opposite merges cannot deadlock
+    -- the user's entity lock first (as upsert_entity: no name is resolved against a half-made
+    -- merge), then both rows, in id order so that two opposite merges cannot deadlock
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(e.user_id))
+    FROM memory.entities AS e WHERE e.id = merge_entities.into_id;
     PERFORM 1 FROM memory.entities AS e WHERE e.id IN (merge_entities.into_id, merge_entities.from_id)
     ORDER BY e.id FOR UPDATE;
     SELECT * INTO v_into FROM memory.entities AS e WHERE e.id = merge_entities.into_id;
@@ -151,6 +155,8 @@ BEGIN
     IF unmerge_entity.from_id IS NULL THEN
         RAISE EXCEPTION 'from_id must not be NULL' USING ERRCODE = '22004';
     END IF;
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(e.user_id))
+    FROM memory.entities AS e WHERE e.id = unmerge_entity.from_id;
     SELECT * INTO v_from FROM memory.entities AS e WHERE e.id = unmerge_entity.from_id FOR UPDATE;
     IF v_from.id IS NULL OR v_from.merged_into IS NULL THEN
         RAISE EXCEPTION 'from_id % is not a merged entity', unmerge_entity.from_id USING ERRCODE = '22023';

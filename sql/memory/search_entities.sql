@@ -45,7 +45,16 @@ $$;
 COMMENT ON FUNCTION memory.entity_boost_weight(bigint) IS
     'Weight of an entity linked to n memories in the entity boost: 1 / (1 + 0.001 (n - 1)^2) (Mem0''s)';
 
-CREATE OR REPLACE FUNCTION memory.extract_entity_names(content text)
+-- memory.span_names(span, opens_sentence): the names one capitalised span holds (the rules of
+-- extract_entity_names, one span at a time). Greetings and interjections are dropped from its
+-- front, as often as they come ("Oh Hey John" -> "John", "so, Hey John" -> "John"), and so are
+-- two-word greetings whose first word can also begin a name ("Good Morning", "Happy Birthday";
+-- "Great Britain" and "Good Will Hunting" keep their first word). The pronoun I and
+-- its contractions split a span, except the numeral I after a word that numbers things ("World
+-- War I", "Part I"). A single word that opens a sentence is not a name unless a greeting came
+-- before it ("Thanks Nate" -> "Nate"), or greeted says one did (repair_mention_entities reads an
+-- entity's name so); spans that are only stop words are not names either.
+CREATE OR REPLACE FUNCTION memory.span_names(span text, opens_sentence boolean, greeted boolean DEFAULT false)
 RETURNS text[]
 LANGUAGE plpgsql
 STABLE
@@ -56,47 +65,74 @@ DECLARE
     c_openers constant text[] := ARRAY['hey', 'hi', 'hello', 'bye', 'goodbye', 'thanks', 'thank', 'congrats',
                                        'congratulations', 'sorry', 'welcome', 'cheers', 'dear', 'yes', 'yeah',
                                        'yep', 'no', 'nope', 'ok', 'okay', 'oh', 'ah', 'aw', 'aww', 'wow', 'whoa',
-                                       'hmm', 'haha', 'lol', 'omg', 'well', 'so', 'and', 'but', 'glad', 'great',
-                                       'good', 'nice', 'cool', 'awesome', 'sure', 'happy', 'morning', 'evening'];
-    v_match text[];
+                                       'hmm', 'haha', 'lol', 'omg', 'well', 'so', 'and', 'but', 'glad', 'sure',
+                                       'please', 'morning', 'afternoon', 'evening'];
+    -- two-word greetings: a first word that can also begin a name, and what follows it
+    c_greeting_heads constant text[] := ARRAY['good', 'great', 'happy', 'nice', 'cool', 'awesome', 'merry',
+                                              'thank', 'thanks'];
+    c_greeting_tails constant text[] := ARRAY['morning', 'afternoon', 'evening', 'night', 'day', 'luck', 'job',
+                                              'work', 'news', 'birthday', 'weekend', 'holidays', 'christmas',
+                                              'idea', 'point', 'question', 'you'];
+    -- words after which I is the numeral one
+    c_numbered constant text[] := ARRAY['war', 'part', 'chapter', 'phase', 'act', 'volume', 'book', 'season',
+                                        'episode', 'level', 'type', 'class', 'stage', 'grade', 'round', 'step',
+                                        'section', 'article', 'tier', 'title', 'appendix', 'schedule'];
     v_word text;
-    v_span text[];
-    v_opens boolean;
+    v_span text[] := '{}';
+    v_opens boolean := span_names.opens_sentence;
+    v_greeted boolean := span_names.greeted;
     v_names text[] := '{}';
 BEGIN
-    FOR v_match IN
-        SELECT m FROM regexp_matches(coalesce(extract_entity_names.content, ''),
-                                     '(^|[.!?]\s+|[^.!?\s]\s*)(\m[[:upper:]][[:alnum:]''’&-]*(?:\s+[[:upper:]][[:alnum:]''’&-]*)*)',
-                                     'g') AS m
-    LOOP
-        v_opens := v_match[1] = '' OR v_match[1] ~ '^[.!?]';
-        v_span := '{}';
-        -- a trailing 'I' flushes the last span: the pronoun ends every span
-        FOREACH v_word IN ARRAY regexp_split_to_array(v_match[2], '\s+') || 'I'::text LOOP
-            IF v_word !~ '^I([''’][[:alpha:]]+)?$' THEN
-                v_span := v_span || v_word;
-                CONTINUE;
-            END IF;
-            IF v_opens AND cardinality(v_span) > 1 AND lower(v_span[1]) = ANY (c_openers) THEN
+    -- a trailing 'I' flushes the last span: the pronoun ends every span
+    FOREACH v_word IN ARRAY regexp_split_to_array(btrim(coalesce(span_names.span, '')), '\s+') || 'I'::text LOOP
+        CONTINUE WHEN v_word = '';
+        IF v_word !~ '^I([''’][[:alpha:]]+)?$'
+           OR (v_word = 'I' AND cardinality(v_span) > 0 AND lower(v_span[cardinality(v_span)]) = ANY (c_numbered)) THEN
+            v_span := v_span || v_word;
+            CONTINUE;
+        END IF;
+        WHILE cardinality(v_span) > 0 LOOP
+            IF cardinality(v_span) > 1 AND lower(v_span[1]) = ANY (c_greeting_heads)
+               AND lower(v_span[2]) = ANY (c_greeting_tails) THEN
+                v_span := v_span[3:];
+            ELSIF lower(v_span[1]) = ANY (c_openers) THEN
                 v_span := v_span[2:];
-                v_opens := false;
+            ELSE
+                EXIT;
             END IF;
-            IF cardinality(v_span) > 1 OR (cardinality(v_span) = 1 AND NOT v_opens) THEN
-                v_names := v_names || array_to_string(v_span, ' ');
-            END IF;
-            v_span := '{}';
-            v_opens := false;
+            v_greeted := true;
         END LOOP;
+        IF cardinality(v_span) > 1 OR (cardinality(v_span) = 1 AND (NOT v_opens OR v_greeted)) THEN
+            v_names := v_names || array_to_string(v_span, ' ');
+        END IF;
+        v_span := '{}';
+        v_opens := false;
     END LOOP;
-    RETURN coalesce((SELECT array_agg(DISTINCT n ORDER BY n)
-                     FROM unnest(v_names) AS n
-                     WHERE to_tsvector(memory.text_search_config(), n)::text <> ''
-                       AND memory.normalize_entity_name(n) <> ''), '{}');
+    RETURN ARRAY(SELECT n FROM unnest(v_names) WITH ORDINALITY AS x(n, i)
+                 WHERE to_tsvector(memory.text_search_config(), x.n)::text <> ''
+                   AND memory.normalize_entity_name(x.n) <> ''
+                 ORDER BY x.i);
 END
 $$;
 
-COMMENT ON FUNCTION memory.extract_entity_names(text) IS
-    'Capitalised spans of a text (candidate entity names), without sentence openers, greetings, the pronoun I and stop words';
+COMMENT ON FUNCTION memory.span_names(text, boolean, boolean) IS
+    'The names in one capitalised span: greetings dropped at a sentence opening, split at the pronoun I, stop words left out';
+
+-- memory.extract_entity_names(text): the capitalised spans of a text, each through
+-- memory.span_names; a span opens a sentence at the start of the text, after . ! ? or a colon
+-- followed by a space, and at the start of a line ("Caroline: Hey Mel" -> "Mel").
+CREATE OR REPLACE FUNCTION memory.extract_entity_names(content text)
+RETURNS text[]
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT coalesce(array_agg(DISTINCT n ORDER BY n), '{}')
+    FROM regexp_matches(coalesce(extract_entity_names.content, ''),
+                        '(^|[.!?]\s+|[^.!?\s]\s*)(\m[[:upper:]][[:alnum:]''’&-]*(?:[[:blank:]]+[[:upper:]][[:alnum:]''’&-]*)*)',
+                        'g') AS m,
+         unnest(memory.span_names(m[2], m[1] = '' OR m[1] ~ '^([.!?]|:\s)' OR m[1] ~ '\n')) AS n
+$$;
 
 CREATE OR REPLACE FUNCTION memory.query_entities(query_text text, query_user_id text)
 RETURNS TABLE (entity_id uuid, name text, entity_type text, links bigint)
@@ -221,8 +257,8 @@ COMMENT ON FUNCTION memory.search_entities(text, vector, text, text, integer) IS
     'A user''s entities for a query: name (exact n-gram, trigram), full text and vector rankings fused by RRF, with current facts';
 
 REVOKE ALL ON FUNCTION memory.rrf_share(double precision, integer, bigint), memory.entity_boost_weight(bigint),
-    memory.extract_entity_names(text), memory.query_entities(text, text),
+    memory.span_names(text, boolean, boolean), memory.extract_entity_names(text), memory.query_entities(text, text),
     memory.search_entities(text, vector, text, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.rrf_share(double precision, integer, bigint), memory.entity_boost_weight(bigint),
-    memory.extract_entity_names(text), memory.query_entities(text, text),
+    memory.span_names(text, boolean, boolean), memory.extract_entity_names(text), memory.query_entities(text, text),
     memory.search_entities(text, vector, text, text, integer) TO authenticated, service_role;

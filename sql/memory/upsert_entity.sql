@@ -16,26 +16,28 @@
 -- again by the same step next time, and a wrong guess kept as an alias would become an exact
 -- match that no later entity of that name could escape. Nothing changes (no UPDATE, no history
 -- row) when the call brings nothing new.
--- Writers of one (user, type) are serialised by a transaction-level advisory lock, so 16
--- concurrent upserts of one new name make one entity. Under REPEATABLE READ and SERIALIZABLE a
--- concurrent writer's entity may be invisible to this snapshot: its insert then meets the unique
--- index and gets 40001 (retry), as add_memory does.
+-- The entity writers of one user are serialised by a transaction-level advisory lock
+-- (memory.entity_lock_key(user); from 0020, before it one lock per (user, type)), so 16
+-- concurrent upserts of one new name make one entity, and a transaction that names entities of
+-- several types holds one lock, not several in an order that another one may reverse (40P01).
+-- link_entities, merge_entities, unmerge_entity and the import's restore_entity take it too.
+-- Under REPEATABLE READ and SERIALIZABLE a concurrent writer's entity may be invisible to this
+-- snapshot: its insert then meets the unique index and gets 40001 (retry), as add_memory does.
 -- The exact and trigram steps are index lookups as the table's owner (entity_lookup.sql says why);
 -- the vector step reads the HNSW index with an iterative scan (hnsw.* settings restored on return).
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
-CREATE OR REPLACE FUNCTION memory.entity_lock_key(user_id text, entity_type text)
+CREATE OR REPLACE FUNCTION memory.entity_lock_key(user_id text)
 RETURNS bigint
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT hashtextextended('memory.entity' || chr(31) || entity_lock_key.user_id || chr(31)
-                            || entity_lock_key.entity_type, 0)
+    SELECT hashtextextended('memory.entity' || chr(31) || entity_lock_key.user_id, 0)
 $$;
 
-COMMENT ON FUNCTION memory.entity_lock_key(text, text) IS
-    'Advisory lock key that serialises the entity resolution of one user and entity type';
+COMMENT ON FUNCTION memory.entity_lock_key(text) IS
+    'Advisory lock key that serialises the entity writers (resolution, merges) of one user';
 
 -- memory.check_entity_name(): a name or alias as resolution needs it: given, at most
 -- max_name_chars long, and something left after normalisation.
@@ -267,7 +269,7 @@ BEGIN
     PERFORM memory.check_entity_fields(upsert_entity.aliases, upsert_entity.attributes, upsert_entity.contact,
                                        upsert_entity.importance, upsert_entity.embedding, upsert_entity.person_type,
                                        upsert_entity.entity_type);
-    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(upsert_entity.user_id, upsert_entity.entity_type));
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(upsert_entity.user_id));
 
     SELECT * INTO v_match
     FROM memory.resolve_entity(upsert_entity.user_id, upsert_entity.entity_type, upsert_entity.name,
@@ -319,14 +321,14 @@ $$;
 COMMENT ON FUNCTION memory.upsert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text) IS
     'Finds the entity a name stands for (exact name or alias, trigram, cosine) or adds it; returns id, ADD or MATCH, how and score';
 
-REVOKE ALL ON FUNCTION memory.entity_lock_key(text, text), memory.check_entity_name(text, text),
+REVOKE ALL ON FUNCTION memory.entity_lock_key(text), memory.check_entity_name(text, text),
     memory.check_entity_type(text, text),
     memory.check_entity_fields(text[], jsonb, jsonb, double precision, vector, text, text),
     memory.resolve_entity(text, text, text, text[], vector),
     memory.upsert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text),
     memory.merge_aliases(text[], text, text[], integer, text),
     memory.insert_entity(text, text, text, text[], jsonb, jsonb, double precision, vector, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.entity_lock_key(text, text), memory.check_entity_name(text, text),
+GRANT EXECUTE ON FUNCTION memory.entity_lock_key(text), memory.check_entity_name(text, text),
     memory.check_entity_type(text, text),
     memory.check_entity_fields(text[], jsonb, jsonb, double precision, vector, text, text),
     memory.resolve_entity(text, text, text, text[], vector),

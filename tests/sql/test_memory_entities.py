@@ -172,7 +172,7 @@ def test_sixteen_sessions_upserting_one_new_name_make_one_entity(db: Database):
 
     try:
         with owner(db.url) as admin:
-            admin.execute("SELECT pg_advisory_lock(memory.entity_lock_key('alice', 'person'))")
+            admin.execute("SELECT pg_advisory_lock(memory.entity_lock_key('alice'))")
             threads = [threading.Thread(target=work, args=(i,)) for i in range(sessions)]
             for thread in threads:
                 thread.start()
