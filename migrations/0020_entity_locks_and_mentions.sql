@@ -1,22 +1,27 @@
--- 0020_entity_locks_and_mentions: entity writers of one user take one lock, names found in text
--- are read with fewer mistakes, and the entities older extraction made of grammar can be put right
--- (issue 13; a review of 0019 found each of these).
--- memory.entity_lock_key(user) replaces entity_lock_key(user, type): upsert_entity, the import's
--- restore_entity, link_entities (before its first lookup), merge_entities and unmerge_entity all
--- take the one lock of the user. Before, a call that named entities of two types took two locks
--- in the order of its list, and two calls in opposite orders deadlocked (40P01); and
--- link_entities looked a bare name's type up before any lock, so a person being added or an
--- entity being merged at that moment gave a second entity of type other.
--- memory.mentioned_entity() replaces mentioned_entity_type(): it returns the entity, and
--- link_entities links a bare name found so directly instead of resolving it a second time.
--- memory.extract_entity_names() reads each span through the new memory.span_names(): greetings
--- are dropped as often as they open a span ("Oh Hey John" -> John), two-word greetings whole
--- ("Good Morning" -> nothing), "Great", "Good", "Happy" and the like only as part of one ("Great
--- Britain" and "Good Will Hunting" stay whole), the numeral I stays after War, Part, Chapter and
--- the like ("World War I"), a colon followed by a space and a new line open a sentence, and a
--- span no longer runs across lines.
--- memory.repair_mention_entities(user, dry_run) relinks or deletes the entities of type other that
--- extraction before 0019/0020 named "Hey John", "I'm" or "Good Morning"; a dry run by default.
+-- 0020_entity_locks_and_mentions: the entity writers of one user take one lock, first; names found
+-- in text are read with fewer mistakes; the entities older extraction made of grammar can be put
+-- right; the neighbourhood walk visits each entity once (issue 13; reviews of 0019 and of this
+-- migration found each of the defects).
+-- memory.entity_lock_key(user) replaces entity_lock_key(user, type), and every function that
+-- writes an entity, its names or a row that locks one takes it before any entity row:
+-- upsert_entity, the import's restore_entity, link_entities (for ids too), merge_entities,
+-- unmerge_entity, delete_entity, restore_entity, assert_fact, retract_fact, record_interaction,
+-- and add_memory when it links entities (before deduplication's scope lock). Before, a call that
+-- named entities of two types took two locks in the order of its list, and two calls in opposite
+-- orders deadlocked (40P01); link_entities looked a bare name's type up before any lock, so a
+-- person being added or an entity being merged at that moment gave a second entity of type other.
+-- memory.mentioned_entity() replaces mentioned_entity_type(): the same type as 0019 chose, and
+-- within it the entity resolve_entity's exact step finds, linked directly.
+-- memory.extract_entity_names() reads each span through the new memory.span_names() by where it
+-- stands (sentence, clause, inside): greetings are dropped as often as they open a sentence or a
+-- clause ("Oh Hey John" -> John, "Caroline: Hey Mel" -> Mel) and never inside one ("a Hello Kitty
+-- bag"), two-word greetings whole ("Good Morning"), "Great", "Happy" and the like only in a
+-- greeting ("Great Britain" stays whole), the numeral I stays after War, Part, Chapter and the
+-- like ("World War I"), single names after a colon or on a line of their own stay, and a span no
+-- longer runs across lines. The word lists are memory.name_words().
+-- memory.repair_mention_entities(user, dry_run) merges or deletes the entities of type other that
+-- extraction before 0020 named "Hey John", "I'm" or "Good Morning"; a dry run by default.
+-- memory.entity_neighbourhood() walks breadth first (one hop of it is memory.facts_around()).
 -- Extension types by name, whatever search_path the runner's session started with:
 SET LOCAL search_path = pg_catalog, extensions, public;
 
@@ -43,7 +48,15 @@ SET LOCAL search_path = pg_catalog, extensions, public;
 -- (memory.entity_lock_key(user); from 0020, before it one lock per (user, type)), so 16
 -- concurrent upserts of one new name make one entity, and a transaction that names entities of
 -- several types holds one lock, not several in an order that another one may reverse (40P01).
--- link_entities, merge_entities, unmerge_entity and the import's restore_entity take it too.
+-- Every function that writes an entity, its names or a row that locks one (a link, a fact, an
+-- interaction) takes it first, before any entity row: link_entities, merge_entities,
+-- unmerge_entity, delete_entity, restore_entity, assert_fact, retract_fact,
+-- record_interaction, the import's restore_entity, and add_memory when it links entities
+-- (before deduplication's scope lock). One order, user lock -> scope lock -> rows, so that no
+-- two such calls wait for each other in a circle. A transaction that adds a memory without
+-- entities (scope lock) and then resolves a name (user lock) takes them the other way round and
+-- can meet 40P01 against a call that links entities: resolve names first, or pass them to
+-- add_memory.
 -- Under REPEATABLE READ and SERIALIZABLE a concurrent writer's entity may be invisible to this
 -- snapshot: its insert then meets the unique index and gets 40001 (retry), as add_memory does.
 -- The exact and trigram steps are index lookups as the table's owner (entity_lookup.sql says why);
@@ -1227,6 +1240,724 @@ COMMENT ON FUNCTION memory.unmerge_entity(uuid) IS
 REVOKE ALL ON FUNCTION memory.merge_entities(uuid, uuid), memory.unmerge_entity(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.merge_entities(uuid, uuid), memory.unmerge_entity(uuid) TO authenticated, service_role;
 
+-- sql/memory/list_entities.sql
+-- Reading and retiring entities: get_entity(), list_entities() (the seed's listings: by type, by
+-- importance, newest first; keyset pages), delete_entity() (soft: its links, facts and
+-- interactions stay, and restore_entity() brings it back) and memories_of_entity().
+-- A merged entity is followed to the entity it was merged into by get_entity(); listings show
+-- live entities only. Another user's entity id looks like an unknown id (row-level security).
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
+CREATE OR REPLACE FUNCTION memory.live_entity_id(entity_id uuid)
+RETURNS uuid
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    WITH RECURSIVE chain (id, merged_into, hops) AS (
+        SELECT e.id, e.merged_into, 0 FROM memory.entities AS e WHERE e.id = live_entity_id.entity_id
+        UNION ALL
+        SELECT e.id, e.merged_into, c.hops + 1
+        FROM chain AS c JOIN memory.entities AS e ON e.id = c.merged_into
+        WHERE c.hops < 100
+    )
+    SELECT c.id FROM chain AS c WHERE c.merged_into IS NULL
+$$;
+
+COMMENT ON FUNCTION memory.live_entity_id(uuid) IS
+    'The entity an id stands for now: itself, or the end of its merged_into chain; NULL when unknown';
+
+CREATE OR REPLACE FUNCTION memory.get_entity(entity_id uuid)
+RETURNS TABLE (id uuid, user_id text, entity_type text, person_type text, name text, aliases text[],
+               attributes jsonb, contact jsonb, importance real, has_embedding boolean,
+               interaction_count integer, last_interaction_at timestamptz, is_deleted boolean,
+               merged_from uuid, created_at timestamptz, updated_at timestamptz)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_live uuid;
+BEGIN
+    IF get_entity.entity_id IS NULL THEN
+        RAISE EXCEPTION 'entity_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    v_live := memory.live_entity_id(get_entity.entity_id);
+    RETURN QUERY
+    SELECT e.id, e.user_id, e.entity_type, e.person_type, e.name, e.aliases, e.attributes, e.contact, e.importance,
+           e.embedding IS NOT NULL, e.interaction_count, e.last_interaction_at, e.is_deleted,
+           CASE WHEN v_live <> get_entity.entity_id THEN get_entity.entity_id END, e.created_at, e.updated_at
+    FROM memory.entities AS e WHERE e.id = v_live;
+END
+$$;
+
+COMMENT ON FUNCTION memory.get_entity(uuid) IS
+    'One entity (followed through merges: merged_from names the id asked for); no row when unknown';
+
+CREATE OR REPLACE FUNCTION memory.list_entities(
+    user_id text,
+    type_filter text DEFAULT NULL,
+    order_by text DEFAULT 'importance',
+    after_id uuid DEFAULT NULL,
+    page_size integer DEFAULT 100)
+RETURNS TABLE (id uuid, entity_type text, person_type text, name text, aliases text[], importance real,
+               interaction_count integer, last_interaction_at timestamptz, created_at timestamptz)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_after memory.entities;
+BEGIN
+    PERFORM memory.check_label(list_entities.user_id, 'user_id', (SELECT s.max_id_chars FROM memory.settings AS s), true);
+    IF list_entities.type_filter IS NOT NULL THEN
+        PERFORM memory.check_entity_type(list_entities.type_filter, 'type_filter');
+    END IF;
+    IF list_entities.order_by IS NULL OR list_entities.order_by NOT IN ('importance', 'created', 'type') THEN
+        RAISE EXCEPTION 'order_by must be ''importance'', ''created'' or ''type'', got %',
+            coalesce(quote_literal(list_entities.order_by), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    PERFORM memory.check_count(list_entities.page_size, 'page_size');
+    IF list_entities.after_id IS NOT NULL THEN
+        SELECT * INTO v_after FROM memory.entities AS e
+        WHERE e.id = list_entities.after_id AND e.user_id = list_entities.user_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'after_id % is not an entity of user %', list_entities.after_id, list_entities.user_id
+                USING ERRCODE = '22023';
+        END IF;
+    END IF;
+    -- one query per order, each the shape of its index (entities_user_importance, _created, _type)
+    IF list_entities.order_by = 'importance' THEN
+        RETURN QUERY
+        SELECT e.id, e.entity_type, e.person_type, e.name, e.aliases, e.importance, e.interaction_count,
+               e.last_interaction_at, e.created_at
+        FROM memory.entities AS e
+        WHERE e.user_id = list_entities.user_id AND NOT e.is_deleted AND e.merged_into IS NULL
+          AND (list_entities.type_filter IS NULL OR e.entity_type = list_entities.type_filter)
+          AND (v_after.id IS NULL OR (e.importance, e.id) < (v_after.importance, v_after.id))
+        ORDER BY e.importance DESC, e.id DESC
+        LIMIT list_entities.page_size;
+    ELSIF list_entities.order_by = 'created' THEN
+        RETURN QUERY
+        SELECT e.id, e.entity_type, e.person_type, e.name, e.aliases, e.importance, e.interaction_count,
+               e.last_interaction_at, e.created_at
+        FROM memory.entities AS e
+        WHERE e.user_id = list_entities.user_id AND NOT e.is_deleted AND e.merged_into IS NULL
+          AND (list_entities.type_filter IS NULL OR e.entity_type = list_entities.type_filter)
+          AND (v_after.id IS NULL OR (e.created_at, e.id) < (v_after.created_at, v_after.id))
+        ORDER BY e.created_at DESC, e.id DESC
+        LIMIT list_entities.page_size;
+    ELSE
+        RETURN QUERY
+        SELECT e.id, e.entity_type, e.person_type, e.name, e.aliases, e.importance, e.interaction_count,
+               e.last_interaction_at, e.created_at
+        FROM memory.entities AS e
+        WHERE e.user_id = list_entities.user_id AND NOT e.is_deleted AND e.merged_into IS NULL
+          AND (list_entities.type_filter IS NULL OR e.entity_type = list_entities.type_filter)
+          AND (v_after.id IS NULL OR (e.entity_type, e.id) > (v_after.entity_type, v_after.id))
+        ORDER BY e.entity_type, e.id
+        LIMIT list_entities.page_size;
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION memory.list_entities(text, text, text, uuid, integer) IS
+    'A user''s live entities by importance, newest first or by type; keyset pages (after_id = the last row''s id)';
+
+CREATE OR REPLACE FUNCTION memory.delete_entity(entity_id uuid)
+RETURNS TABLE (id uuid, event text)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+BEGIN
+    IF delete_entity.entity_id IS NULL THEN
+        RAISE EXCEPTION 'entity_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(e.user_id))  -- upsert_entity.sql (0020)
+    FROM memory.entities AS e WHERE e.id = delete_entity.entity_id;
+    RETURN QUERY
+    UPDATE memory.entities AS e SET is_deleted = true, deleted_at = now(), updated_at = now()
+    WHERE e.id = delete_entity.entity_id AND NOT e.is_deleted AND e.merged_into IS NULL
+    RETURNING e.id, 'DELETE'::text;
+END
+$$;
+
+COMMENT ON FUNCTION memory.delete_entity(uuid) IS
+    'Soft-deletes a live entity (links, facts and interactions stay); no row when unknown or not live';
+
+CREATE OR REPLACE FUNCTION memory.restore_entity(entity_id uuid)
+RETURNS TABLE (id uuid, event text)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+BEGIN
+    IF restore_entity.entity_id IS NULL THEN
+        RAISE EXCEPTION 'entity_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(e.user_id))  -- upsert_entity.sql (0020)
+    FROM memory.entities AS e WHERE e.id = restore_entity.entity_id;
+    RETURN QUERY
+    UPDATE memory.entities AS e SET is_deleted = false, deleted_at = NULL, updated_at = now()
+    WHERE e.id = restore_entity.entity_id AND e.is_deleted
+    RETURNING e.id, 'RESTORE'::text;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'entity % cannot be restored: a live entity of that type has its name now', restore_entity.entity_id
+        USING ERRCODE = '23505', HINT = 'merge the two with memory.merge_entities(), or rename one first';
+END
+$$;
+
+COMMENT ON FUNCTION memory.restore_entity(uuid) IS 'Restores a soft-deleted entity; 23505 when a live one has its name now';
+
+-- memory.memories_of_entity(): the live memories linked to an entity, newest first, keyset pages
+-- on (created_at, id) as list_memories has them.
+CREATE OR REPLACE FUNCTION memory.memories_of_entity(
+    entity_id uuid,
+    role text DEFAULT NULL,
+    after_created_at timestamptz DEFAULT NULL,
+    after_id uuid DEFAULT NULL,
+    page_size integer DEFAULT 100)
+RETURNS TABLE (id uuid, memory text, metadata jsonb, categories text[], roles text[],
+               created_at timestamptz, updated_at timestamptz)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_live uuid;
+BEGIN
+    IF memories_of_entity.entity_id IS NULL THEN
+        RAISE EXCEPTION 'entity_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF (memories_of_entity.after_created_at IS NULL) <> (memories_of_entity.after_id IS NULL) THEN
+        RAISE EXCEPTION 'after_created_at and after_id form one cursor: give both or neither' USING ERRCODE = '22023';
+    END IF;
+    PERFORM memory.check_count(memories_of_entity.page_size, 'page_size');
+    v_live := memory.live_entity_id(memories_of_entity.entity_id);
+    RETURN QUERY
+    SELECT m.id, m.memory, m.metadata, m.categories, l.roles, m.created_at, m.updated_at
+    FROM (SELECT me.memory_id, array_agg(me.role ORDER BY me.role) AS roles
+          FROM memory.memory_entities AS me
+          WHERE me.entity_id = v_live AND (memories_of_entity.role IS NULL OR me.role = memories_of_entity.role)
+          GROUP BY me.memory_id) AS l
+    JOIN memory.memories AS m ON m.id = l.memory_id
+    WHERE memory.is_live(m.is_deleted, m.expires_at)
+      AND (memories_of_entity.after_created_at IS NULL
+           OR (m.created_at, m.id) < (memories_of_entity.after_created_at, memories_of_entity.after_id))
+    ORDER BY m.created_at DESC, m.id DESC
+    LIMIT memories_of_entity.page_size;
+END
+$$;
+
+COMMENT ON FUNCTION memory.memories_of_entity(uuid, text, timestamptz, uuid, integer) IS
+    'Live memories linked to an entity (followed through merges), newest first, with the link roles';
+
+REVOKE ALL ON FUNCTION memory.live_entity_id(uuid), memory.get_entity(uuid),
+    memory.list_entities(text, text, text, uuid, integer), memory.delete_entity(uuid), memory.restore_entity(uuid),
+    memory.memories_of_entity(uuid, text, timestamptz, uuid, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.live_entity_id(uuid), memory.get_entity(uuid),
+    memory.list_entities(text, text, text, uuid, integer), memory.delete_entity(uuid), memory.restore_entity(uuid),
+    memory.memories_of_entity(uuid, text, timestamptz, uuid, integer) TO authenticated, service_role;
+
+-- sql/memory/assert_fact.sql
+-- Facts about entities, with time (memory.entity_relations). valid_from/valid_to is when the fact
+-- held in the world ([valid_from, valid_to), NULL: still holds); recorded_at when mempg learnt it;
+-- expired_at when the record was retracted (a correction: it never held). The temporal keys
+-- refuse, for one subject, two overlapping objects of a single-valued relation
+-- (one_object_at_a_time) and two overlapping copies of one fact (one_copy_of_a_fact).
+-- memory.assert_fact() states a fact and keeps the timeline consistent in one call, under an
+-- advisory lock per (subject, relation):
+--   the same fact already holding over the whole interval      -> NOOP (its id)
+--   the same fact overlapping or adjacent                     -> EXTEND: those records are
+--                                                                 retracted and one record of
+--                                                                 the union is written
+--   single-valued, another object holding since before        -> SUPERSEDE: its interval is
+--                                                                 closed at the new valid_from
+--                                                                 (and continues after a
+--                                                                 bounded new fact)
+--   single-valued, another object starting later              -> the new fact ends where it starts
+--   single-valued, another object starting at the same time   -> it is retracted (a correction)
+--   otherwise                                                 -> ADD
+-- Facts of other relations and other subjects are never touched; disjoint intervals of one fact
+-- stay separate records. valid_from defaults to the source memory's created_at, never to now():
+-- without either, the call is refused.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
+-- memory.fact_key(): what "the same fact" means: its relation and its object, or its value as
+-- memory text is compared (memory.normalize_text). The trigger stores it (fact_key), assert_fact()
+-- looks a fact up by it, and merge_entities() folds the copies it finds by it.
+CREATE OR REPLACE FUNCTION memory.fact_key(relation text, object_id uuid, value text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT fact_key.relation || chr(31) || coalesce(fact_key.object_id::text, chr(31) || memory.normalize_text(fact_key.value))
+$$;
+
+COMMENT ON FUNCTION memory.fact_key(text, uuid, text) IS 'Key of a fact: relation and object, or relation and normalised value';
+
+CREATE OR REPLACE FUNCTION memory.prepare_entity_relation()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+BEGIN
+    IF NEW.source_memory_id IS NOT NULL
+       AND (TG_OP = 'INSERT' OR NEW.source_memory_id IS DISTINCT FROM OLD.source_memory_id)
+       AND NOT EXISTS (SELECT 1 FROM memory.memories AS m WHERE m.id = NEW.source_memory_id AND m.user_id = NEW.user_id) THEN
+        RAISE EXCEPTION 'source_memory_id % is not a memory of user %', NEW.source_memory_id, NEW.user_id
+            USING ERRCODE = '23503';
+    END IF;
+    NEW.single_key := CASE WHEN NEW.expired_at IS NULL
+                                AND (SELECT k.single_valued FROM memory.relation_kinds AS k WHERE k.name = NEW.relation)
+                           THEN NEW.relation END;
+    NEW.fact_key := CASE WHEN NEW.expired_at IS NULL THEN memory.fact_key(NEW.relation, NEW.object_id, NEW.value) END;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION memory.prepare_entity_relation() IS
+    'Trigger: the temporal keys of a fact (single_key, fact_key) and its source memory''s owner';
+
+DROP TRIGGER IF EXISTS entity_relations_10_prepare ON memory.entity_relations;
+CREATE TRIGGER entity_relations_10_prepare
+    BEFORE INSERT OR UPDATE ON memory.entity_relations
+    FOR EACH ROW EXECUTE FUNCTION memory.prepare_entity_relation();
+
+-- A relation kind in use cannot change between single- and multi-valued: the facts already
+-- recorded were checked against the other rule.
+CREATE OR REPLACE FUNCTION memory.guard_relation_kind()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+BEGIN
+    IF NEW.single_valued IS DISTINCT FROM OLD.single_valued
+       AND EXISTS (SELECT 1 FROM memory.entity_relations AS r WHERE r.relation = OLD.name) THEN
+        RAISE EXCEPTION 'relation kind % is in use: single_valued cannot change', OLD.name
+            USING ERRCODE = '55000', HINT = 'add a new relation kind instead';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION memory.guard_relation_kind() IS 'Trigger: single_valued of a relation kind in use is fixed (55000)';
+
+DROP TRIGGER IF EXISTS relation_kinds_10_guard ON memory.relation_kinds;
+CREATE TRIGGER relation_kinds_10_guard
+    BEFORE UPDATE ON memory.relation_kinds
+    FOR EACH ROW EXECUTE FUNCTION memory.guard_relation_kind();
+
+CREATE OR REPLACE FUNCTION memory.assert_fact(
+    subject_id uuid,
+    relation text,
+    object_id uuid DEFAULT NULL,
+    value text DEFAULT NULL,
+    fact text DEFAULT NULL,
+    valid_from timestamptz DEFAULT NULL,
+    valid_to timestamptz DEFAULT NULL,
+    source_memory_id uuid DEFAULT NULL,
+    embedding vector DEFAULT NULL)
+RETURNS TABLE (id uuid, event text, closed uuid[])
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_subject memory.entities;
+    v_object_id uuid;
+    v_single boolean;
+    v_from timestamptz := assert_fact.valid_from;
+    v_to timestamptz := assert_fact.valid_to;
+    v_key text;
+    v_same uuid[];
+    v_closed uuid[] := '{}';
+    v_covering uuid;
+    v_conflict memory.entity_relations;
+    v_id uuid;
+    v_event text := 'ADD';
+BEGIN
+    IF assert_fact.subject_id IS NULL THEN
+        RAISE EXCEPTION 'subject_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    -- the user's entity lock before any entity row (upsert_entity.sql; from 0020)
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(e.user_id))
+    FROM memory.entities AS e WHERE e.id = assert_fact.subject_id;
+    SELECT * INTO v_subject FROM memory.entities AS e
+    WHERE e.id = memory.live_entity_id(assert_fact.subject_id) AND NOT e.is_deleted;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'subject_id % is not a known live entity', assert_fact.subject_id USING ERRCODE = '22023';
+    END IF;
+    SELECT k.single_valued INTO v_single FROM memory.relation_kinds AS k WHERE k.name = assert_fact.relation;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation % is not a known relation kind', coalesce(quote_literal(assert_fact.relation), 'NULL')
+            USING ERRCODE = '22023', HINT = 'the kinds are the rows of memory.relation_kinds; service_role adds more';
+    END IF;
+    IF (assert_fact.object_id IS NULL) = (assert_fact.value IS NULL) THEN
+        RAISE EXCEPTION 'give exactly one of object_id (an entity) and value (a text)' USING ERRCODE = '22023';
+    END IF;
+    IF assert_fact.object_id IS NOT NULL THEN
+        SELECT e.id INTO v_object_id FROM memory.entities AS e
+        WHERE e.id = memory.live_entity_id(assert_fact.object_id) AND NOT e.is_deleted AND e.user_id = v_subject.user_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'object_id % is not a known live entity of the subject''s user', assert_fact.object_id
+                USING ERRCODE = '22023';
+        END IF;
+        IF v_object_id = v_subject.id THEN
+            RAISE EXCEPTION 'object_id is the subject itself' USING ERRCODE = '22023';
+        END IF;
+    ELSE
+        PERFORM memory.check_label(assert_fact.value, 'value', 1000, true);
+    END IF;
+    PERFORM memory.check_label(assert_fact.fact, 'fact', (SELECT s.max_memory_chars FROM memory.settings AS s));
+    IF assert_fact.embedding IS NOT NULL THEN
+        PERFORM memory.check_embedding(assert_fact.embedding, 'embedding');
+    END IF;
+    IF assert_fact.source_memory_id IS NOT NULL THEN
+        SELECT coalesce(v_from, m.created_at) INTO v_from FROM memory.memories AS m
+        WHERE m.id = assert_fact.source_memory_id AND m.user_id = v_subject.user_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'source_memory_id % is not a memory of the subject''s user', assert_fact.source_memory_id
+                USING ERRCODE = '22023';
+        END IF;
+    END IF;
+    IF v_from IS NULL THEN
+        RAISE EXCEPTION 'valid_from is required when no source_memory_id is given'
+            USING ERRCODE = '22023', HINT = 'a fact''s start is when it became true, not when it was recorded';
+    END IF;
+    IF NOT isfinite(v_from) AND v_from > 'epoch' THEN
+        RAISE EXCEPTION 'valid_from must not be infinity' USING ERRCODE = '22023';
+    END IF;
+    IF v_to IS NOT NULL AND v_to <= v_from THEN
+        RAISE EXCEPTION 'valid_to (%) must be after valid_from (%)', v_to, v_from USING ERRCODE = '22023';
+    END IF;
+    IF v_to = 'infinity' THEN
+        v_to := NULL;
+    END IF;
+
+    PERFORM pg_advisory_xact_lock(hashtextextended('memory.fact' || chr(31) || v_subject.id::text || chr(31)
+                                                   || assert_fact.relation, 0));
+    v_key := memory.fact_key(assert_fact.relation, v_object_id, assert_fact.value);
+
+    -- the same fact: already holding over the whole interval, or overlapping / adjacent
+    SELECT r.id INTO v_covering FROM memory.entity_relations AS r
+    WHERE r.subject_id = v_subject.id AND r.relation = assert_fact.relation AND r.fact_key = v_key
+      AND r.expired_at IS NULL AND r.valid @> tstzrange(v_from, v_to, '[)');
+    IF FOUND THEN
+        RETURN QUERY SELECT v_covering, 'NOOP'::text, '{}'::uuid[];
+        RETURN;
+    END IF;
+    SELECT array_agg(r.id), least(min(r.valid_from), v_from),
+           CASE WHEN bool_or(r.valid_to IS NULL) OR v_to IS NULL THEN NULL ELSE greatest(max(r.valid_to), v_to) END
+    INTO v_same, v_from, v_to
+    FROM memory.entity_relations AS r
+    WHERE r.subject_id = v_subject.id AND r.relation = assert_fact.relation AND r.fact_key = v_key
+      AND r.expired_at IS NULL AND (r.valid && tstzrange(v_from, v_to, '[)') OR r.valid -|- tstzrange(v_from, v_to, '[)'));
+    IF v_same IS NOT NULL THEN
+        UPDATE memory.entity_relations AS r SET expired_at = now() WHERE r.id = ANY (v_same);
+        v_closed := v_same;
+        v_event := 'EXTEND';
+    END IF;
+
+    IF v_single THEN
+        -- another object starting later: the new fact ends where the first of them starts
+        SELECT least(v_to, min(r.valid_from)) INTO v_to FROM memory.entity_relations AS r
+        WHERE r.subject_id = v_subject.id AND r.single_key = assert_fact.relation
+          AND r.valid_from > v_from AND (v_to IS NULL OR r.valid_from < v_to);
+        -- another object starting at the same time: a correction, the old record is retracted
+        FOR v_conflict IN
+            UPDATE memory.entity_relations AS r SET expired_at = now()
+            WHERE r.subject_id = v_subject.id AND r.single_key = assert_fact.relation AND r.valid_from = v_from
+            RETURNING r.*
+        LOOP
+            v_closed := v_closed || v_conflict.id;
+            v_event := 'SUPERSEDE';
+        END LOOP;
+        -- another object holding since before: closed at v_from, continued after a bounded fact
+        FOR v_conflict IN
+            SELECT r.* FROM memory.entity_relations AS r
+            WHERE r.subject_id = v_subject.id AND r.single_key = assert_fact.relation
+              AND r.valid && tstzrange(v_from, v_to, '[)') AND r.valid_from < v_from
+            FOR UPDATE
+        LOOP
+            UPDATE memory.entity_relations AS r SET valid_to = v_from WHERE r.id = v_conflict.id;
+            IF v_to IS NOT NULL AND (v_conflict.valid_to IS NULL OR v_conflict.valid_to > v_to) THEN
+                INSERT INTO memory.entity_relations (user_id, subject_id, relation, object_id, value, fact, embedding,
+                                                     valid_from, valid_to, recorded_at, source_memory_id)
+                VALUES (v_conflict.user_id, v_conflict.subject_id, v_conflict.relation, v_conflict.object_id,
+                        v_conflict.value, v_conflict.fact, v_conflict.embedding, v_to, v_conflict.valid_to,
+                        v_conflict.recorded_at, v_conflict.source_memory_id);
+            END IF;
+            v_closed := v_closed || v_conflict.id;
+            v_event := 'SUPERSEDE';
+        END LOOP;
+    END IF;
+
+    INSERT INTO memory.entity_relations AS r (user_id, subject_id, relation, object_id, value, fact, embedding,
+                                              valid_from, valid_to, source_memory_id)
+    VALUES (v_subject.user_id, v_subject.id, assert_fact.relation, v_object_id, btrim(assert_fact.value),
+            assert_fact.fact, assert_fact.embedding, v_from, v_to, assert_fact.source_memory_id)
+    RETURNING r.id INTO v_id;
+    RETURN QUERY SELECT v_id, v_event, v_closed;
+END
+$$;
+
+COMMENT ON FUNCTION memory.assert_fact(uuid, text, uuid, text, text, timestamptz, timestamptz, uuid, vector) IS
+    'States a fact about an entity with its validity; closes what it supersedes; returns id, ADD/NOOP/EXTEND/SUPERSEDE and the closed ids';
+
+CREATE OR REPLACE FUNCTION memory.retract_fact(fact_id uuid)
+RETURNS TABLE (id uuid, event text)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+BEGIN
+    IF retract_fact.fact_id IS NULL THEN
+        RAISE EXCEPTION 'fact_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(r.user_id))
+    FROM memory.entity_relations AS r WHERE r.id = retract_fact.fact_id;
+    RETURN QUERY
+    UPDATE memory.entity_relations AS r SET expired_at = now()
+    WHERE r.id = retract_fact.fact_id AND r.expired_at IS NULL
+    RETURNING r.id, 'RETRACT'::text;
+END
+$$;
+
+COMMENT ON FUNCTION memory.retract_fact(uuid) IS
+    'Marks a fact record as wrong (expired_at): it leaves every timeline; no row when unknown or already retracted';
+
+-- memory.current_facts: the facts holding now, between live entities: what search reads.
+CREATE OR REPLACE VIEW memory.current_facts WITH (security_invoker = true) AS
+SELECT r.id, r.user_id, r.subject_id, s.name AS subject, r.relation, r.object_id, o.name AS object, r.value,
+       r.fact, r.valid_from, r.valid_to, r.recorded_at, r.source_memory_id
+FROM memory.entity_relations AS r
+JOIN memory.entities AS s ON s.id = r.subject_id AND NOT s.is_deleted AND s.merged_into IS NULL
+LEFT JOIN memory.entities AS o ON o.id = r.object_id
+WHERE r.expired_at IS NULL AND r.valid @> now()
+  AND (r.object_id IS NULL OR (NOT o.is_deleted AND o.merged_into IS NULL));
+COMMENT ON VIEW memory.current_facts IS 'Facts holding now between live entities (not retracted, valid now)';
+
+-- memory.entity_facts(): the facts about an entity (as subject or object) holding at as_of
+-- (default now), or its whole timeline with include_past; retracted records never.
+CREATE OR REPLACE FUNCTION memory.entity_facts(entity_id uuid, as_of timestamptz DEFAULT NULL,
+                                               include_past boolean DEFAULT false)
+RETURNS TABLE (id uuid, subject_id uuid, subject text, relation text, object_id uuid, object text, value text,
+               fact text, valid_from timestamptz, valid_to timestamptz, recorded_at timestamptz,
+               source_memory_id uuid)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_live uuid;
+BEGIN
+    IF entity_facts.entity_id IS NULL THEN
+        RAISE EXCEPTION 'entity_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    v_live := memory.live_entity_id(entity_facts.entity_id);
+    RETURN QUERY
+    SELECT r.id, r.subject_id, s.name, r.relation, r.object_id, o.name, r.value, r.fact, r.valid_from, r.valid_to,
+           r.recorded_at, r.source_memory_id
+    FROM (SELECT * FROM memory.entity_relations AS x WHERE x.subject_id = v_live AND x.expired_at IS NULL
+          UNION ALL
+          SELECT * FROM memory.entity_relations AS x WHERE x.object_id = v_live AND x.expired_at IS NULL) AS r
+    JOIN memory.entities AS s ON s.id = r.subject_id
+    LEFT JOIN memory.entities AS o ON o.id = r.object_id
+    WHERE entity_facts.include_past OR r.valid @> coalesce(entity_facts.as_of, now())
+    ORDER BY r.relation, r.valid_from, r.id;
+END
+$$;
+
+COMMENT ON FUNCTION memory.entity_facts(uuid, timestamptz, boolean) IS
+    'Facts about an entity holding at as_of (default now), or its whole timeline with include_past';
+
+REVOKE ALL ON FUNCTION memory.fact_key(text, uuid, text), memory.prepare_entity_relation(), memory.guard_relation_kind(),
+    memory.assert_fact(uuid, text, uuid, text, text, timestamptz, timestamptz, uuid, vector),
+    memory.retract_fact(uuid), memory.entity_facts(uuid, timestamptz, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.fact_key(text, uuid, text), memory.assert_fact(uuid, text, uuid, text, text, timestamptz, timestamptz, uuid, vector),
+    memory.retract_fact(uuid), memory.entity_facts(uuid, timestamptz, boolean) TO authenticated, service_role;
+
+-- sql/memory/interactions.sql
+-- Interactions with an entity (seed 003: the conversation history with a person or company):
+-- memory.record_interaction() and memory.list_interactions() (newest first, keyset pages on
+-- (occurred_at, id), served by interactions_user_occurred / interactions_entity_occurred).
+-- Trigger interactions_20_counters (AFTER INSERT, UPDATE, DELETE) keeps the entity's
+-- interaction_count and last_interaction_at: +1 / max on insert; on delete or a move the latest
+-- remaining interaction is read from the entity's index (one row), never a count of them all.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
+CREATE OR REPLACE FUNCTION memory.refresh_interaction_counters(entity_id uuid, delta integer)
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    UPDATE memory.entities AS e
+    SET interaction_count = greatest(e.interaction_count + refresh_interaction_counters.delta, 0),
+        last_interaction_at = (SELECT i.occurred_at FROM memory.interactions AS i
+                               WHERE i.entity_id = refresh_interaction_counters.entity_id
+                               ORDER BY i.occurred_at DESC, i.id DESC LIMIT 1)
+    WHERE e.id = refresh_interaction_counters.entity_id
+$$;
+
+COMMENT ON FUNCTION memory.refresh_interaction_counters(uuid, integer) IS
+    'Adds delta to an entity''s interaction_count and re-reads its latest interaction';
+
+CREATE OR REPLACE FUNCTION memory.count_interactions()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE memory.entities AS e
+        SET interaction_count = e.interaction_count + 1,
+            last_interaction_at = greatest(e.last_interaction_at, NEW.occurred_at)
+        WHERE e.id = NEW.entity_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM memory.refresh_interaction_counters(OLD.entity_id, -1);
+    ELSIF NEW.entity_id IS DISTINCT FROM OLD.entity_id THEN
+        PERFORM memory.refresh_interaction_counters(OLD.entity_id, -1),
+                memory.refresh_interaction_counters(NEW.entity_id, 1);
+    ELSIF NEW.occurred_at IS DISTINCT FROM OLD.occurred_at THEN
+        PERFORM memory.refresh_interaction_counters(NEW.entity_id, 0);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION memory.count_interactions() IS
+    'Trigger: keeps entities.interaction_count and last_interaction_at in step with memory.interactions';
+
+DROP TRIGGER IF EXISTS interactions_20_counters ON memory.interactions;
+CREATE TRIGGER interactions_20_counters
+    AFTER INSERT OR UPDATE OR DELETE ON memory.interactions
+    FOR EACH ROW EXECUTE FUNCTION memory.count_interactions();
+
+CREATE OR REPLACE FUNCTION memory.record_interaction(
+    entity_id uuid,
+    summary text,
+    occurred_at timestamptz DEFAULT now(),
+    channel text DEFAULT 'other',
+    metadata jsonb DEFAULT '{}',
+    memory_ids uuid[] DEFAULT '{}')
+RETURNS uuid
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_entity memory.entities;
+    v_id uuid;
+    v_settings memory.settings;
+    v_missing uuid;
+BEGIN
+    SELECT * INTO v_settings FROM memory.settings;
+    IF record_interaction.entity_id IS NULL THEN
+        RAISE EXCEPTION 'entity_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    -- the user's entity lock before the entity row its counters update (upsert_entity.sql; 0020)
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(e.user_id))
+    FROM memory.entities AS e WHERE e.id = record_interaction.entity_id;
+    SELECT * INTO v_entity FROM memory.entities AS e
+    WHERE e.id = memory.live_entity_id(record_interaction.entity_id) AND NOT e.is_deleted;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'entity_id % is not a known live entity', record_interaction.entity_id USING ERRCODE = '22023';
+    END IF;
+    PERFORM memory.check_label(record_interaction.summary, 'summary', v_settings.max_memory_chars, true);
+    IF record_interaction.occurred_at IS NULL OR NOT isfinite(record_interaction.occurred_at) THEN
+        RAISE EXCEPTION 'occurred_at must be a finite time, got %', coalesce(record_interaction.occurred_at::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF record_interaction.channel IS NULL OR record_interaction.channel !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'channel must be a lower-case word (email, call, meeting, chat, ...), got %',
+            coalesce(quote_literal(record_interaction.channel), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    PERFORM memory.check_metadata(record_interaction.metadata, 'metadata', v_settings.max_metadata_bytes,
+                                  v_settings.max_metadata_depth);
+    IF cardinality(record_interaction.memory_ids) > 1000 OR array_position(record_interaction.memory_ids, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'memory_ids must hold at most 1000 ids and no NULL' USING ERRCODE = '22023';
+    END IF;
+    SELECT x INTO v_missing FROM unnest(record_interaction.memory_ids) AS x
+    WHERE NOT EXISTS (SELECT 1 FROM memory.memories AS m WHERE m.id = x AND m.user_id = v_entity.user_id)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'memory_ids: % is not a memory of the entity''s user', v_missing USING ERRCODE = '22023';
+    END IF;
+
+    INSERT INTO memory.interactions AS i (user_id, entity_id, channel, summary, metadata, occurred_at)
+    VALUES (v_entity.user_id, v_entity.id, record_interaction.channel, record_interaction.summary,
+            coalesce(record_interaction.metadata, '{}'), record_interaction.occurred_at)
+    RETURNING i.id INTO v_id;
+    INSERT INTO memory.interaction_memories (interaction_id, memory_id, user_id)
+    SELECT DISTINCT v_id, x, v_entity.user_id FROM unnest(record_interaction.memory_ids) AS x;
+    RETURN v_id;
+END
+$$;
+
+COMMENT ON FUNCTION memory.record_interaction(uuid, text, timestamptz, text, jsonb, uuid[]) IS
+    'Records an interaction with an entity (channel, summary, time, linked memories); returns its id';
+
+CREATE OR REPLACE FUNCTION memory.list_interactions(
+    user_id text,
+    for_entity_id uuid DEFAULT NULL,
+    after_occurred_at timestamptz DEFAULT NULL,
+    after_id uuid DEFAULT NULL,
+    page_size integer DEFAULT 100)
+RETURNS TABLE (id uuid, entity_id uuid, entity_name text, channel text, summary text, metadata jsonb,
+               occurred_at timestamptz, memory_ids uuid[])
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_entity uuid;
+BEGIN
+    PERFORM memory.check_label(list_interactions.user_id, 'user_id', (SELECT s.max_id_chars FROM memory.settings AS s), true);
+    IF (list_interactions.after_occurred_at IS NULL) <> (list_interactions.after_id IS NULL) THEN
+        RAISE EXCEPTION 'after_occurred_at and after_id form one cursor: give both or neither' USING ERRCODE = '22023';
+    END IF;
+    PERFORM memory.check_count(list_interactions.page_size, 'page_size');
+    v_entity := memory.live_entity_id(list_interactions.for_entity_id);
+    IF list_interactions.for_entity_id IS NOT NULL THEN  -- interactions_entity_occurred
+        RETURN QUERY
+        SELECT i.id, i.entity_id, e.name, i.channel, i.summary, i.metadata, i.occurred_at,
+               ARRAY(SELECT im.memory_id FROM memory.interaction_memories AS im WHERE im.interaction_id = i.id ORDER BY 1)
+        FROM memory.interactions AS i
+        JOIN memory.entities AS e ON e.id = i.entity_id
+        WHERE i.entity_id = v_entity AND i.user_id = list_interactions.user_id
+          AND (list_interactions.after_occurred_at IS NULL
+               OR (i.occurred_at, i.id) < (list_interactions.after_occurred_at, list_interactions.after_id))
+        ORDER BY i.occurred_at DESC, i.id DESC
+        LIMIT list_interactions.page_size;
+        RETURN;
+    END IF;
+    RETURN QUERY  -- interactions_user_occurred
+    SELECT i.id, i.entity_id, e.name, i.channel, i.summary, i.metadata, i.occurred_at,
+           ARRAY(SELECT im.memory_id FROM memory.interaction_memories AS im WHERE im.interaction_id = i.id ORDER BY 1)
+    FROM memory.interactions AS i
+    JOIN memory.entities AS e ON e.id = i.entity_id
+    WHERE i.user_id = list_interactions.user_id
+      AND (list_interactions.after_occurred_at IS NULL
+           OR (i.occurred_at, i.id) < (list_interactions.after_occurred_at, list_interactions.after_id))
+    ORDER BY i.occurred_at DESC, i.id DESC
+    LIMIT list_interactions.page_size;
+END
+$$;
+
+COMMENT ON FUNCTION memory.list_interactions(text, uuid, timestamptz, uuid, integer) IS
+    'A user''s interactions (of one entity, or all), newest first; keyset pages on (occurred_at, id)';
+
+REVOKE ALL ON FUNCTION memory.refresh_interaction_counters(uuid, integer), memory.count_interactions(),
+    memory.record_interaction(uuid, text, timestamptz, text, jsonb, uuid[]),
+    memory.list_interactions(text, uuid, timestamptz, uuid, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.refresh_interaction_counters(uuid, integer),
+    memory.record_interaction(uuid, text, timestamptz, text, jsonb, uuid[]),
+    memory.list_interactions(text, uuid, timestamptz, uuid, integer) TO authenticated, service_role;
+
 -- sql/memory/link_entities.sql
 -- Links between memories and the entities they are about (memory.memory_entities).
 -- memory.link_entities(memory_id, entities): entities is a JSON array; each element is an entity
@@ -1352,22 +2083,31 @@ COMMENT ON FUNCTION memory.entity_references(jsonb, text) IS
 
 -- memory.mentioned_entity(): the user's live entity a name without a type stands for: exactly
 -- that name or one of the aliases (memory.entities_named, by the keys of
--- memory.entity_name_keys), a type other than 'other' first, then the name before an alias, the
--- most important, the oldest (within its type the order of resolve_entity's exact step, so
--- upsert_entity would find the same one); no row when there is none. From 0020; 0019's
--- mentioned_entity_type() returned the type alone and link_entities resolved the name again.
+-- memory.entity_name_keys). Its type is that of the first of them by type other than 'other'
+-- first, then the most important, the oldest (0019's rule); within that type, the entity is the
+-- one resolve_entity's exact step picks (the name before an alias, then the most important, the
+-- oldest), so that linking it directly links what upsert_entity would. No row when there is none.
+-- From 0020; 0019's mentioned_entity_type() returned the type and link_entities resolved again.
 CREATE OR REPLACE FUNCTION memory.mentioned_entity(user_id text, name text, aliases text[])
 RETURNS TABLE (id uuid, entity_type text)
 LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT n.id, n.entity_type
-    FROM memory.entities_named(mentioned_entity.user_id,
-                               memory.entity_name_keys(mentioned_entity.user_id, mentioned_entity.name,
-                                                       mentioned_entity.aliases)) AS n
-    ORDER BY n.entity_type = 'other', n.normalized_name = memory.normalize_entity_name(mentioned_entity.name) DESC,
-             n.importance DESC, n.created_at, n.id
+    WITH named AS (
+        SELECT n.id, n.entity_type, n.normalized_name, n.importance, n.created_at
+        FROM memory.entities_named(mentioned_entity.user_id,
+                                   memory.entity_name_keys(mentioned_entity.user_id, mentioned_entity.name,
+                                                           mentioned_entity.aliases)) AS n
+    ), chosen_type AS (  -- 0019's choice of the type
+        SELECT n.entity_type FROM named AS n
+        ORDER BY n.entity_type = 'other', n.importance DESC, n.created_at, n.id
+        LIMIT 1
+    )
+    SELECT n.id, n.entity_type  -- then resolve_entity's exact step within it
+    FROM named AS n JOIN chosen_type AS t ON t.entity_type = n.entity_type
+    ORDER BY n.normalized_name = memory.normalize_entity_name(mentioned_entity.name) DESC, n.importance DESC,
+             n.created_at, n.id
     LIMIT 1
 $$;
 
@@ -1399,9 +2139,10 @@ BEGIN
     -- every element is checked before the first entity is resolved or linked
     SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.ordinal), '[]') INTO v_references
     FROM memory.entity_references(link_entities.entities) AS r;
-    -- names are resolved under the user's entity lock (upsert_entity.sql), taken before the first
-    -- lookup: an entity another transaction is adding or merging is then seen whole
-    IF jsonb_path_exists(v_references, '$[*] ? (@.name != null)') THEN
+    -- the user's entity lock (upsert_entity.sql) before the first lookup and the first entity row
+    -- the links lock: an entity another transaction is adding or merging is then seen whole, and
+    -- the lock comes before any row lock, as in every entity writer
+    IF jsonb_array_length(v_references) > 0 THEN
         PERFORM pg_advisory_xact_lock(memory.entity_lock_key(v_user_id));
     END IF;
     FOR v_reference IN
@@ -1472,6 +2213,125 @@ GRANT EXECUTE ON FUNCTION memory.entity_references(jsonb, text), memory.mentione
     memory.link_entities(uuid, jsonb),
     memory.unlink_entity(uuid, uuid, text) TO authenticated, service_role;
 
+-- sql/memory/add_memory.sql
+-- memory.add_memory(): Mem0's add, in SQL. Inserts through the deduplication trigger and returns
+-- what happened: ADD (a new memory), or NOOP, UPDATE or MERGE of the existing memory it matched.
+-- Every argument is checked by the row trigger (memories_10_normalize) before deduplication
+-- decides anything, whatever the outcome; the embedding's dimension is checked before the INSERT,
+-- and expires_at must lie in the future.
+-- Under REPEATABLE READ and SERIALIZABLE, two transactions adding the same new memory at once
+-- cannot see each other's row: the second one's insert meets the first one's committed row in the
+-- unique index. It gets 40001 (serialization failure: retry the transaction, which then finds the
+-- memory: NOOP), not 23505; the subtransaction this takes exists only at those levels.
+-- entities (from 0012) links the memory to entities given by id or name (memory.link_entities,
+-- link_entities.sql), after deduplication: a NOOP, UPDATE or MERGE links the memory it matched,
+-- so the links of a duplicate are carried over to the memory that stays. They are checked
+-- before the insert, and a bad one fails the whole call: no memory, no entity, no link.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
+-- own search_path never changes what a name means.
+-- memory_id (from 0016) is the new memory's id, for callers that choose it (Mem0 and LangChain choose
+-- their ids: the adapters in mempg_client pass them here); default a random uuid. It names the
+-- memory only when the add is an ADD: a NOOP, UPDATE or MERGE returns the memory it matched, and
+-- an id another memory holds is refused by the primary key (23505).
+-- The signature changes (a new argument): the old one is dropped, not left as an overload (0012
+-- dropped the one before it).
+-- squawk-ignore ban-drop-function
+DROP FUNCTION IF EXISTS memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb);
+-- squawk-ignore ban-drop-function
+DROP FUNCTION IF EXISTS memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz);
+CREATE OR REPLACE FUNCTION memory.add_memory(
+    user_id text,
+    memory text,
+    embedding vector,
+    metadata jsonb DEFAULT '{}',
+    categories text[] DEFAULT '{}',
+    agent_id text DEFAULT NULL,
+    run_id text DEFAULT NULL,
+    memory_type text DEFAULT NULL,
+    expires_at timestamptz DEFAULT NULL,
+    entities jsonb DEFAULT NULL,
+    memory_id uuid DEFAULT NULL)
+RETURNS TABLE (id uuid, event text)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_constraint text;
+    v_outcome record;
+BEGIN
+    -- checked here too: the INSERT casts to the column's vector(D) before any trigger could
+    PERFORM memory.check_embedding(add_memory.embedding, 'embedding');
+    IF add_memory.expires_at IS NOT NULL AND add_memory.expires_at <= now() THEN
+        RAISE EXCEPTION 'expires_at must be in the future, got %', add_memory.expires_at USING ERRCODE = '22023';
+    END IF;
+    PERFORM count(*) FROM memory.entity_references(add_memory.entities);
+    -- the user's entity lock before the scope lock that deduplication takes: entity writers take
+    -- it first too (upsert_entity.sql), and a call that links entities must not take the two the
+    -- other way round (from 0020)
+    IF jsonb_array_length(coalesce(add_memory.entities, '[]')) > 0 THEN
+        PERFORM pg_advisory_xact_lock(memory.entity_lock_key(add_memory.user_id));
+    END IF;
+
+    PERFORM memory.set_dedup_outcome(NULL, NULL);
+    IF current_setting('transaction_isolation') = 'read committed' THEN
+        PERFORM memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
+                                     add_memory.metadata, add_memory.categories, add_memory.agent_id,
+                                     add_memory.run_id, add_memory.memory_type, add_memory.expires_at,
+                                     add_memory.memory_id);
+    ELSE
+        BEGIN
+            PERFORM memory.insert_memory(add_memory.user_id, add_memory.memory, add_memory.embedding,
+                                         add_memory.metadata, add_memory.categories, add_memory.agent_id,
+                                         add_memory.run_id, add_memory.memory_type, add_memory.expires_at,
+                                     add_memory.memory_id);
+        EXCEPTION WHEN unique_violation THEN
+            GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+            IF v_constraint <> 'memories_live_text_unique' THEN
+                RAISE;
+            END IF;
+            RAISE EXCEPTION 'a concurrent transaction added the same memory after this transaction''s snapshot was taken'
+                USING ERRCODE = '40001', HINT = 'retry the transaction: the memory is then found (NOOP)';
+        END;
+    END IF;
+
+    SELECT * INTO v_outcome FROM memory.dedup_outcome();
+    IF add_memory.entities IS NOT NULL AND v_outcome.id IS NOT NULL THEN
+        PERFORM count(*) FROM memory.link_entities(v_outcome.id, add_memory.entities);
+    END IF;
+    RETURN QUERY SELECT v_outcome.id, v_outcome.event;
+END
+$$;
+
+COMMENT ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb, uuid) IS
+    'Adds a memory through deduplication; returns its id and ADD, UPDATE, MERGE or NOOP';
+
+-- memory.insert_memory(): the one INSERT behind add_memory; NULL when deduplication cancelled it.
+CREATE OR REPLACE FUNCTION memory.insert_memory(
+    user_id text, memory text, embedding vector, metadata jsonb, categories text[], agent_id text,
+    run_id text, memory_type text, expires_at timestamptz, id uuid)
+RETURNS uuid
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    INSERT INTO memory.memories AS m (id, user_id, memory, embedding, metadata, categories, agent_id, run_id,
+                                      memory_type, expires_at)
+    VALUES (coalesce(insert_memory.id, gen_random_uuid()), insert_memory.user_id, insert_memory.memory,
+            insert_memory.embedding,
+            coalesce(insert_memory.metadata, '{}'), coalesce(insert_memory.categories, '{}'),
+            insert_memory.agent_id, insert_memory.run_id, insert_memory.memory_type, insert_memory.expires_at)
+    RETURNING m.id
+$$;
+
+COMMENT ON FUNCTION memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, uuid) IS
+    'INSERT of one memory through the triggers; its id, or NULL when deduplication cancelled it';
+REVOKE ALL ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb, uuid),
+    memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.add_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, jsonb, uuid),
+    memory.insert_memory(text, text, vector, jsonb, text[], text, text, text, timestamptz, uuid)
+    TO authenticated, service_role;
+
 -- sql/memory/search_entities.sql
 -- Entity-aware search without an LLM.
 -- memory.extract_entity_names(text): the names a text mentions, as capitalised spans
@@ -1520,58 +2380,91 @@ $$;
 COMMENT ON FUNCTION memory.entity_boost_weight(bigint) IS
     'Weight of an entity linked to n memories in the entity boost: 1 / (1 + 0.001 (n - 1)^2) (Mem0''s)';
 
--- memory.span_names(span, opens_sentence): the names one capitalised span holds (the rules of
--- extract_entity_names, one span at a time). Greetings and interjections are dropped from its
--- front, as often as they come ("Oh Hey John" -> "John", "so, Hey John" -> "John"), and so are
--- two-word greetings whose first word can also begin a name ("Good Morning", "Happy Birthday";
--- "Great Britain" and "Good Will Hunting" keep their first word). The pronoun I and
--- its contractions split a span, except the numeral I after a word that numbers things ("World
--- War I", "Part I"). A single word that opens a sentence is not a name unless a greeting came
--- before it ("Thanks Nate" -> "Nate"), or greeted says one did (repair_mention_entities reads an
--- entity's name so); spans that are only stop words are not names either.
-CREATE OR REPLACE FUNCTION memory.span_names(span text, opens_sentence boolean, greeted boolean DEFAULT false)
+-- memory.span_names(span, place, followed_by): the names one capitalised span holds (the rules
+-- of extract_entity_names, one span at a time). place is where the span stands:
+--   'sentence'  it opens a sentence (the text's start, after . ! ?): greetings are dropped from
+--               its front, and a single word left alone is not a name ("Thanks!", "Yesterday")
+--               unless a greeting came before it ("Thanks Nate" -> "Nate")
+--   'clause'    after a comma, a colon or at the start of a line: greetings are dropped, single
+--               words stay names ("Attendees: Caroline", "so, Hey John" -> "John")
+--   'inside'    anywhere else: nothing is dropped ("a Hello Kitty bag", "Good Morning America")
+-- Greetings are dropped as often as they come ("Oh Hey John" -> "John"), and two-word greetings
+-- whole ("Good Morning", "Happy Birthday"); a word that only sometimes greets ("Great", "Happy",
+-- "Nice") is dropped only before a single word that ends the clause ("Great Caroline, thanks",
+-- "Awesome Caroline!" -> "Caroline"; "Great Britain voted" keeps it). The pronoun I and its
+-- contractions split a span, except the numeral I after a word that numbers things ("World War
+-- I", "Part I"); spans that are only stop words are not names. The word lists are
+-- memory.name_words() (from 0020; 0019 dropped one greeting, and at any position).
+CREATE OR REPLACE FUNCTION memory.name_words(list text)
+RETURNS text[]
+LANGUAGE sql
+IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT CASE name_words.list
+        -- words that open a sentence by grammar, before a name: "Hey John", "Thanks Nate"
+        WHEN 'greeting' THEN ARRAY['hey', 'hi', 'hello', 'bye', 'goodbye', 'thanks', 'thank', 'congrats',
+                                   'congratulations', 'sorry', 'welcome', 'cheers', 'dear', 'yes', 'yeah', 'yep',
+                                   'no', 'nope', 'ok', 'okay', 'oh', 'ah', 'aw', 'aww', 'wow', 'whoa', 'hmm',
+                                   'haha', 'lol', 'omg', 'well', 'so', 'and', 'but', 'glad', 'sure', 'please',
+                                   'morning', 'afternoon', 'evening']
+        -- words that greet only in a phrase ("Good Morning") or before one word ("Great, Caroline!")
+        WHEN 'weak greeting' THEN ARRAY['good', 'great', 'happy', 'nice', 'cool', 'awesome', 'merry', 'thank',
+                                        'thanks']
+        -- what follows a weak greeting in a two-word greeting
+        WHEN 'greeting tail' THEN ARRAY['morning', 'afternoon', 'evening', 'night', 'day', 'luck', 'job', 'work',
+                                        'news', 'birthday', 'weekend', 'holidays', 'christmas', 'easter',
+                                        'thanksgiving', 'anniversary', 'year', 'monday', 'tuesday', 'wednesday',
+                                        'thursday', 'friday', 'saturday', 'sunday', 'idea', 'point', 'question',
+                                        'you']
+        -- words after which I is the numeral one
+        WHEN 'numbered' THEN ARRAY['war', 'part', 'chapter', 'phase', 'volume', 'book', 'season', 'episode',
+                                   'type', 'title', 'section', 'article', 'appendix', 'schedule']
+    END
+$$;
+
+COMMENT ON FUNCTION memory.name_words(text) IS
+    'Word lists of name extraction: greeting, weak greeting, greeting tail, numbered';
+
+CREATE OR REPLACE FUNCTION memory.span_names(span text, place text, followed_by text DEFAULT '')
 RETURNS text[]
 LANGUAGE plpgsql
-STABLE
+STABLE STRICT
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
-    -- words that open a sentence by grammar, before a name: "Hey John", "Thanks Nate"
-    c_openers constant text[] := ARRAY['hey', 'hi', 'hello', 'bye', 'goodbye', 'thanks', 'thank', 'congrats',
-                                       'congratulations', 'sorry', 'welcome', 'cheers', 'dear', 'yes', 'yeah',
-                                       'yep', 'no', 'nope', 'ok', 'okay', 'oh', 'ah', 'aw', 'aww', 'wow', 'whoa',
-                                       'hmm', 'haha', 'lol', 'omg', 'well', 'so', 'and', 'but', 'glad', 'sure',
-                                       'please', 'morning', 'afternoon', 'evening'];
-    -- two-word greetings: a first word that can also begin a name, and what follows it
-    c_greeting_heads constant text[] := ARRAY['good', 'great', 'happy', 'nice', 'cool', 'awesome', 'merry',
-                                              'thank', 'thanks'];
-    c_greeting_tails constant text[] := ARRAY['morning', 'afternoon', 'evening', 'night', 'day', 'luck', 'job',
-                                              'work', 'news', 'birthday', 'weekend', 'holidays', 'christmas',
-                                              'idea', 'point', 'question', 'you'];
-    -- words after which I is the numeral one
-    c_numbered constant text[] := ARRAY['war', 'part', 'chapter', 'phase', 'act', 'volume', 'book', 'season',
-                                        'episode', 'level', 'type', 'class', 'stage', 'grade', 'round', 'step',
-                                        'section', 'article', 'tier', 'title', 'appendix', 'schedule'];
+    c_greetings constant text[] := memory.name_words('greeting');
+    c_weak constant text[] := memory.name_words('weak greeting');
+    c_tails constant text[] := memory.name_words('greeting tail');
+    c_numbered constant text[] := memory.name_words('numbered');
+    v_words text[] := regexp_split_to_array(btrim(span_names.span), '\s+');
     v_word text;
     v_span text[] := '{}';
-    v_opens boolean := span_names.opens_sentence;
-    v_greeted boolean := span_names.greeted;
+    v_strips boolean := span_names.place IN ('sentence', 'clause');
+    v_opens boolean := span_names.place = 'sentence';
+    v_greeted boolean := false;
     v_names text[] := '{}';
 BEGIN
+    IF span_names.place NOT IN ('sentence', 'clause', 'inside') THEN
+        RAISE EXCEPTION 'place must be sentence, clause or inside, got %', quote_literal(span_names.place)
+            USING ERRCODE = '22023';
+    END IF;
     -- a trailing 'I' flushes the last span: the pronoun ends every span
-    FOREACH v_word IN ARRAY regexp_split_to_array(btrim(coalesce(span_names.span, '')), '\s+') || 'I'::text LOOP
+    FOREACH v_word IN ARRAY v_words || 'I'::text LOOP
         CONTINUE WHEN v_word = '';
         IF v_word !~ '^I([''’][[:alpha:]]+)?$'
            OR (v_word = 'I' AND cardinality(v_span) > 0 AND lower(v_span[cardinality(v_span)]) = ANY (c_numbered)) THEN
             v_span := v_span || v_word;
             CONTINUE;
         END IF;
-        WHILE cardinality(v_span) > 0 LOOP
-            IF cardinality(v_span) > 1 AND lower(v_span[1]) = ANY (c_greeting_heads)
-               AND lower(v_span[2]) = ANY (c_greeting_tails) THEN
+        WHILE v_strips AND cardinality(v_span) > 0 LOOP
+            IF cardinality(v_span) > 1 AND lower(v_span[1]) = ANY (c_weak) AND lower(v_span[2]) = ANY (c_tails) THEN
                 v_span := v_span[3:];
-            ELSIF lower(v_span[1]) = ANY (c_openers) THEN
+            ELSIF lower(v_span[1]) = ANY (c_greetings) THEN
                 v_span := v_span[2:];
+            ELSIF cardinality(v_span) = 2 AND lower(v_span[1]) = ANY (c_weak) AND v_word = 'I'
+                  AND span_names.followed_by IN (',', '!') AND cardinality(v_words) = 2 THEN
+                v_span := v_span[2:];  -- "Great Caroline, thanks": the whole span, then the clause ends
             ELSE
                 EXIT;
             END IF;
@@ -1581,6 +2474,7 @@ BEGIN
             v_names := v_names || array_to_string(v_span, ' ');
         END IF;
         v_span := '{}';
+        v_strips := false;
         v_opens := false;
     END LOOP;
     RETURN ARRAY(SELECT n FROM unnest(v_names) WITH ORDINALITY AS x(n, i)
@@ -1590,24 +2484,49 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION memory.span_names(text, boolean, boolean) IS
-    'The names in one capitalised span: greetings dropped at a sentence opening, split at the pronoun I, stop words left out';
+COMMENT ON FUNCTION memory.span_names(text, text, text) IS
+    'The names in one capitalised span by where it stands (sentence, clause, inside): greetings dropped, split at the pronoun I, stop words left out';
 
 -- memory.extract_entity_names(text): the capitalised spans of a text, each through
--- memory.span_names; a span opens a sentence at the start of the text, after . ! ? or a colon
--- followed by a space, and at the start of a line ("Caroline: Hey Mel" -> "Mel").
+-- memory.span_names with its place: 'sentence' at the start and after . ! ?, 'clause' after a
+-- comma, a colon, a semicolon or at the start of a line, else 'inside'; a span never crosses a
+-- line. The span's closing punctuation is consumed with it (the weak-greeting rule reads it), so
+-- the next span's place comes from that punctuation when nothing else stands between them.
 CREATE OR REPLACE FUNCTION memory.extract_entity_names(content text)
 RETURNS text[]
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT coalesce(array_agg(DISTINCT n ORDER BY n), '{}')
-    FROM regexp_matches(coalesce(extract_entity_names.content, ''),
-                        '(^|[.!?]\s+|[^.!?\s]\s*)(\m[[:upper:]][[:alnum:]''’&-]*(?:[[:blank:]]+[[:upper:]][[:alnum:]''’&-]*)*)',
-                        'g') AS m,
-         unnest(memory.span_names(m[2], m[1] = '' OR m[1] ~ '^([.!?]|:\s)' OR m[1] ~ '\n')) AS n
+DECLARE
+    v_match text[];
+    v_before text;
+    v_after text := '';
+    v_first boolean := true;
+    v_names text[] := '{}';
+BEGIN
+    FOR v_match IN
+        SELECT m FROM regexp_matches(coalesce(extract_entity_names.content, ''),
+                                     '(^|[.!?]\s+|[^.!?\s]\s*|\s+)(\m[[:upper:]][[:alnum:]''’&-]*(?:[[:blank:]]+[[:upper:]][[:alnum:]''’&-]*)*)([,;:.!?]?)',
+                                     'g') AS m
+    LOOP
+        -- the character before the span; when the previous span consumed it, that span's closing
+        v_before := CASE WHEN v_match[1] ~ '^\s+$' THEN v_after ELSE left(v_match[1], 1) END;
+        v_names := v_names || memory.span_names(
+            v_match[2],
+            CASE WHEN v_match[1] = '' OR v_before ~ '^[.!?]$' OR (v_first AND v_match[1] ~ '^\s+$') THEN 'sentence'
+                 WHEN v_before ~ '^[,;:]$' OR v_match[1] ~ '\n' THEN 'clause'
+                 ELSE 'inside' END,
+            v_match[3]);
+        v_after := v_match[3];
+        v_first := false;
+    END LOOP;
+    RETURN coalesce((SELECT array_agg(DISTINCT n ORDER BY n) FROM unnest(v_names) AS n), '{}');
+END
 $$;
+
+COMMENT ON FUNCTION memory.extract_entity_names(text) IS
+    'Capitalised spans of a text (candidate entity names), without sentence openers, greetings, the pronoun I and stop words';
 
 CREATE OR REPLACE FUNCTION memory.query_entities(query_text text, query_user_id text)
 RETURNS TABLE (entity_id uuid, name text, entity_type text, links bigint)
@@ -1732,90 +2651,95 @@ COMMENT ON FUNCTION memory.search_entities(text, vector, text, text, integer) IS
     'A user''s entities for a query: name (exact n-gram, trigram), full text and vector rankings fused by RRF, with current facts';
 
 REVOKE ALL ON FUNCTION memory.rrf_share(double precision, integer, bigint), memory.entity_boost_weight(bigint),
-    memory.span_names(text, boolean, boolean), memory.extract_entity_names(text), memory.query_entities(text, text),
+    memory.name_words(text), memory.span_names(text, text, text), memory.extract_entity_names(text), memory.query_entities(text, text),
     memory.search_entities(text, vector, text, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.rrf_share(double precision, integer, bigint), memory.entity_boost_weight(bigint),
-    memory.span_names(text, boolean, boolean), memory.extract_entity_names(text), memory.query_entities(text, text),
+    memory.name_words(text), memory.span_names(text, text, text), memory.extract_entity_names(text), memory.query_entities(text, text),
     memory.search_entities(text, vector, text, text, integer) TO authenticated, service_role;
 
 -- sql/memory/repair_mention_entities.sql
 -- memory.repair_mention_entities(user_id, dry_run): entities that extract_entity_names made of
 -- grammar before 0019 and 0020, put right. Before them, "Hey John", "Thanks Nate", "I'm" and
 -- "Good Morning" were names, linked as entities of type other (link_entities gives a bare name
--- that type), beside the John and Nate they meant. Each live entity of type other of the user
--- whose name, read by today's rules (memory.span_names, as if a greeting came before it so that a
--- single word stays a name), is not itself:
---   RELINK  the name holds other names ("Hey John" -> John): its links move to the entity each
---           of them stands for (the user's entity of that name, memory.mentioned_entity, else a
---           new one of type other), and it is deleted
---   DELETE  no name is left ("I'm", "Good Morning"): it is deleted, its links stay with it (so
---           memory.restore_entity() brings it back whole)
---   SKIP    it has facts or interactions (a person or a program wrote to it, not the extraction:
---           merge_entities() it by hand if it is one), or one of the names is its own alias
--- Deleted is memory.delete_entity()'s soft delete. dry_run (the default) only lists the actions.
--- It runs as the caller under the user's entity lock (upsert_entity.sql), so row-level security
--- keeps a user to their own entities.
+-- that type), beside the John and Nate they meant.
+-- A candidate is a live entity of type other that nothing but the extraction can have made: its
+-- name is a capitalised span (every word capitalised), it is as its ADD left it (no aliases,
+-- attributes, contact, embedding or person type, the default importance, no history row but its
+-- ADD) and it has no facts and no interactions. Its name is read by today's rules
+-- (memory.span_names, as a clause: greetings dropped, a single word kept):
+--   MERGE   the name holds one other name ("Hey John" -> John): merged (memory.merge_entities,
+--           so memory.unmerge_entity() undoes it) into the user's entity of that name
+--           (memory.mentioned_entity), else into a new entity of type other; with no links it is
+--           deleted instead, and no entity is made
+--   DELETE  the name is only greetings and the pronoun I ("I'm", "Good Morning", "Thank You"):
+--           soft-deleted (memory.delete_entity; its links stay, so restore_entity undoes it)
+--   SKIP    the name holds several names: merge_entities() it by hand
+-- Names today's rules read as they are, names that are only stop words ("The Who") and names
+-- with the numeral I ("Elizabeth I") are not candidates. dry_run (the default) only lists the
+-- actions, with the entity each MERGE would go into (NULL: a new one).
+-- It takes the user's entity lock (upsert_entity.sql) and runs as the caller; a user the caller
+-- may not read is refused (42501) before any lock.
 -- search_path is pinned (pg_catalog, extensions, pg_temp), so a caller's own search_path never
 -- changes what a name means.
 CREATE OR REPLACE FUNCTION memory.repair_mention_entities(user_id text, dry_run boolean DEFAULT true)
-RETURNS TABLE (entity_id uuid, name text, action text, names text[], into_ids uuid[], links bigint)
+RETURNS TABLE (entity_id uuid, name text, action text, names text[], into_id uuid, links bigint)
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
+    c_grammar constant text[] := memory.name_words('greeting') || memory.name_words('weak greeting')
+                                 || memory.name_words('greeting tail');
     v_entity record;
-    v_name text;
-    v_target uuid;
 BEGIN
     PERFORM memory.check_label(repair_mention_entities.user_id, 'user_id',
                                (SELECT s.max_id_chars FROM memory.settings AS s), true);
     IF repair_mention_entities.dry_run IS NULL THEN
         RAISE EXCEPTION 'dry_run must not be NULL' USING ERRCODE = '22004';
     END IF;
-    IF NOT repair_mention_entities.dry_run THEN
-        PERFORM pg_advisory_xact_lock(memory.entity_lock_key(repair_mention_entities.user_id));
+    IF memory.lookup_scope(repair_mention_entities.user_id) IS NULL THEN
+        RAISE EXCEPTION 'user_id % is not a user whose entities this session may change',
+            quote_literal(repair_mention_entities.user_id) USING ERRCODE = '42501';
     END IF;
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(repair_mention_entities.user_id));
     FOR v_entity IN
-        SELECT e.id, e.name, memory.span_names(e.name, true, greeted => true) AS names,
-               EXISTS (SELECT 1 FROM memory.entity_relations AS r WHERE r.subject_id = e.id OR r.object_id = e.id)
-               OR EXISTS (SELECT 1 FROM memory.interactions AS i WHERE i.entity_id = e.id) AS written_to,
+        SELECT e.id, e.name, memory.span_names(e.name, 'clause') AS names,
                (SELECT count(*) FROM memory.memory_entities AS me WHERE me.entity_id = e.id) AS links
         FROM memory.entities AS e
         WHERE e.user_id = repair_mention_entities.user_id AND e.entity_type = 'other'
           AND NOT e.is_deleted AND e.merged_into IS NULL
+          AND e.name ~ '^[[:upper:]][[:alnum:]''’&-]*([[:blank:]]+[[:upper:]][[:alnum:]''’&-]*)*$'
+          AND e.name !~ '(^|[[:blank:]])I($|[[:blank:]])'
+          AND e.aliases = '{}' AND e.attributes = '{}' AND e.contact = '{}' AND e.importance = 0.5
+          AND e.embedding IS NULL AND e.person_type IS NULL
+          AND NOT EXISTS (SELECT 1 FROM memory.entity_history AS h WHERE h.entity_id = e.id AND h.event <> 'ADD')
+          AND NOT EXISTS (SELECT 1 FROM memory.entity_relations AS r WHERE r.subject_id = e.id OR r.object_id = e.id)
+          AND NOT EXISTS (SELECT 1 FROM memory.interactions AS i WHERE i.entity_id = e.id)
         ORDER BY e.created_at, e.id
     LOOP
         CONTINUE WHEN cardinality(v_entity.names) = 1
                       AND memory.normalize_entity_name(v_entity.names[1]) = memory.normalize_entity_name(v_entity.name);
+        CONTINUE WHEN cardinality(v_entity.names) = 0
+                      AND EXISTS (SELECT 1 FROM regexp_split_to_table(v_entity.name, '\s+') AS w
+                                  WHERE lower(w) <> ALL (c_grammar) AND w !~ '^I([''’][[:alpha:]]+)?$');
         entity_id := v_entity.id;
         name := v_entity.name;
         names := v_entity.names;
         links := v_entity.links;
-        into_ids := '{}';
-        action := CASE WHEN v_entity.written_to
-                            -- one of its names is an alias of its own: it is that entity already
-                            OR EXISTS (SELECT 1 FROM unnest(v_entity.names) AS n
-                                       WHERE (SELECT m.id FROM memory.mentioned_entity(repair_mention_entities.user_id,
-                                                                                       n, '{}') AS m) = v_entity.id)
-                            THEN 'SKIP'
-                       WHEN cardinality(v_entity.names) = 0 THEN 'DELETE' ELSE 'RELINK' END;
-        IF NOT repair_mention_entities.dry_run AND action <> 'SKIP' THEN
-            FOREACH v_name IN ARRAY v_entity.names LOOP
-                v_target := (SELECT m.id FROM memory.mentioned_entity(repair_mention_entities.user_id, v_name, '{}') AS m);
-                IF v_target IS NULL THEN
-                    SELECT u.id INTO v_target FROM memory.upsert_entity(repair_mention_entities.user_id, v_name) AS u;
-                END IF;
-                into_ids := into_ids || v_target;
-                INSERT INTO memory.memory_entities AS me (memory_id, entity_id, user_id, role, created_at)
-                SELECT l.memory_id, v_target, l.user_id, l.role, l.created_at
-                FROM memory.memory_entities AS l
-                WHERE l.entity_id = v_entity.id
-                ON CONFLICT DO NOTHING;
-            END LOOP;
-            IF action = 'RELINK' THEN
-                DELETE FROM memory.memory_entities AS me WHERE me.entity_id = v_entity.id;
+        into_id := NULL;
+        action := CASE WHEN cardinality(v_entity.names) > 1 THEN 'SKIP'
+                       WHEN cardinality(v_entity.names) = 0 OR v_entity.links = 0 THEN 'DELETE'
+                       ELSE 'MERGE' END;
+        IF action = 'MERGE' THEN
+            into_id := (SELECT m.id FROM memory.mentioned_entity(repair_mention_entities.user_id,
+                                                                 v_entity.names[1], '{}') AS m);
+        END IF;
+        IF NOT repair_mention_entities.dry_run AND action = 'MERGE' THEN
+            IF into_id IS NULL THEN
+                SELECT u.id INTO into_id FROM memory.upsert_entity(repair_mention_entities.user_id, v_entity.names[1]) AS u;
             END IF;
+            PERFORM memory.merge_entities(into_id, v_entity.id);
+        ELSIF NOT repair_mention_entities.dry_run AND action = 'DELETE' THEN
             PERFORM memory.delete_entity(v_entity.id);
         END IF;
         RETURN NEXT;
@@ -1824,10 +2748,129 @@ END
 $$;
 
 COMMENT ON FUNCTION memory.repair_mention_entities(text, boolean) IS
-    'Entities of type other named by grammar before 0020 ("Hey John", "I''m"): relinked to the names they hold or deleted; dry run by default';
+    'Entities of type other that older extraction named by grammar ("Hey John", "I''m"): merged into the name they hold, or deleted; a dry run by default';
 
 REVOKE ALL ON FUNCTION memory.repair_mention_entities(text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.repair_mention_entities(text, boolean) TO authenticated, service_role;
+
+-- sql/memory/entity_neighbourhood.sql
+-- memory.entity_neighbourhood(): the entities reachable from one entity through facts holding at
+-- as_of (default now), up to depth hops (1 to 3), in both directions, each with its shortest
+-- distance, the fact and relation that first reached it (least distance, then relation, then
+-- fact id) and the path. Walked breadth first (from 0020; before, a recursive CTE with a CYCLE
+-- clause walked every path): an entity is walked on once, from the hop that first reaches it,
+-- and only if it is live (retracted facts, deleted and merged entities are not walked); one
+-- DISTINCT ON over all hops picks each entity's row, and the entities are read once, for the rows
+-- kept. The same entities, distances, facts and paths as before, except that where two paths of
+-- one length end with the same fact (depth 3 only) the path kept is the one through the middle
+-- entity's own first fact (the CTE kept either). Depth 2 does a fifth less work, depth 3 half
+-- (docs/entities.md, "Measurements").
+-- It runs as the caller, so row-level security applies at every hop: another user's entity is
+-- never reached (nor is an unknown id). Its plan does not depend on the values (the same indexes
+-- whatever the entity), so it is generic (plan_cache_mode): a custom plan of this statement took
+-- 3 ms to make, on each of a session's first five calls.
+-- memory.facts_around(): the facts holding at as_of that join an entity to another, both
+-- directions, the one hop both functions walk. It has no SET clause, so that the planner inlines
+-- it into the walk's LATERAL joins (a function call per hop cost more than the hop); its body
+-- names every table and operator by schema.
+-- search_path is pinned (pg_catalog, extensions, pg_temp) on every other function here, so a
+-- caller's own search_path never changes what a name means.
+CREATE OR REPLACE FUNCTION memory.facts_around(entity_id uuid, as_of timestamptz, relations text[])
+RETURNS TABLE (other uuid, relation text, direction text, fact_id uuid)
+LANGUAGE sql
+STABLE
+AS $$
+    SELECT r.object_id, r.relation, 'out'::text, r.id
+    FROM memory.entity_relations AS r
+    WHERE r.subject_id OPERATOR(pg_catalog.=) facts_around.entity_id AND r.object_id IS NOT NULL
+      AND r.expired_at IS NULL AND r.valid OPERATOR(pg_catalog.@>) facts_around.as_of
+      AND (facts_around.relations IS NULL OR r.relation OPERATOR(pg_catalog.=) ANY (facts_around.relations))
+    UNION ALL
+    SELECT r.subject_id, r.relation, 'in'::text, r.id
+    FROM memory.entity_relations AS r
+    WHERE r.object_id OPERATOR(pg_catalog.=) facts_around.entity_id
+      AND r.expired_at IS NULL AND r.valid OPERATOR(pg_catalog.@>) facts_around.as_of
+      AND (facts_around.relations IS NULL OR r.relation OPERATOR(pg_catalog.=) ANY (facts_around.relations))
+$$;
+
+COMMENT ON FUNCTION memory.facts_around(uuid, timestamptz, text[]) IS
+    'Facts holding at as_of that join an entity to another, in both directions (one hop of entity_neighbourhood)';
+
+CREATE OR REPLACE FUNCTION memory.entity_neighbourhood(
+    entity_id uuid,
+    depth integer DEFAULT 1,
+    as_of timestamptz DEFAULT NULL,
+    relations text[] DEFAULT NULL)
+RETURNS TABLE (id uuid, name text, entity_type text, distance integer, relation text, direction text,
+               fact_id uuid, path uuid[])
+LANGUAGE plpgsql
+STABLE
+SET plan_cache_mode = 'force_generic_plan'
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_start uuid;
+    v_as_of timestamptz := coalesce(entity_neighbourhood.as_of, now());
+BEGIN
+    IF entity_neighbourhood.entity_id IS NULL THEN
+        RAISE EXCEPTION 'entity_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF entity_neighbourhood.depth IS NULL OR entity_neighbourhood.depth NOT BETWEEN 1 AND 3 THEN
+        RAISE EXCEPTION 'depth must be between 1 and 3, got %', coalesce(entity_neighbourhood.depth::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF array_position(entity_neighbourhood.relations, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'relations must not contain NULL' USING ERRCODE = '22023';
+    END IF;
+    v_start := memory.live_entity_id(entity_neighbourhood.entity_id);
+    RETURN QUERY
+    WITH hop1 AS (  -- the live entities one fact away, each by its least relation, then fact id
+        SELECT DISTINCT ON (n.other) n.other AS node, n.relation, n.direction, n.fact_id,
+               ARRAY[v_start, n.other] AS path
+        FROM memory.entities AS s
+        CROSS JOIN LATERAL memory.facts_around(s.id, v_as_of, entity_neighbourhood.relations) AS n
+        JOIN memory.entities AS e ON e.id = n.other AND NOT e.is_deleted AND e.merged_into IS NULL
+        WHERE s.id = v_start AND NOT s.is_deleted
+        ORDER BY n.other, n.relation, n.fact_id
+    ), reach2 AS (  -- every fact from there (depth 2 and 3)
+        SELECT n.other AS node, n.relation, n.direction, n.fact_id, w.path || n.other AS path
+        FROM hop1 AS w
+        CROSS JOIN LATERAL memory.facts_around(w.node, v_as_of, entity_neighbourhood.relations) AS n
+        WHERE entity_neighbourhood.depth >= 2 AND n.other <> v_start
+    ), hop2 AS (  -- the live entities first reached at hop 2 (depth 3 only)
+        SELECT DISTINCT ON (c.node) c.node, c.path
+        FROM reach2 AS c
+        JOIN memory.entities AS e ON e.id = c.node AND NOT e.is_deleted AND e.merged_into IS NULL
+        WHERE entity_neighbourhood.depth >= 3 AND NOT EXISTS (SELECT FROM hop1 AS x WHERE x.node = c.node)
+        ORDER BY c.node, c.relation, c.fact_id
+    ), reach3 AS (
+        SELECT n.other AS node, n.relation, n.direction, n.fact_id, w.path || n.other AS path
+        FROM hop2 AS w
+        CROSS JOIN LATERAL memory.facts_around(w.node, v_as_of, entity_neighbourhood.relations) AS n
+        WHERE n.other <> v_start
+    )
+    SELECT w.node, e.name, e.entity_type, w.hops, w.relation, w.direction, w.fact_id, w.path
+    FROM (
+        SELECT DISTINCT ON (a.node) a.node, a.hops, a.relation, a.direction, a.fact_id, a.path
+        FROM (SELECT h.node, 1 AS hops, h.relation, h.direction, h.fact_id, h.path FROM hop1 AS h
+              UNION ALL
+              SELECT c.node, 2, c.relation, c.direction, c.fact_id, c.path FROM reach2 AS c
+              UNION ALL
+              SELECT c.node, 3, c.relation, c.direction, c.fact_id, c.path FROM reach3 AS c) AS a
+        ORDER BY a.node, a.hops, a.relation, a.fact_id
+    ) AS w
+    JOIN memory.entities AS e ON e.id = w.node AND NOT e.is_deleted AND e.merged_into IS NULL
+    ORDER BY w.node;
+END
+$$;
+
+COMMENT ON FUNCTION memory.entity_neighbourhood(uuid, integer, timestamptz, text[]) IS
+    'Entities reachable through current facts (or as of a time) within depth 1-3, with distance, relation and path';
+
+REVOKE ALL ON FUNCTION memory.facts_around(uuid, timestamptz, text[]),
+    memory.entity_neighbourhood(uuid, integer, timestamptz, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.facts_around(uuid, timestamptz, text[]),
+    memory.entity_neighbourhood(uuid, integer, timestamptz, text[]) TO authenticated, service_role;
 
 -- squawk-ignore ban-drop-function
 DROP FUNCTION IF EXISTS memory.entity_lock_key(text, text);

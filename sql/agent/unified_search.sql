@@ -69,7 +69,10 @@ COMMENT ON FUNCTION agent.takes_exact_path(text, text, text, text) IS
 -- off (as memory.search_memories_ann does), so the planner walks the HNSW graph instead of
 -- sorting the user's rows; the exact ones compute every distance of a MATERIALIZED set. Hashes
 -- are sorted in the "C" collation: byte order is all DISTINCT ON needs, and the database's
--- linguistic collation made that sort most of the cost (5 ms for 200 chunks, measured).
+-- linguistic collation made that sort most of the cost (5 ms for 200 chunks, measured). Both
+-- paths read the hashes of the nearest depth * 2 + 10 chunks only (from 0021): beside the inline
+-- 1536-dim vector (storage plain) a chunk's text and hash are stored out of line, and the exact
+-- path's DISTINCT ON over every chunk of the user read three TOAST pages per chunk.
 CREATE OR REPLACE FUNCTION agent.vector_candidates(query_embedding vector, query_user_id text, depth integer,
                                                    kinds text[], agent_id text, source_id text)
 RETURNS TABLE (kind text, id uuid, key text, score double precision, recency timestamptz)
@@ -95,9 +98,14 @@ BEGIN
                 FROM agent.chunks AS c
                 WHERE c.user_id = vector_candidates.query_user_id
                   AND (vector_candidates.source_id IS NULL OR c.source_id = vector_candidates.source_id)
+            ), nearest AS (
+                SELECT s.id, s.content_hash, s.created_at, s.distance
+                FROM scoped AS s
+                ORDER BY s.distance, s.id
+                LIMIT vector_candidates.depth * 2 + 10  -- copies of one text: the ANN path's margin
             ), distinct_texts AS (
                 SELECT DISTINCT ON (s.content_hash COLLATE "C") s.id, s.content_hash, s.created_at, s.distance
-                FROM scoped AS s
+                FROM nearest AS s
                 ORDER BY s.content_hash COLLATE "C", s.distance, s.created_at, s.id
             )
             SELECT 'chunk'::text, d.id, 'chunk:' || d.content_hash, 1 - d.distance, d.created_at

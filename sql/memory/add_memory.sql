@@ -50,6 +50,12 @@ BEGIN
         RAISE EXCEPTION 'expires_at must be in the future, got %', add_memory.expires_at USING ERRCODE = '22023';
     END IF;
     PERFORM count(*) FROM memory.entity_references(add_memory.entities);
+    -- the user's entity lock before the scope lock that deduplication takes: entity writers take
+    -- it first too (upsert_entity.sql), and a call that links entities must not take the two the
+    -- other way round (from 0020)
+    IF jsonb_array_length(coalesce(add_memory.entities, '[]')) > 0 THEN
+        PERFORM pg_advisory_xact_lock(memory.entity_lock_key(add_memory.user_id));
+    END IF;
 
     PERFORM memory.set_dedup_outcome(NULL, NULL);
     IF current_setting('transaction_isolation') = 'read committed' THEN

@@ -119,6 +119,9 @@ BEGIN
     IF assert_fact.subject_id IS NULL THEN
         RAISE EXCEPTION 'subject_id must not be NULL' USING ERRCODE = '22004';
     END IF;
+    -- the user's entity lock before any entity row (upsert_entity.sql; from 0020)
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(e.user_id))
+    FROM memory.entities AS e WHERE e.id = assert_fact.subject_id;
     SELECT * INTO v_subject FROM memory.entities AS e
     WHERE e.id = memory.live_entity_id(assert_fact.subject_id) AND NOT e.is_deleted;
     IF NOT FOUND THEN
@@ -251,6 +254,8 @@ BEGIN
     IF retract_fact.fact_id IS NULL THEN
         RAISE EXCEPTION 'fact_id must not be NULL' USING ERRCODE = '22004';
     END IF;
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(r.user_id))
+    FROM memory.entity_relations AS r WHERE r.id = retract_fact.fact_id;
     RETURN QUERY
     UPDATE memory.entity_relations AS r SET expired_at = now()
     WHERE r.id = retract_fact.fact_id AND r.expired_at IS NULL

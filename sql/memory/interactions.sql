@@ -76,6 +76,9 @@ BEGIN
     IF record_interaction.entity_id IS NULL THEN
         RAISE EXCEPTION 'entity_id must not be NULL' USING ERRCODE = '22004';
     END IF;
+    -- the user's entity lock before the entity row its counters update (upsert_entity.sql; 0020)
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(e.user_id))
+    FROM memory.entities AS e WHERE e.id = record_interaction.entity_id;
     SELECT * INTO v_entity FROM memory.entities AS e
     WHERE e.id = memory.live_entity_id(record_interaction.entity_id) AND NOT e.is_deleted;
     IF NOT FOUND THEN

@@ -122,22 +122,31 @@ COMMENT ON FUNCTION memory.entity_references(jsonb, text) IS
 
 -- memory.mentioned_entity(): the user's live entity a name without a type stands for: exactly
 -- that name or one of the aliases (memory.entities_named, by the keys of
--- memory.entity_name_keys), a type other than 'other' first, then the name before an alias, the
--- most important, the oldest (within its type the order of resolve_entity's exact step, so
--- upsert_entity would find the same one); no row when there is none. From 0020; 0019's
--- mentioned_entity_type() returned the type alone and link_entities resolved the name again.
+-- memory.entity_name_keys). Its type is that of the first of them by type other than 'other'
+-- first, then the most important, the oldest (0019's rule); within that type, the entity is the
+-- one resolve_entity's exact step picks (the name before an alias, then the most important, the
+-- oldest), so that linking it directly links what upsert_entity would. No row when there is none.
+-- From 0020; 0019's mentioned_entity_type() returned the type and link_entities resolved again.
 CREATE OR REPLACE FUNCTION memory.mentioned_entity(user_id text, name text, aliases text[])
 RETURNS TABLE (id uuid, entity_type text)
 LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT n.id, n.entity_type
-    FROM memory.entities_named(mentioned_entity.user_id,
-                               memory.entity_name_keys(mentioned_entity.user_id, mentioned_entity.name,
-                                                       mentioned_entity.aliases)) AS n
-    ORDER BY n.entity_type = 'other', n.normalized_name = memory.normalize_entity_name(mentioned_entity.name) DESC,
-             n.importance DESC, n.created_at, n.id
+    WITH named AS (
+        SELECT n.id, n.entity_type, n.normalized_name, n.importance, n.created_at
+        FROM memory.entities_named(mentioned_entity.user_id,
+                                   memory.entity_name_keys(mentioned_entity.user_id, mentioned_entity.name,
+                                                           mentioned_entity.aliases)) AS n
+    ), chosen_type AS (  -- 0019's choice of the type
+        SELECT n.entity_type FROM named AS n
+        ORDER BY n.entity_type = 'other', n.importance DESC, n.created_at, n.id
+        LIMIT 1
+    )
+    SELECT n.id, n.entity_type  -- then resolve_entity's exact step within it
+    FROM named AS n JOIN chosen_type AS t ON t.entity_type = n.entity_type
+    ORDER BY n.normalized_name = memory.normalize_entity_name(mentioned_entity.name) DESC, n.importance DESC,
+             n.created_at, n.id
     LIMIT 1
 $$;
 
@@ -169,9 +178,10 @@ BEGIN
     -- every element is checked before the first entity is resolved or linked
     SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.ordinal), '[]') INTO v_references
     FROM memory.entity_references(link_entities.entities) AS r;
-    -- names are resolved under the user's entity lock (upsert_entity.sql), taken before the first
-    -- lookup: an entity another transaction is adding or merging is then seen whole
-    IF jsonb_path_exists(v_references, '$[*] ? (@.name != null)') THEN
+    -- the user's entity lock (upsert_entity.sql) before the first lookup and the first entity row
+    -- the links lock: an entity another transaction is adding or merging is then seen whole, and
+    -- the lock comes before any row lock, as in every entity writer
+    IF jsonb_array_length(v_references) > 0 THEN
         PERFORM pg_advisory_xact_lock(memory.entity_lock_key(v_user_id));
     END IF;
     FOR v_reference IN

@@ -131,6 +131,8 @@ BEGIN
     IF delete_entity.entity_id IS NULL THEN
         RAISE EXCEPTION 'entity_id must not be NULL' USING ERRCODE = '22004';
     END IF;
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(e.user_id))  -- upsert_entity.sql (0020)
+    FROM memory.entities AS e WHERE e.id = delete_entity.entity_id;
     RETURN QUERY
     UPDATE memory.entities AS e SET is_deleted = true, deleted_at = now(), updated_at = now()
     WHERE e.id = delete_entity.entity_id AND NOT e.is_deleted AND e.merged_into IS NULL
@@ -151,6 +153,8 @@ BEGIN
     IF restore_entity.entity_id IS NULL THEN
         RAISE EXCEPTION 'entity_id must not be NULL' USING ERRCODE = '22004';
     END IF;
+    PERFORM pg_advisory_xact_lock(memory.entity_lock_key(e.user_id))  -- upsert_entity.sql (0020)
+    FROM memory.entities AS e WHERE e.id = restore_entity.entity_id;
     RETURN QUERY
     UPDATE memory.entities AS e SET is_deleted = false, deleted_at = NULL, updated_at = now()
     WHERE e.id = restore_entity.entity_id AND e.is_deleted

@@ -45,58 +45,91 @@ $$;
 COMMENT ON FUNCTION memory.entity_boost_weight(bigint) IS
     'Weight of an entity linked to n memories in the entity boost: 1 / (1 + 0.001 (n - 1)^2) (Mem0''s)';
 
--- memory.span_names(span, opens_sentence): the names one capitalised span holds (the rules of
--- extract_entity_names, one span at a time). Greetings and interjections are dropped from its
--- front, as often as they come ("Oh Hey John" -> "John", "so, Hey John" -> "John"), and so are
--- two-word greetings whose first word can also begin a name ("Good Morning", "Happy Birthday";
--- "Great Britain" and "Good Will Hunting" keep their first word). The pronoun I and
--- its contractions split a span, except the numeral I after a word that numbers things ("World
--- War I", "Part I"). A single word that opens a sentence is not a name unless a greeting came
--- before it ("Thanks Nate" -> "Nate"), or greeted says one did (repair_mention_entities reads an
--- entity's name so); spans that are only stop words are not names either.
-CREATE OR REPLACE FUNCTION memory.span_names(span text, opens_sentence boolean, greeted boolean DEFAULT false)
+-- memory.span_names(span, place, followed_by): the names one capitalised span holds (the rules
+-- of extract_entity_names, one span at a time). place is where the span stands:
+--   'sentence'  it opens a sentence (the text's start, after . ! ?): greetings are dropped from
+--               its front, and a single word left alone is not a name ("Thanks!", "Yesterday")
+--               unless a greeting came before it ("Thanks Nate" -> "Nate")
+--   'clause'    after a comma, a colon or at the start of a line: greetings are dropped, single
+--               words stay names ("Attendees: Caroline", "so, Hey John" -> "John")
+--   'inside'    anywhere else: nothing is dropped ("a Hello Kitty bag", "Good Morning America")
+-- Greetings are dropped as often as they come ("Oh Hey John" -> "John"), and two-word greetings
+-- whole ("Good Morning", "Happy Birthday"); a word that only sometimes greets ("Great", "Happy",
+-- "Nice") is dropped only before a single word that ends the clause ("Great Caroline, thanks",
+-- "Awesome Caroline!" -> "Caroline"; "Great Britain voted" keeps it). The pronoun I and its
+-- contractions split a span, except the numeral I after a word that numbers things ("World War
+-- I", "Part I"); spans that are only stop words are not names. The word lists are
+-- memory.name_words() (from 0020; 0019 dropped one greeting, and at any position).
+CREATE OR REPLACE FUNCTION memory.name_words(list text)
+RETURNS text[]
+LANGUAGE sql
+IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT CASE name_words.list
+        -- words that open a sentence by grammar, before a name: "Hey John", "Thanks Nate"
+        WHEN 'greeting' THEN ARRAY['hey', 'hi', 'hello', 'bye', 'goodbye', 'thanks', 'thank', 'congrats',
+                                   'congratulations', 'sorry', 'welcome', 'cheers', 'dear', 'yes', 'yeah', 'yep',
+                                   'no', 'nope', 'ok', 'okay', 'oh', 'ah', 'aw', 'aww', 'wow', 'whoa', 'hmm',
+                                   'haha', 'lol', 'omg', 'well', 'so', 'and', 'but', 'glad', 'sure', 'please',
+                                   'morning', 'afternoon', 'evening']
+        -- words that greet only in a phrase ("Good Morning") or before one word ("Great, Caroline!")
+        WHEN 'weak greeting' THEN ARRAY['good', 'great', 'happy', 'nice', 'cool', 'awesome', 'merry', 'thank',
+                                        'thanks']
+        -- what follows a weak greeting in a two-word greeting
+        WHEN 'greeting tail' THEN ARRAY['morning', 'afternoon', 'evening', 'night', 'day', 'luck', 'job', 'work',
+                                        'news', 'birthday', 'weekend', 'holidays', 'christmas', 'easter',
+                                        'thanksgiving', 'anniversary', 'year', 'monday', 'tuesday', 'wednesday',
+                                        'thursday', 'friday', 'saturday', 'sunday', 'idea', 'point', 'question',
+                                        'you']
+        -- words after which I is the numeral one
+        WHEN 'numbered' THEN ARRAY['war', 'part', 'chapter', 'phase', 'volume', 'book', 'season', 'episode',
+                                   'type', 'title', 'section', 'article', 'appendix', 'schedule']
+    END
+$$;
+
+COMMENT ON FUNCTION memory.name_words(text) IS
+    'Word lists of name extraction: greeting, weak greeting, greeting tail, numbered';
+
+CREATE OR REPLACE FUNCTION memory.span_names(span text, place text, followed_by text DEFAULT '')
 RETURNS text[]
 LANGUAGE plpgsql
-STABLE
+STABLE STRICT
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
-    -- words that open a sentence by grammar, before a name: "Hey John", "Thanks Nate"
-    c_openers constant text[] := ARRAY['hey', 'hi', 'hello', 'bye', 'goodbye', 'thanks', 'thank', 'congrats',
-                                       'congratulations', 'sorry', 'welcome', 'cheers', 'dear', 'yes', 'yeah',
-                                       'yep', 'no', 'nope', 'ok', 'okay', 'oh', 'ah', 'aw', 'aww', 'wow', 'whoa',
-                                       'hmm', 'haha', 'lol', 'omg', 'well', 'so', 'and', 'but', 'glad', 'sure',
-                                       'please', 'morning', 'afternoon', 'evening'];
-    -- two-word greetings: a first word that can also begin a name, and what follows it
-    c_greeting_heads constant text[] := ARRAY['good', 'great', 'happy', 'nice', 'cool', 'awesome', 'merry',
-                                              'thank', 'thanks'];
-    c_greeting_tails constant text[] := ARRAY['morning', 'afternoon', 'evening', 'night', 'day', 'luck', 'job',
-                                              'work', 'news', 'birthday', 'weekend', 'holidays', 'christmas',
-                                              'idea', 'point', 'question', 'you'];
-    -- words after which I is the numeral one
-    c_numbered constant text[] := ARRAY['war', 'part', 'chapter', 'phase', 'act', 'volume', 'book', 'season',
-                                        'episode', 'level', 'type', 'class', 'stage', 'grade', 'round', 'step',
-                                        'section', 'article', 'tier', 'title', 'appendix', 'schedule'];
+    c_greetings constant text[] := memory.name_words('greeting');
+    c_weak constant text[] := memory.name_words('weak greeting');
+    c_tails constant text[] := memory.name_words('greeting tail');
+    c_numbered constant text[] := memory.name_words('numbered');
+    v_words text[] := regexp_split_to_array(btrim(span_names.span), '\s+');
     v_word text;
     v_span text[] := '{}';
-    v_opens boolean := span_names.opens_sentence;
-    v_greeted boolean := span_names.greeted;
+    v_strips boolean := span_names.place IN ('sentence', 'clause');
+    v_opens boolean := span_names.place = 'sentence';
+    v_greeted boolean := false;
     v_names text[] := '{}';
 BEGIN
+    IF span_names.place NOT IN ('sentence', 'clause', 'inside') THEN
+        RAISE EXCEPTION 'place must be sentence, clause or inside, got %', quote_literal(span_names.place)
+            USING ERRCODE = '22023';
+    END IF;
     -- a trailing 'I' flushes the last span: the pronoun ends every span
-    FOREACH v_word IN ARRAY regexp_split_to_array(btrim(coalesce(span_names.span, '')), '\s+') || 'I'::text LOOP
+    FOREACH v_word IN ARRAY v_words || 'I'::text LOOP
         CONTINUE WHEN v_word = '';
         IF v_word !~ '^I([''’][[:alpha:]]+)?$'
            OR (v_word = 'I' AND cardinality(v_span) > 0 AND lower(v_span[cardinality(v_span)]) = ANY (c_numbered)) THEN
             v_span := v_span || v_word;
             CONTINUE;
         END IF;
-        WHILE cardinality(v_span) > 0 LOOP
-            IF cardinality(v_span) > 1 AND lower(v_span[1]) = ANY (c_greeting_heads)
-               AND lower(v_span[2]) = ANY (c_greeting_tails) THEN
+        WHILE v_strips AND cardinality(v_span) > 0 LOOP
+            IF cardinality(v_span) > 1 AND lower(v_span[1]) = ANY (c_weak) AND lower(v_span[2]) = ANY (c_tails) THEN
                 v_span := v_span[3:];
-            ELSIF lower(v_span[1]) = ANY (c_openers) THEN
+            ELSIF lower(v_span[1]) = ANY (c_greetings) THEN
                 v_span := v_span[2:];
+            ELSIF cardinality(v_span) = 2 AND lower(v_span[1]) = ANY (c_weak) AND v_word = 'I'
+                  AND span_names.followed_by IN (',', '!') AND cardinality(v_words) = 2 THEN
+                v_span := v_span[2:];  -- "Great Caroline, thanks": the whole span, then the clause ends
             ELSE
                 EXIT;
             END IF;
@@ -106,6 +139,7 @@ BEGIN
             v_names := v_names || array_to_string(v_span, ' ');
         END IF;
         v_span := '{}';
+        v_strips := false;
         v_opens := false;
     END LOOP;
     RETURN ARRAY(SELECT n FROM unnest(v_names) WITH ORDINALITY AS x(n, i)
@@ -115,24 +149,49 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION memory.span_names(text, boolean, boolean) IS
-    'The names in one capitalised span: greetings dropped at a sentence opening, split at the pronoun I, stop words left out';
+COMMENT ON FUNCTION memory.span_names(text, text, text) IS
+    'The names in one capitalised span by where it stands (sentence, clause, inside): greetings dropped, split at the pronoun I, stop words left out';
 
 -- memory.extract_entity_names(text): the capitalised spans of a text, each through
--- memory.span_names; a span opens a sentence at the start of the text, after . ! ? or a colon
--- followed by a space, and at the start of a line ("Caroline: Hey Mel" -> "Mel").
+-- memory.span_names with its place: 'sentence' at the start and after . ! ?, 'clause' after a
+-- comma, a colon, a semicolon or at the start of a line, else 'inside'; a span never crosses a
+-- line. The span's closing punctuation is consumed with it (the weak-greeting rule reads it), so
+-- the next span's place comes from that punctuation when nothing else stands between them.
 CREATE OR REPLACE FUNCTION memory.extract_entity_names(content text)
 RETURNS text[]
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT coalesce(array_agg(DISTINCT n ORDER BY n), '{}')
-    FROM regexp_matches(coalesce(extract_entity_names.content, ''),
-                        '(^|[.!?]\s+|[^.!?\s]\s*)(\m[[:upper:]][[:alnum:]''’&-]*(?:[[:blank:]]+[[:upper:]][[:alnum:]''’&-]*)*)',
-                        'g') AS m,
-         unnest(memory.span_names(m[2], m[1] = '' OR m[1] ~ '^([.!?]|:\s)' OR m[1] ~ '\n')) AS n
+DECLARE
+    v_match text[];
+    v_before text;
+    v_after text := '';
+    v_first boolean := true;
+    v_names text[] := '{}';
+BEGIN
+    FOR v_match IN
+        SELECT m FROM regexp_matches(coalesce(extract_entity_names.content, ''),
+                                     '(^|[.!?]\s+|[^.!?\s]\s*|\s+)(\m[[:upper:]][[:alnum:]''’&-]*(?:[[:blank:]]+[[:upper:]][[:alnum:]''’&-]*)*)([,;:.!?]?)',
+                                     'g') AS m
+    LOOP
+        -- the character before the span; when the previous span consumed it, that span's closing
+        v_before := CASE WHEN v_match[1] ~ '^\s+$' THEN v_after ELSE left(v_match[1], 1) END;
+        v_names := v_names || memory.span_names(
+            v_match[2],
+            CASE WHEN v_match[1] = '' OR v_before ~ '^[.!?]$' OR (v_first AND v_match[1] ~ '^\s+$') THEN 'sentence'
+                 WHEN v_before ~ '^[,;:]$' OR v_match[1] ~ '\n' THEN 'clause'
+                 ELSE 'inside' END,
+            v_match[3]);
+        v_after := v_match[3];
+        v_first := false;
+    END LOOP;
+    RETURN coalesce((SELECT array_agg(DISTINCT n ORDER BY n) FROM unnest(v_names) AS n), '{}');
+END
 $$;
+
+COMMENT ON FUNCTION memory.extract_entity_names(text) IS
+    'Capitalised spans of a text (candidate entity names), without sentence openers, greetings, the pronoun I and stop words';
 
 CREATE OR REPLACE FUNCTION memory.query_entities(query_text text, query_user_id text)
 RETURNS TABLE (entity_id uuid, name text, entity_type text, links bigint)
@@ -257,8 +316,8 @@ COMMENT ON FUNCTION memory.search_entities(text, vector, text, text, integer) IS
     'A user''s entities for a query: name (exact n-gram, trigram), full text and vector rankings fused by RRF, with current facts';
 
 REVOKE ALL ON FUNCTION memory.rrf_share(double precision, integer, bigint), memory.entity_boost_weight(bigint),
-    memory.span_names(text, boolean, boolean), memory.extract_entity_names(text), memory.query_entities(text, text),
+    memory.name_words(text), memory.span_names(text, text, text), memory.extract_entity_names(text), memory.query_entities(text, text),
     memory.search_entities(text, vector, text, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.rrf_share(double precision, integer, bigint), memory.entity_boost_weight(bigint),
-    memory.span_names(text, boolean, boolean), memory.extract_entity_names(text), memory.query_entities(text, text),
+    memory.name_words(text), memory.span_names(text, text, text), memory.extract_entity_names(text), memory.query_entities(text, text),
     memory.search_entities(text, vector, text, text, integer) TO authenticated, service_role;

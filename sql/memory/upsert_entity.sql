@@ -20,7 +20,15 @@
 -- (memory.entity_lock_key(user); from 0020, before it one lock per (user, type)), so 16
 -- concurrent upserts of one new name make one entity, and a transaction that names entities of
 -- several types holds one lock, not several in an order that another one may reverse (40P01).
--- link_entities, merge_entities, unmerge_entity and the import's restore_entity take it too.
+-- Every function that writes an entity, its names or a row that locks one (a link, a fact, an
+-- interaction) takes it first, before any entity row: link_entities, merge_entities,
+-- unmerge_entity, delete_entity, restore_entity, assert_fact, retract_fact,
+-- record_interaction, the import's restore_entity, and add_memory when it links entities
+-- (before deduplication's scope lock). One order, user lock -> scope lock -> rows, so that no
+-- two such calls wait for each other in a circle. A transaction that adds a memory without
+-- entities (scope lock) and then resolves a name (user lock) takes them the other way round and
+-- can meet 40P01 against a call that links entities: resolve names first, or pass them to
+-- add_memory.
 -- Under REPEATABLE READ and SERIALIZABLE a concurrent writer's entity may be invisible to this
 -- snapshot: its insert then meets the unique index and gets 40001 (retry), as add_memory does.
 -- The exact and trigram steps are index lookups as the table's owner (entity_lookup.sql says why);

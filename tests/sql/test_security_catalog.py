@@ -165,6 +165,7 @@ INLINED = {
     "memory.normalize_entity_name",
     "memory.rrf_share",
     "memory.entity_boost_weight",
+    "memory.facts_around",
 }
 
 
