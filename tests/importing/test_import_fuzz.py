@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 
 import psycopg
 from hypothesis import HealthCheck, given, settings
@@ -126,7 +127,10 @@ def test_the_bulk_path_rejects_what_add_memory_refuses(module_db: Database, **ro
         conn.execute("SELECT memory.create_import_staging()")
         with conn.transaction():
             conn.execute("TRUNCATE pg_temp.memory_import_rows")
-        run_id = conn.execute("SELECT memory.start_import('fuzz', 'hypothesis')").fetchone()[0]
+        # A source of its own per example: start_import's session lock outlives the closed
+        # connection until its backend exits, so a shared name raced the previous example's.
+        source = f"hypothesis-{uuid.uuid4()}"
+        run_id = conn.execute("SELECT memory.start_import('fuzz', %s)", (source,)).fetchone()[0]
         added, refused = _add_memory(conn, row)
         try:
             _import(conn, run_id, row)
