@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pytest_postgresql import factories
@@ -30,6 +31,14 @@ from helpers import (
     template_database,
 )
 from runner.releases import RELEASES
+
+# Hypothesis draws the same examples on every run (derandomize), so CI meets what a local
+# `make test` met and a red CI is never an example nobody has seen; HYPOTHESIS_PROFILE=explore
+# (registered in tests/sql/test_memory_fuzz.py) draws afresh. Tests' own @settings override the
+# number of examples, not this.
+settings.register_profile("repeatable", derandomize=True, deadline=None)
+if not os.environ.get("HYPOTHESIS_PROFILE"):
+    settings.load_profile("repeatable")
 
 
 def _migrate_template(
