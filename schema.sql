@@ -1239,6 +1239,12 @@ CREATE TABLE memory.settings (
     max_category_chars integer DEFAULT 100 NOT NULL,
     max_query_chars integer DEFAULT 10000 NOT NULL,
     full_text_common_docs integer DEFAULT 20 NOT NULL,
+    exact_search_max_share double precision DEFAULT 0.02 NOT NULL,
+    user_index_min_memories integer DEFAULT 10000 NOT NULL,
+    user_index_max_share double precision DEFAULT 0.5 NOT NULL,
+    user_index_max_count integer DEFAULT 50 NOT NULL,
+    user_index_ef_search integer DEFAULT 40 NOT NULL,
+    CONSTRAINT exact_search_max_share_range CHECK (((exact_search_max_share >= (0)::double precision) AND (exact_search_max_share <= (1)::double precision))),
     CONSTRAINT full_text_common_docs_range CHECK (((full_text_common_docs >= 1) AND (full_text_common_docs <= 100000))),
     CONSTRAINT max_categories_range CHECK (((max_categories >= 0) AND (max_categories <= 100))),
     CONSTRAINT max_category_chars_range CHECK (((max_category_chars >= 1) AND (max_category_chars <= 500))),
@@ -1256,7 +1262,11 @@ CREATE TABLE memory.settings (
     CONSTRAINT settings_hnsw_max_scan_tuples_check CHECK ((hnsw_max_scan_tuples >= 1)),
     CONSTRAINT settings_merge_threshold_check CHECK (((merge_threshold >= (0)::double precision) AND (merge_threshold <= (1)::double precision))),
     CONSTRAINT settings_replace_threshold_check CHECK (((replace_threshold >= (0)::double precision) AND (replace_threshold <= (1)::double precision))),
-    CONSTRAINT settings_session_ttl_check CHECK ((session_ttl > '00:00:00'::interval))
+    CONSTRAINT settings_session_ttl_check CHECK ((session_ttl > '00:00:00'::interval)),
+    CONSTRAINT user_index_ef_search_range CHECK (((user_index_ef_search >= 1) AND (user_index_ef_search <= 1000))),
+    CONSTRAINT user_index_max_count_range CHECK (((user_index_max_count >= 0) AND (user_index_max_count <= 1000))),
+    CONSTRAINT user_index_max_share_range CHECK (((user_index_max_share > (0)::double precision) AND (user_index_max_share <= (1)::double precision))),
+    CONSTRAINT user_index_min_memories_range CHECK (((user_index_min_memories >= 1) AND (user_index_min_memories <= 1000000000)))
 );
 ALTER TABLE ONLY memory.settings FORCE ROW LEVEL SECURITY;
 
@@ -1900,6 +1910,9 @@ COMMENT ON COLUMN memory.rate_limits.refill_per_second IS 'Tokens added back per
 -- COMMENT ON COLUMN memory.settings.exact_search_max_rows
 COMMENT ON COLUMN memory.settings.exact_search_max_rows IS 'Users with at most this many matching memories are searched exactly; above, iterative HNSW';
 
+-- COMMENT ON COLUMN memory.settings.exact_search_max_share
+COMMENT ON COLUMN memory.settings.exact_search_max_share IS 'Users holding less than this share of memory.memories are searched exactly whatever their count (the shared HNSW graph would be slower), unless they have their own HNSW index';
+
 -- COMMENT ON COLUMN memory.settings.full_text_common_docs
 COMMENT ON COLUMN memory.settings.full_text_common_docs IS 'A query term in more of the user''s memories than this is common: it scores but does not choose full-text candidates';
 
@@ -1944,6 +1957,18 @@ COMMENT ON COLUMN memory.settings.replace_threshold IS 'Cosine similarity from w
 
 -- COMMENT ON COLUMN memory.settings.session_ttl
 COMMENT ON COLUMN memory.settings.session_ttl IS 'Default lifetime of a session memory';
+
+-- COMMENT ON COLUMN memory.settings.user_index_ef_search
+COMMENT ON COLUMN memory.settings.user_index_ef_search IS 'hnsw.ef_search of a search through a user''s own HNSW index (every row of it is theirs)';
+
+-- COMMENT ON COLUMN memory.settings.user_index_max_count
+COMMENT ON COLUMN memory.settings.user_index_max_count IS 'At most this many per-user HNSW indexes, the largest users first (0: none)';
+
+-- COMMENT ON COLUMN memory.settings.user_index_max_share
+COMMENT ON COLUMN memory.settings.user_index_max_share IS 'Only users holding at most this share of memory.memories get their own HNSW index (a larger share searches fast in the shared one)';
+
+-- COMMENT ON COLUMN memory.settings.user_index_min_memories
+COMMENT ON COLUMN memory.settings.user_index_min_memories IS 'A user with at least this many live memories gets an HNSW index of their own (mempg maintain), within user_index_max_share and user_index_max_count';
 
 -- COMMENT ON DOMAIN memory.quota_operation
 COMMENT ON DOMAIN memory.quota_operation IS 'An operation with a rate limit; a new one is added to this CHECK';

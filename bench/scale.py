@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -30,10 +31,16 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
+from bench import scale_layouts
 from runner import embedded
 from runner.config import Project, SessionSettings
 from runner.migrate import Runner
-from runner.operations import bulk_load_memories, create_database, drop_database
+from runner.operations import (
+    bulk_load_memories,
+    create_database,
+    drop_database,
+    with_database,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -96,21 +103,35 @@ def load(
         load_seconds=timings["load_seconds"], hnsw_build_seconds=timings["index_build_seconds"]
     )
     conn.execute("VACUUM ANALYZE memory.memories")
+    figures.update(sizes(conn, mwm))
+    # kept in the database, for a later --database run
+    conn.execute(
+        "CREATE TABLE public.bench_scale_load AS SELECT %s::jsonb AS figures",
+        (json.dumps(figures),),
+    )
+    return figures
+
+
+def sizes(conn: psycopg.Connection, mwm: str) -> dict[str, Any]:
     row = conn.execute(
         "SELECT count(*), pg_relation_size('memory.memories'), pg_total_relation_size('memory.memories'),"
         " pg_relation_size('memory.memories_embedding_ann'), pg_size_bytes(%s) FROM memory.memories",
         (mwm,),
     ).fetchone()
-    figures.update(
-        rows=row[0],
-        heap_bytes=row[1],
-        total_bytes=row[2],
-        hnsw_bytes=row[3],
-        bytes_per_memory=round(row[2] / max(row[0], 1)),
-        hnsw_bytes_per_memory=round(row[3] / max(row[0], 1)),
-        graph_fits_maintenance_work_mem=row[3] <= row[4],
-    )
-    return figures
+    return {
+        "rows": row[0],
+        "heap_bytes": row[1],
+        "total_bytes": row[2],
+        "hnsw_bytes": row[3],
+        "bytes_per_memory": round(row[2] / max(row[0], 1)),
+        "hnsw_bytes_per_memory": round(row[3] / max(row[0], 1)),
+        "graph_fits_maintenance_work_mem": row[3] <= row[4],
+    }
+
+
+def loaded_figures(conn: psycopg.Connection) -> dict[str, Any]:
+    """The figures load() kept in a database loaded earlier with --keep."""
+    return conn.execute("SELECT figures FROM public.bench_scale_load").fetchone()[0]
 
 
 def timed(conn: psycopg.Connection, query: str, params: tuple) -> tuple[float, list[str]]:
@@ -123,50 +144,68 @@ MEMPG = "SELECT id FROM memory.search_memories(%s, %s, 10, similarity_threshold 
 EXACT = "SELECT id FROM memory.search_memories_exact(%s, %s, 10, '{}', '{}', 0)"
 
 
-def measure(
-    conn: psycopg.Connection, counts: dict[int, int], centres: np.ndarray, queries: int, seed: int
-) -> list[dict[str, Any]]:
+def as_array(value: Any) -> np.ndarray:
+    """A vector column's value as numpy (pgvector's adapter returns numpy or its Vector)."""
+    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, np.float32)
+
+
+def query_work(
+    conn: psycopg.Connection, counts: dict[int, int], dim: int, queries: int, seed: int
+) -> dict[int, list[tuple[str, np.ndarray]]]:
+    """Per size class, `queries` (user, query) pairs over up to 5 of its users: each query is one
+    of the user's own memories, perturbed (a question about something they said)."""
     rng = np.random.default_rng(seed)
-    out = []
+    work: dict[int, list[tuple[str, np.ndarray]]] = {}
     for size in sorted(counts):
         users = [f"u{size}_{i}" for i in range(min(counts[size], 5))]
-        # a query near one of the user's own memories (a question about something they said)
-        work = []
+        work[size] = []
         for i in range(queries):
             user = users[i % len(users)]
             row = conn.execute(
-                "SELECT embedding FROM memory.memories WHERE user_id = %s OFFSET %s LIMIT 1",
+                # id::text: by id itself the planner walks the primary key through the whole table
+                "SELECT embedding FROM memory.memories WHERE user_id = %s ORDER BY id::text"
+                " OFFSET %s LIMIT 1",
                 (user, int(rng.integers(0, size))),
             ).fetchone()
-            near = row[0].to_numpy().astype(np.float32) + 0.5 * rng.normal(
-                size=centres.shape[1]
-            ).astype(np.float32) / math.sqrt(centres.shape[1])
-            work.append((user, near / np.linalg.norm(near)))
-        for user, query in work[:2]:  # warm both paths: untimed
+            near = as_array(row[0]) + 0.5 * rng.normal(size=dim).astype(np.float32) / math.sqrt(dim)
+            work[size].append((user, near / np.linalg.norm(near)))
+    return work
+
+
+def measure(
+    conn: psycopg.Connection, counts: dict[int, int], work: dict[int, list]
+) -> tuple[list[dict[str, Any]], dict[int, list[list[str]]]]:
+    """Per size class: search_memories beside the exact path; returns the classes and the exact
+    answers (the truth the other layouts are scored against)."""
+    out, truth = [], {}
+    for size, items in sorted(work.items()):
+        for user, query in items[:2]:  # warm both paths: untimed
             conn.execute(MEMPG, (query, user)).fetchall()
             conn.execute(EXACT, (query, user)).fetchall()
         result: dict[str, Any] = {
             "memories_per_user": size,
             "users": counts[size],
-            "queries": queries,
+            "queries": len(items),
         }
-        recalls = []
+        returned: dict[str, list[list[str]]] = {}
         for name, query_text in (("mempg", MEMPG), ("exact", EXACT)):
-            latencies, returned = [], []
+            latencies, returned[name] = [], []
             began = time.perf_counter()
-            for user, query in work:
+            for user, query in items:
                 ms, ids = timed(conn, query_text, (query, user))
                 latencies.append(ms)
-                returned.append(ids)
+                returned[name].append(ids)
             wall = time.perf_counter() - began
             result[name] = {
                 "p50_ms": round(float(np.percentile(latencies, 50)), 3),
                 "p95_ms": round(float(np.percentile(latencies, 95)), 3),
-                "qps": round(len(work) / wall, 1),
+                "qps": round(len(items) / wall, 1),
             }
-            result[f"_{name}_ids"] = returned
-        for got, truth in zip(result.pop("_mempg_ids"), result.pop("_exact_ids"), strict=True):
-            recalls.append(len(set(got) & set(truth)) / max(1, len(truth)))
+        truth[size] = returned["exact"]
+        recalls = [
+            len(set(got) & set(want)) / max(1, len(want))
+            for got, want in zip(returned["mempg"], returned["exact"], strict=True)
+        ]
         result["recall_at_10"] = round(float(np.mean(recalls)), 4)
         result["p95_ratio_to_exact"] = round(
             result["mempg"]["p95_ms"] / result["exact"]["p95_ms"], 3
@@ -176,7 +215,7 @@ def measure(
             f" exact {result['exact']['p95_ms']} ms, recall@10 {result['recall_at_10']}"
         )
         out.append(result)
-    return out
+    return out, truth
 
 
 def inserts(
@@ -202,6 +241,24 @@ def inserts(
     return out
 
 
+def growth(baseline: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The smaller table's figures and, per size class in both, p95 at the larger size over p95
+    at the smaller (the target: light users within 1.5x)."""
+    small = {c["memories_per_user"]: c for c in baseline["classes"]}
+    return {
+        "rows": baseline["load"]["rows"],
+        "load": baseline["load"],
+        "classes": baseline["classes"],
+        "p95_ratio_to_baseline": {
+            str(c["memories_per_user"]): round(
+                c["mempg"]["p95_ms"] / small[c["memories_per_user"]]["mempg"]["p95_ms"], 3
+            )
+            for c in body["classes"]
+            if c["memories_per_user"] in small
+        },
+    }
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -209,20 +266,112 @@ def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     classes = results["classes"]
-    sizes = [c["memories_per_user"] for c in classes]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(sizes, [c["mempg"]["p95_ms"] for c in classes], "o-", label="search_memories p95")
-    ax.plot(sizes, [c["exact"]["p95_ms"] for c in classes], "s--", label="exact path p95")
+    sizes_ = [c["memories_per_user"] for c in classes]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax.plot(sizes_, [c["mempg"]["p95_ms"] for c in classes], "o-", label="search_memories p95")
+    ax.plot(sizes_, [c["exact"]["p95_ms"] for c in classes], "s--", label="exact path p95")
+    partial = ((results.get("layouts") or {}).get("partial_indexes") or {}).get("classes", {})
+    if partial:
+        keys = sorted(partial, key=int)
+        ax.plot(
+            [int(k) for k in keys],
+            [partial[k]["p95_ms"] for k in keys],
+            "^:",
+            label="search_memories p95, per-user partial HNSW",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("memories of the user")
     ax.set_ylabel("p95 latency (ms)")
     label = "smoke run, " if results["smoke"] else ""
     ax.set_title(f"{label}{results['load']['rows']:,} memories, {results['dim']} dims")
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
+    baseline = results.get("baseline")
+    if baseline:
+        small = {c["memories_per_user"]: c for c in baseline["classes"]}
+        for c in classes:
+            if c["memories_per_user"] in small:
+                bx.plot(
+                    [baseline["rows"], results["load"]["rows"]],
+                    [small[c["memories_per_user"]]["mempg"]["p95_ms"], c["mempg"]["p95_ms"]],
+                    "o-",
+                    label=f"user of {c['memories_per_user']:,}",
+                )
+        bx.set_xscale("log")
+        bx.set_yscale("log")
+        bx.set_xlabel("memories in the table")
+        bx.set_ylabel("search_memories p95 (ms)")
+        bx.set_title("p95 against table size")
+        bx.legend(fontsize=8)
+        bx.grid(True, which="both", alpha=0.3)
+    else:
+        bx.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def measure_database(
+    url: str, args: argparse.Namespace, rows: int, loaded: bool, layouts: bool
+) -> dict[str, Any]:
+    """Load (unless already loaded) and measure one scratch database; the results' body."""
+    counts = users_for(rows)
+    log(f"{rows} rows, users per class: {counts}")
+    centres = unit_rows(np.random.default_rng(7), np.eye(args.dim, dtype=np.float32), CENTRES)
+    with psycopg.connect(url, autocommit=True) as conn:
+        register_vector(conn)
+        conn.execute("SET statement_timeout = 0")
+        figures = loaded_figures(conn) if loaded else load(conn, counts, centres, seed=11)
+        log(f"loaded: {figures}")
+        work = query_work(conn, counts, args.dim, args.queries, seed=13)
+        classes, truth = measure(conn, counts, work)
+        compared = (
+            {
+                "partial_indexes": scale_layouts.partial_indexes(
+                    conn, work, truth, min_size=10_000
+                ),
+                "hash_partitions": scale_layouts.hashed_copy(conn, work, truth, args.dim),
+            }
+            if layouts
+            else None
+        )
+        rate = inserts(conn, counts, centres, args.inserts, seed=17)
+        settings = dict(
+            conn.execute(
+                "SELECT name, current_setting(name) FROM pg_settings WHERE name IN ('shared_buffers',"
+                " 'maintenance_work_mem', 'work_mem', 'max_parallel_maintenance_workers')"
+            ).fetchall()
+        )
+    return {
+        "server_settings": settings,
+        "users_per_class": {str(k): v for k, v in sorted(counts.items())},
+        "load": figures,
+        "classes": classes,
+        "add_memory": rate,
+        "layouts": compared,
+    }
+
+
+def run(server: str, args: argparse.Namespace, rows: int, layouts: bool) -> dict[str, Any]:
+    """One table size in its own scratch database (dropped afterwards unless --keep), or the
+    database --database names, already loaded by an earlier --keep run."""
+    if args.database:
+        url = with_database(server, args.database)
+        return measure_database(url, args, rows, loaded=True, layouts=layouts)
+    name = f"mempg_scale_{uuid.uuid4().hex[:8]}"
+    url = create_database(server, name)
+    try:
+        report = Runner(
+            Project(ROOT), url, SessionSettings(statement_timeout="0"), lambda _m: None
+        ).apply(embedding_dim=args.dim, show_sql=False)
+        if report.failed:
+            raise SystemExit(report.message)
+        return measure_database(url, args, rows, loaded=False, layouts=layouts)
+    finally:
+        if args.keep:
+            log(f"kept database {name}")
+        else:
+            drop_database(server, name)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -231,6 +380,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--rows", type=int, default=FULL_ROWS, help="memories in the table (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--baseline-rows",
+        type=int,
+        default=100_000,
+        help="first measure a table of this size (the full run only; 0 skips): light users'"
+        " p95 at --rows against theirs at this size",
     )
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=40, help="queries per user size class")
@@ -243,57 +399,40 @@ def main(argv: list[str] | None = None) -> None:
         help="results JSON (default bench/results/scale.json, or scale-smoke.json)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--database",
+        help="measure this database, loaded by an earlier run with --keep (same --rows and --dim)",
+    )
+    parser.add_argument(
+        "--no-layouts",
+        dest="layouts",
+        action="store_false",
+        help="skip the partial-index and hash-partition comparison (bench/scale_layouts.py)",
+    )
     args = parser.parse_args(argv)
     smoke = args.rows < FULL_ROWS
     out = args.out or RESULTS / ("scale-smoke.json" if smoke else "scale.json")
     began = time.perf_counter()
     server = embedded.start(ROOT).url("postgres")
-    name = f"mempg_scale_{uuid.uuid4().hex[:8]}"
-    url = create_database(server, name)
-    try:
-        report = Runner(
-            Project(ROOT), url, SessionSettings(statement_timeout="0"), lambda _m: None
-        ).apply(embedding_dim=args.dim, show_sql=False)
-        if report.failed:
-            raise SystemExit(report.message)
-        counts = users_for(args.rows)
-        log(f"{args.rows} rows, users per class: {counts}")
-        centres = unit_rows(np.random.default_rng(7), np.eye(args.dim, dtype=np.float32), CENTRES)
-        with psycopg.connect(url, autocommit=True) as conn:
-            register_vector(conn)
-            conn.execute("SET statement_timeout = 0")
-            figures = load(conn, counts, centres, seed=11)
-            log(
-                f"loaded in {figures['load_seconds']} s, HNSW built in {figures['hnsw_build_seconds']} s"
-            )
-            classes = measure(conn, counts, centres, args.queries, seed=13)
-            rate = inserts(conn, counts, centres, args.inserts, seed=17)
-            settings = dict(
-                conn.execute(
-                    "SELECT name, current_setting(name) FROM pg_settings WHERE name IN"
-                    " ('shared_buffers', 'maintenance_work_mem', 'work_mem', 'max_parallel_maintenance_workers')"
-                ).fetchall()
-            )
-    finally:
-        if not args.keep:
-            drop_database(server, name)
-    results = {
+    baseline = None
+    if not smoke and args.baseline_rows:
+        database, args.database = args.database, None
+        keep, args.keep = args.keep, False
+        baseline = run(server, args, args.baseline_rows, layouts=False)
+        args.database, args.keep = database, keep
+    body = run(server, args, args.rows, layouts=args.layouts)
+    rows = body["load"]["rows"]
+    results: dict[str, Any] = {
         "smoke": smoke,
         "label": (
-            f"smoke run at {figures['rows']:,} rows (--rows {args.rows:,}; not the 1M run)"
+            f"smoke run at {rows:,} rows (--rows {args.rows:,}; not the 1M run)"
             if smoke
-            else f"{figures['rows']:,} rows"
+            else f"{rows:,} rows"
         ),
         "dim": args.dim,
-        "machine": {
-            "cpus": len(__import__("os").sched_getaffinity(0)),
-            "python": platform.python_version(),
-        },
-        "server_settings": settings,
-        "users_per_class": {str(k): v for k, v in sorted(counts.items())},
-        "load": figures,
-        "classes": classes,
-        "add_memory": rate,
+        "machine": {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version()},
+        **body,
+        "baseline": baseline and growth(baseline, body),
         "seconds": round(time.perf_counter() - began, 1),
     }
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -601,7 +601,9 @@ def maintain(ctx: Context, vacuum: bool, reindex: bool) -> int:
         emit_json({"skipped": False, **asdict(report)})
     else:
         click.echo(
-            f"maintained: {len(report.vacuumed)} table(s) vacuumed, {len(report.reindexed)} index(es) rebuilt"
+            f"maintained: {len(report.vacuumed)} table(s) vacuumed, {len(report.reindexed)} index(es) rebuilt,"
+            f" {sum(i['action'] == 'create' for i in report.user_indexes)} per-user index(es) built,"
+            f" {sum(i['action'] == 'drop' for i in report.user_indexes)} dropped"
         )
     return EXIT_OK
 

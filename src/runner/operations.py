@@ -52,6 +52,7 @@ class MaintenanceReport:
     agent: dict[str, Any] = field(default_factory=dict)
     vacuumed: list[str] = field(default_factory=list)
     reindexed: list[str] = field(default_factory=list)
+    user_indexes: list[dict[str, str | None]] = field(default_factory=list)
 
 
 def maintain(
@@ -70,6 +71,20 @@ def maintain(
         row = conn.execute("SELECT agent.maintain_agent_data()").fetchone()
         report.agent = dict(row[0]) if row else {}
         echo(f"agent: {report.agent}")
+    # per-user HNSW indexes (0022): what memory.user_index_plan() says, CONCURRENTLY, so that
+    # nothing waits on the builds; one that fails leaves an invalid index, dropped and built again
+    # by the next run
+    if conn.execute(
+        "SELECT to_regprocedure('memory.user_index_plan()') IS NOT NULL"
+    ).fetchone() == (True,):
+        plan = conn.execute(
+            "SELECT action, user_id, index_name, statement FROM memory.user_index_plan()"
+        ).fetchall()
+        for action, user_id, index_name, statement in plan:
+            echo(f"{action} per-user index {index_name} (user {user_id or 'none now'})")
+            conn.execute("SET min_parallel_table_scan_size = 0")  # as for any HNSW build
+            conn.execute(statement)
+            report.user_indexes.append({"action": action, "user_id": user_id, "index": index_name})
     if vacuum:
         tables = project_tables(conn)
         for index, table in enumerate(tables, start=1):
