@@ -1959,7 +1959,7 @@ COMMENT ON COLUMN memory.settings.replace_threshold IS 'Cosine similarity from w
 COMMENT ON COLUMN memory.settings.session_ttl IS 'Default lifetime of a session memory';
 
 -- COMMENT ON COLUMN memory.settings.user_index_ef_search
-COMMENT ON COLUMN memory.settings.user_index_ef_search IS 'hnsw.ef_search of a search through a user''s own HNSW index (every row of it is theirs)';
+COMMENT ON COLUMN memory.settings.user_index_ef_search IS 'hnsw.ef_search of a search through a user''s own HNSW index of user_index_min_memories rows (memory.user_index_ef_search widens it for larger ones)';
 
 -- COMMENT ON COLUMN memory.settings.user_index_max_count
 COMMENT ON COLUMN memory.settings.user_index_max_count IS 'At most this many per-user HNSW indexes, the largest users first (0: none)';

@@ -36,6 +36,7 @@ from runner import embedded
 from runner.config import Project, SessionSettings
 from runner.migrate import Runner
 from runner.operations import (
+    build_user_indexes,
     bulk_load_memories,
     create_database,
     drop_database,
@@ -270,15 +271,6 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5))
     ax.plot(sizes_, [c["mempg"]["p95_ms"] for c in classes], "o-", label="search_memories p95")
     ax.plot(sizes_, [c["exact"]["p95_ms"] for c in classes], "s--", label="exact path p95")
-    partial = ((results.get("layouts") or {}).get("partial_indexes") or {}).get("classes", {})
-    if partial:
-        keys = sorted(partial, key=int)
-        ax.plot(
-            [int(k) for k in keys],
-            [partial[k]["p95_ms"] for k in keys],
-            "^:",
-            label="search_memories p95, per-user partial HNSW",
-        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("memories of the user")
@@ -323,15 +315,26 @@ def measure_database(
         conn.execute("SET statement_timeout = 0")
         figures = loaded_figures(conn) if loaded else load(conn, counts, centres, seed=11)
         log(f"loaded: {figures}")
+        # what an operator runs after a bulk load: `mempg maintain` builds the per-user indexes
+        began = time.perf_counter()
+        built = build_user_indexes(conn, log)
+        if built:
+            conn.execute("ANALYZE memory.memories")
+            figures["user_indexes"] = {
+                "built": sum(b["action"] == "create" for b in built),
+                "seconds": round(time.perf_counter() - began, 2),
+                "bytes": conn.execute(
+                    "SELECT coalesce(sum(pg_relation_size(i.indexrelid)), 0) FROM pg_index i"
+                    " JOIN pg_class c ON c.oid = i.indexrelid"
+                    " WHERE i.indrelid = 'memory.memories'::regclass"
+                    " AND c.relname LIKE 'memories\\_ann\\_user\\_%'"
+                ).fetchone()[0],
+            }
+            log(f"per-user indexes: {figures['user_indexes']}")
         work = query_work(conn, counts, args.dim, args.queries, seed=13)
         classes, truth = measure(conn, counts, work)
         compared = (
-            {
-                "partial_indexes": scale_layouts.partial_indexes(
-                    conn, work, truth, min_size=10_000
-                ),
-                "hash_partitions": scale_layouts.hashed_copy(conn, work, truth, args.dim),
-            }
+            {"hash_partitions": scale_layouts.hashed_copy(conn, work, truth, args.dim)}
             if layouts
             else None
         )

@@ -1,15 +1,11 @@
-"""The layouts `make bench-scale` weighs against one table with one HNSW index, on the same rows
-and the same queries (bench/scale.py calls it after its own measurements):
-
-* per-user partial HNSW indexes (`WHERE user_id = '...'`) for the measured users of the heavy
-  classes, searched through memory.search_memories itself (its HNSW path plans per call, so the
-  planner can prove a partial index's predicate);
-* hash partitions of the rows by user_id (a scratch copy, `bench_layout.memories_hashed`, one
-  HNSW index per partition), searched by the same iterative-scan query the HNSW path runs, with
-  ef_search / max_scan_tuples from the user's share of their partition.
-
-Each reports build time and size, p50/p95 and recall@10 per size class against the exact
-answers bench/scale.py measured, and a plain single-row INSERT rate with the layout's indexes.
+"""The layout `make bench-scale` weighs against mempg's own (one table, one shared HNSW index and
+the heavy users' own indexes, 0022), on the same rows and the same queries (bench/scale.py calls
+it after its own measurements): hash partitions of the rows by user_id (a scratch copy,
+`bench_layout.memories_hashed`, PARTITIONS tables, one HNSW index each), searched by the query
+mempg's path runs (exact for the classes it searches exactly, else the iterative HNSW scan with
+ef_search / max_scan_tuples from the user's share: of their partition there, of the table here).
+Reported: copy and build time, index size, p50/p95 and recall@10 per size class against the exact
+answers bench/scale.py measured, and a plain single-row INSERT rate into each layout.
 """
 
 from __future__ import annotations
@@ -42,7 +38,6 @@ WITH scoped AS MATERIALIZED (
 )
 SELECT s.id FROM scoped AS s ORDER BY s.distance, s.id LIMIT 10
 """
-MEMPG = "SELECT id FROM memory.search_memories(%s, %s, 10, similarity_threshold => 0)"
 
 
 def log(message: str) -> None:
@@ -75,58 +70,6 @@ def index_options(conn: psycopg.Connection) -> str:
         "SELECT pg_get_indexdef('memory.memories_embedding_ann'::regclass)"
     ).fetchone()[0]
     return definition[definition.index("USING") :]
-
-
-def partial_indexes(
-    conn: psycopg.Connection, work: dict[int, list], truth: dict[int, list], min_size: int
-) -> dict[str, Any]:
-    """One partial HNSW index per measured user of the classes of min_size memories and more;
-    the classes searched again through memory.search_memories."""
-    using = index_options(conn)
-    users = sorted({user for size, items in work.items() if size >= min_size for user, _ in items})
-    began = time.perf_counter()
-    names = []
-    for i, user in enumerate(users):
-        name = f"bench_partial_{i}"
-        joiner = " AND " if " WHERE " in using else " WHERE "  # the main index may be partial
-        conn.execute(
-            sql.SQL("CREATE INDEX {} ON memory.memories {}{}user_id = {}").format(
-                sql.Identifier(name), sql.SQL(using), sql.SQL(joiner), sql.Literal(user)
-            )
-        )
-        names.append(name)
-    seconds = time.perf_counter() - began
-    conn.execute("ANALYZE memory.memories")
-    size = conn.execute(
-        "SELECT sum(pg_relation_size(c.oid)) FROM pg_class c"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'memory'"
-        " WHERE c.relname = ANY(%s)",
-        (names,),
-    ).fetchone()[0]
-    out: dict[str, Any] = {
-        "users": len(users),
-        "build_seconds": round(seconds, 2),
-        "index_bytes": int(size or 0),
-        "classes": {},
-    }
-    for size_class, items in sorted(work.items()):
-        if size_class < min_size:
-            continue
-        conn.execute(MEMPG, (items[0][1], items[0][0])).fetchall()  # warm
-        latencies, returned = [], []
-        for user, query in items:
-            started = time.perf_counter()
-            returned.append([str(r[0]) for r in conn.execute(MEMPG, (query, user)).fetchall()])
-            latencies.append((time.perf_counter() - started) * 1000)
-        out["classes"][str(size_class)] = summary(latencies, returned, truth[size_class])
-        log(f"partial index, {size_class} memories/user: {out['classes'][str(size_class)]}")
-    out["insert_per_second"] = {
-        "plain": insert_rate(conn, "memory.memories", light_user(work), new_vectors(work)),
-        "into_partial_user": insert_rate(conn, "memory.memories", users[0], new_vectors(work)),
-    }
-    for name in names:
-        conn.execute(sql.SQL("DROP INDEX memory.{}").format(sql.Identifier(name)))
-    return out
 
 
 def ann_settings(conn: psycopg.Connection, share: float | None) -> tuple[int, int]:
@@ -237,11 +180,20 @@ def hashed_copy(
             "hashed": hashed,
         }
         log(f"{size_class} memories/user: one table {one}, hash partitions {hashed}")
+    heavy = work[max(work)][0][0]  # with an index of their own on the one table (0022)
     out["insert_per_second"] = {
-        "one_table": insert_rate(conn, "memory.memories", light_user(work), new_vectors(work)),
-        "hashed": insert_rate(
-            conn, "bench_layout.memories_hashed", light_user(work), new_vectors(work)
-        ),
+        "one_table": {
+            "light_user": insert_rate(conn, "memory.memories", light_user(work), new_vectors(work)),
+            "heavy_user": insert_rate(conn, "memory.memories", heavy, new_vectors(work)),
+        },
+        "hashed": {
+            "light_user": insert_rate(
+                conn, "bench_layout.memories_hashed", light_user(work), new_vectors(work)
+            ),
+            "heavy_user": insert_rate(
+                conn, "bench_layout.memories_hashed", heavy, new_vectors(work)
+            ),
+        },
     }
     conn.execute("DROP SCHEMA bench_layout CASCADE")
     return out

@@ -31,7 +31,7 @@ COMMENT ON COLUMN memory.settings.user_index_max_share IS
 COMMENT ON COLUMN memory.settings.user_index_max_count IS
     'At most this many per-user HNSW indexes, the largest users first (0: none)';
 COMMENT ON COLUMN memory.settings.user_index_ef_search IS
-    'hnsw.ef_search of a search through a user''s own HNSW index (every row of it is theirs)';
+    'hnsw.ef_search of a search through a user''s own HNSW index of user_index_min_memories rows (memory.user_index_ef_search widens it for larger ones)';
 
 -- sql/memory/user_indexes.sql
 -- Per-user HNSW indexes: a heavy user's own graph beside the shared one (0022, issue 17).
@@ -89,6 +89,28 @@ $$;
 
 COMMENT ON FUNCTION memory.has_user_index(text) IS
     'Whether the user has a valid HNSW index of their own on memory.memories';
+
+-- memory.user_index_ef_search(): hnsw.ef_search for a search through a user's own index:
+-- memory.settings.user_index_ef_search for a graph of user_index_min_memories rows, growing with
+-- the log of its size: ef x (1 + 1.5 log10(rows / min)), at least ef, at most 1,000. The rows are
+-- the user's count in memory.quota_usage. Fitted at 1,000,000 clustered 384-dim rows: users of
+-- 10,000 had recall@10 1.000 at 40; users of 100,000 0.970 at 40, 0.975 at 60 and 1.000 at 100,
+-- which the rule gives them (docs/scale.md).
+CREATE OR REPLACE FUNCTION memory.user_index_ef_search(user_id text)
+RETURNS integer
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT least(1000, ceil(s.user_index_ef_search
+                            * (1 + 1.5 * log(greatest(1, coalesce(u.memories, 0)::numeric
+                                                         / s.user_index_min_memories)))))::integer
+    FROM memory.settings AS s
+    LEFT JOIN memory.quota_usage AS u ON u.user_id = user_index_ef_search.user_id
+$$;
+
+COMMENT ON FUNCTION memory.user_index_ef_search(text) IS
+    'hnsw.ef_search for a search through the user''s own HNSW index (grows with the log of its rows)';
 
 CREATE OR REPLACE FUNCTION memory.user_index_plan()
 RETURNS TABLE (action text, user_id text, index_name text, statement text)
@@ -156,9 +178,9 @@ COMMENT ON FUNCTION memory.user_index_plan() IS
     'Per-user HNSW indexes to drop and to create (statements for mempg maintain, run outside a transaction)';
 
 REVOKE ALL ON FUNCTION memory.user_index_name(text), memory.has_user_index(text),
-    memory.user_index_plan() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory.user_index_name(text), memory.has_user_index(text)
-    TO authenticated, service_role;
+    memory.user_index_ef_search(text), memory.user_index_plan() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory.user_index_name(text), memory.has_user_index(text),
+    memory.user_index_ef_search(text) TO authenticated, service_role;
 GRANT EXECUTE ON FUNCTION memory.user_index_plan() TO service_role;
 
 -- sql/memory/search_paths.sql
@@ -182,7 +204,7 @@ GRANT EXECUTE ON FUNCTION memory.user_index_plan() TO service_role;
 -- share of the table is below exact_search_max_share (0022).
 -- A heavy user with an HNSW index of their own (user_indexes.sql, 0022) takes the HNSW path
 -- without counting when the search has no metadata or category filter: the planner takes their
--- index (the path plans each call), whose first pass needs only memory.settings.user_index_ef_search.
+-- index (the path plans each call), whose first pass is memory.user_index_ef_search().
 -- The function-level SET clauses restore every planner and hnsw setting when the function returns;
 -- for hnsw.ef_search and hnsw.max_scan_tuples they only carry pgvector's defaults, since the body
 -- sets both (set_config(..., true) inside the function is undone at its exit): from the user's
@@ -338,16 +360,20 @@ DECLARE
     v_share double precision;
     v_scan record;
 BEGIN
-    -- the user's share, when no filter narrows the rows further; else the settings (share NULL)
-    IF search_memories_ann.metadata_filter = '{}'::jsonb AND cardinality(search_memories_ann.category_filter) = 0
-       AND search_memories_ann.any_agent AND search_memories_ann.scope IS NULL THEN
-        v_share := memory.user_share(search_memories_ann.query_user_id);
-    END IF;
-    SELECT * INTO v_scan FROM memory.ann_scan_settings(v_share, v_needed);
-    -- the user's own index (user_indexes.sql), which the planner takes for this user: every row
-    -- of that graph is theirs, so the first pass needs only the rows asked for
     IF memory.has_user_index(search_memories_ann.query_user_id) THEN
-        v_scan.ef_search := (SELECT s.user_index_ef_search FROM memory.settings AS s);
+        -- the user's own index (user_indexes.sql), which the planner takes for this user: every
+        -- row of that graph is theirs, so the first pass needs no widening for a share, only for
+        -- the graph's size (memory.user_index_ef_search())
+        SELECT memory.user_index_ef_search(search_memories_ann.query_user_id) AS ef_search,
+               s.hnsw_max_scan_tuples AS max_scan_tuples
+        INTO v_scan FROM memory.settings AS s;
+    ELSE
+        -- the user's share, when no filter narrows the rows further; else the settings (share NULL)
+        IF search_memories_ann.metadata_filter = '{}'::jsonb AND cardinality(search_memories_ann.category_filter) = 0
+           AND search_memories_ann.any_agent AND search_memories_ann.scope IS NULL THEN
+            v_share := memory.user_share(search_memories_ann.query_user_id);
+        END IF;
+        SELECT * INTO v_scan FROM memory.ann_scan_settings(v_share, v_needed);
     END IF;
     PERFORM set_config('hnsw.ef_search', greatest(v_scan.ef_search, search_memories_ann.match_count)::text, true),
             set_config('hnsw.max_scan_tuples', v_scan.max_scan_tuples::text, true);

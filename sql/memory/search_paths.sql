@@ -18,7 +18,7 @@
 -- share of the table is below exact_search_max_share (0022).
 -- A heavy user with an HNSW index of their own (user_indexes.sql, 0022) takes the HNSW path
 -- without counting when the search has no metadata or category filter: the planner takes their
--- index (the path plans each call), whose first pass needs only memory.settings.user_index_ef_search.
+-- index (the path plans each call), whose first pass is memory.user_index_ef_search().
 -- The function-level SET clauses restore every planner and hnsw setting when the function returns;
 -- for hnsw.ef_search and hnsw.max_scan_tuples they only carry pgvector's defaults, since the body
 -- sets both (set_config(..., true) inside the function is undone at its exit): from the user's
@@ -174,16 +174,20 @@ DECLARE
     v_share double precision;
     v_scan record;
 BEGIN
-    -- the user's share, when no filter narrows the rows further; else the settings (share NULL)
-    IF search_memories_ann.metadata_filter = '{}'::jsonb AND cardinality(search_memories_ann.category_filter) = 0
-       AND search_memories_ann.any_agent AND search_memories_ann.scope IS NULL THEN
-        v_share := memory.user_share(search_memories_ann.query_user_id);
-    END IF;
-    SELECT * INTO v_scan FROM memory.ann_scan_settings(v_share, v_needed);
-    -- the user's own index (user_indexes.sql), which the planner takes for this user: every row
-    -- of that graph is theirs, so the first pass needs only the rows asked for
     IF memory.has_user_index(search_memories_ann.query_user_id) THEN
-        v_scan.ef_search := (SELECT s.user_index_ef_search FROM memory.settings AS s);
+        -- the user's own index (user_indexes.sql), which the planner takes for this user: every
+        -- row of that graph is theirs, so the first pass needs no widening for a share, only for
+        -- the graph's size (memory.user_index_ef_search())
+        SELECT memory.user_index_ef_search(search_memories_ann.query_user_id) AS ef_search,
+               s.hnsw_max_scan_tuples AS max_scan_tuples
+        INTO v_scan FROM memory.settings AS s;
+    ELSE
+        -- the user's share, when no filter narrows the rows further; else the settings (share NULL)
+        IF search_memories_ann.metadata_filter = '{}'::jsonb AND cardinality(search_memories_ann.category_filter) = 0
+           AND search_memories_ann.any_agent AND search_memories_ann.scope IS NULL THEN
+            v_share := memory.user_share(search_memories_ann.query_user_id);
+        END IF;
+        SELECT * INTO v_scan FROM memory.ann_scan_settings(v_share, v_needed);
     END IF;
     PERFORM set_config('hnsw.ef_search', greatest(v_scan.ef_search, search_memories_ann.match_count)::text, true),
             set_config('hnsw.max_scan_tuples', v_scan.max_scan_tuples::text, true);

@@ -71,20 +71,7 @@ def maintain(
         row = conn.execute("SELECT agent.maintain_agent_data()").fetchone()
         report.agent = dict(row[0]) if row else {}
         echo(f"agent: {report.agent}")
-    # per-user HNSW indexes (0022): what memory.user_index_plan() says, CONCURRENTLY, so that
-    # nothing waits on the builds; one that fails leaves an invalid index, dropped and built again
-    # by the next run
-    if conn.execute(
-        "SELECT to_regprocedure('memory.user_index_plan()') IS NOT NULL"
-    ).fetchone() == (True,):
-        plan = conn.execute(
-            "SELECT action, user_id, index_name, statement FROM memory.user_index_plan()"
-        ).fetchall()
-        for action, user_id, index_name, statement in plan:
-            echo(f"{action} per-user index {index_name} (user {user_id or 'none now'})")
-            conn.execute("SET min_parallel_table_scan_size = 0")  # as for any HNSW build
-            conn.execute(statement)
-            report.user_indexes.append({"action": action, "user_id": user_id, "index": index_name})
+    report.user_indexes = build_user_indexes(conn, echo)
     if vacuum:
         tables = project_tables(conn)
         for index, table in enumerate(tables, start=1):
@@ -111,6 +98,26 @@ def maintain(
             conn.execute(sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.SQL(name)))
             report.reindexed.append(name)
     return report
+
+
+def build_user_indexes(conn: psycopg.Connection, echo: Echo) -> list[dict[str, str | None]]:
+    """Per-user HNSW indexes (0022): what memory.user_index_plan() says to drop and create, run
+    one by one, CONCURRENTLY (autocommit), so that nothing waits on the builds; one that fails
+    leaves an invalid index, which the next run drops and builds again. Before 0022: nothing."""
+    done: list[dict[str, str | None]] = []
+    if conn.execute(
+        "SELECT to_regprocedure('memory.user_index_plan()') IS NOT NULL"
+    ).fetchone() != (True,):
+        return done
+    plan = conn.execute(
+        "SELECT action, user_id, index_name, statement FROM memory.user_index_plan()"
+    ).fetchall()
+    for action, user_id, index_name, statement in plan:
+        echo(f"{action} per-user index {index_name} (user {user_id or 'none now'})")
+        conn.execute("SET min_parallel_table_scan_size = 0")  # as for any HNSW build
+        conn.execute(statement)
+        done.append({"action": action, "user_id": user_id, "index": index_name})
+    return done
 
 
 # ------------------------------------------------------------ backup/restore

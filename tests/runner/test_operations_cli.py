@@ -82,6 +82,7 @@ def test_maintain_runs_the_memory_job_vacuum_and_reindex(db: Database):
     assert report["skipped"] is False and "decayed" in report["memory"]
     assert "memory.memories" in report["vacuumed"] and "app.audit_log" in report["vacuumed"]
     assert report["reindexed"] == ["memory.memories_thin"]
+    assert report["user_indexes"] == []  # nobody is heavy enough (tests/sql/test_user_indexes.py)
     with psycopg.connect(db.url) as conn:
         options = conn.execute(
             "SELECT reloptions FROM pg_class WHERE relname = 'memories_thin'"

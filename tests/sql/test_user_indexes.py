@@ -167,6 +167,22 @@ def test_search_through_the_users_own_index_returns_the_exact_top_10(
     assert np.mean(found) >= 0.99, found
 
 
+def test_the_first_pass_grows_with_the_log_of_the_users_graph(module_db: Database, settings):
+    """ef x (1 + 1.5 log10(rows / user_index_min_memories)), at least ef, at most 1,000."""
+
+    def ef(user: str) -> int:
+        with owner(module_db.url) as conn:
+            return conn.execute("SELECT memory.user_index_ef_search(%s)", (user,)).fetchone()[0]
+
+    settings(user_index_ef_search=40)
+    assert ef(BIG) == 45  # 4,200 rows against a minimum of 3,500: ceil(40 x 1.119)
+    assert ef(LIGHT[0]) == ef("nobody") == 40  # never below the setting
+    settings(user_index_min_memories=420)
+    assert ef(BIG) == 100  # ten times the minimum
+    settings(user_index_min_memories=1, user_index_ef_search=1000)
+    assert ef(BIG) == 1000  # pgvector's bound
+
+
 def test_a_user_keeps_the_index_near_the_bound_and_loses_it_well_below(
     module_db: Database, settings
 ):
