@@ -271,6 +271,14 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5))
     ax.plot(sizes_, [c["mempg"]["p95_ms"] for c in classes], "o-", label="search_memories p95")
     ax.plot(sizes_, [c["exact"]["p95_ms"] for c in classes], "s--", label="exact path p95")
+    before = (results.get("before_0022") or {}).get("classes")
+    if before:  # a run on the same database before the per-user indexes (0022), merged in
+        ax.plot(
+            [c["memories_per_user"] for c in before],
+            [c["mempg"]["p95_ms"] for c in before],
+            "x:",
+            label="search_memories p95 before 0022",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("memories of the user")
@@ -323,12 +331,14 @@ def measure_database(
             figures["user_indexes"] = {
                 "built": sum(b["action"] == "create" for b in built),
                 "seconds": round(time.perf_counter() - began, 2),
-                "bytes": conn.execute(
-                    "SELECT coalesce(sum(pg_relation_size(i.indexrelid)), 0) FROM pg_index i"
-                    " JOIN pg_class c ON c.oid = i.indexrelid"
-                    " WHERE i.indrelid = 'memory.memories'::regclass"
-                    " AND c.relname LIKE 'memories\\_ann\\_user\\_%'"
-                ).fetchone()[0],
+                "bytes": int(
+                    conn.execute(
+                        "SELECT coalesce(sum(pg_relation_size(i.indexrelid)), 0) FROM pg_index i"
+                        " JOIN pg_class c ON c.oid = i.indexrelid"
+                        " WHERE i.indrelid = 'memory.memories'::regclass"
+                        " AND c.relname LIKE 'memories\\_ann\\_user\\_%'"
+                    ).fetchone()[0]
+                ),
             }
             log(f"per-user indexes: {figures['user_indexes']}")
         work = query_work(conn, counts, args.dim, args.queries, seed=13)
