@@ -61,6 +61,9 @@ ANN_INDEXES = (
 # maintenance, so they differ from one day to the next: the file holds the partitioned table,
 # its indexes and policies, and leaves them out (with their indexes, attachments and settings).
 _DATED_PARTITION = re.compile(r"^metrics_p\d{8}(_|$)")
+# The heavy users' own HNSW indexes (0022) are built and dropped by `mempg maintain` as users grow
+# and shrink (memory.user_index_plan(); their names hold a hash of the user id): data, not schema.
+_USER_INDEX = re.compile(r"^memories_ann_user_[0-9a-f]{16}$")
 _TEXT_SEARCH = re.compile(r"to_tsvector\('((?:[^']|'')+)'::regconfig")
 
 
@@ -102,6 +105,7 @@ def dump(url: str, schemas: list[str]) -> list[Entry]:
             and current["type"] not in LEFT_OUT
             and not _about_function(current)
             and not _dated_partition(current)
+            and not _user_index(current)
         ):
             text = "\n".join(line for line in lines if line.strip()).strip()
             entries.append(Entry(current["type"], current["schema"], current["name"], text))
@@ -127,6 +131,15 @@ def _about_function(header: dict[str, str]) -> bool:
 def _dated_partition(header: dict[str, str]) -> bool:
     """An entry of a daily partition of agent.metrics (its table, attachment, indexes, RLS)."""
     return header["schema"] == "agent" and bool(_DATED_PARTITION.match(header["name"]))
+
+
+def _user_index(header: dict[str, str]) -> bool:
+    """A heavy user's own HNSW index on memory.memories (user_indexes.sql)."""
+    return (
+        header["schema"] == "memory"
+        and header["type"] == "INDEX"
+        and bool(_USER_INDEX.match(header["name"]))
+    )
 
 
 def _sort_key(entry: Entry) -> tuple[str, int, str, str]:

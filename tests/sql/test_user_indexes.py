@@ -128,6 +128,8 @@ def test_maintain_builds_it_and_search_takes_the_users_own_index(module_db: Data
     assert report["user_indexes"] == [{"action": "create", "user_id": BIG, "index": name}]
     assert has_index(module_db.url, BIG) and not has_index(module_db.url, SMALLER)
     assert maintain(module_db.url)["user_indexes"] == []  # nothing left to do
+    verified = run_mempg("verify", url=module_db.url)  # data, not schema: not a difference
+    assert verified.returncode == 0, verified.stdout + verified.stderr
     query = clustered(1, CENTRES, spread=0.8, seed=5)[0]
     statement = "SELECT * FROM memory.search_memories(%s, %s, 10, '{}', '{}', 0)"
     own = nested_plans(module_db.url, BIG, statement, (query, BIG))
