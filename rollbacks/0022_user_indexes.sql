@@ -32,11 +32,7 @@ $$;
 --     it (pgvector's documentation gives the same + 0).
 -- memory.scope_size() counts the user's matching rows with a bounded index scan (rows not deleted:
 -- an upper bound that the index answers alone), and memory.takes_exact_path() takes the exact
--- path while that count is at most memory.settings.exact_search_max_rows, or while the user's
--- share of the table is below exact_search_max_share (0022).
--- A heavy user with an HNSW index of their own (user_indexes.sql, 0022) takes the HNSW path
--- without counting when the search has no metadata or category filter: the planner takes their
--- index (the path plans each call), whose first pass needs only memory.settings.user_index_ef_search.
+-- path while that count is at most memory.settings.exact_search_max_rows.
 -- The function-level SET clauses restore every planner and hnsw setting when the function returns;
 -- for hnsw.ef_search and hnsw.max_scan_tuples they only carry pgvector's defaults, since the body
 -- sets both (set_config(..., true) inside the function is undone at its exit): from the user's
@@ -198,11 +194,6 @@ BEGIN
         v_share := memory.user_share(search_memories_ann.query_user_id);
     END IF;
     SELECT * INTO v_scan FROM memory.ann_scan_settings(v_share, v_needed);
-    -- the user's own index (user_indexes.sql), which the planner takes for this user: every row
-    -- of that graph is theirs, so the first pass needs only the rows asked for
-    IF memory.has_user_index(search_memories_ann.query_user_id) THEN
-        v_scan.ef_search := (SELECT s.user_index_ef_search FROM memory.settings AS s);
-    END IF;
     PERFORM set_config('hnsw.ef_search', greatest(v_scan.ef_search, search_memories_ann.match_count)::text, true),
             set_config('hnsw.max_scan_tuples', v_scan.max_scan_tuples::text, true);
     RETURN QUERY
@@ -261,23 +252,17 @@ COMMENT ON FUNCTION memory.vector_candidates(vector, text, integer, jsonb, text[
     'Nearest memories of one user in a scope, exact or iterative HNSW by the size of the user''s slice';
 
 -- memory.takes_exact_path(): the one routing rule, for search and for deduplication: exact while
--- the user's matching rows are at most memory.settings.exact_search_max_rows, or while the user
--- holds less than exact_search_max_share of the table (0022: at 1,000,000 rows a user with 1% of
--- them searched the shared graph in 1.8x the exact path's time at recall@10 0.9875; the share is
--- the user's whole count, an upper bound of a filtered one), or when there is no vector index;
--- iterative HNSW above; a user's own index first, for a search without filters.
+-- the user's matching rows are at most memory.settings.exact_search_max_rows (or when there is
+-- no vector index), iterative HNSW above.
 CREATE OR REPLACE FUNCTION memory.takes_exact_path(query_user_id text, metadata_filter jsonb, category_filter text[])
 RETURNS boolean
 LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT NOT (takes_exact_path.metadata_filter = '{}'::jsonb AND cardinality(takes_exact_path.category_filter) = 0
-                AND memory.has_user_index(takes_exact_path.query_user_id))
-           AND (memory.scope_size(takes_exact_path.query_user_id, takes_exact_path.metadata_filter,
-                                  takes_exact_path.category_filter, s.exact_search_max_rows) <= s.exact_search_max_rows
-                OR coalesce(memory.user_share(takes_exact_path.query_user_id) < s.exact_search_max_share, false)
-                OR NOT memory.has_ann_index())
+    SELECT memory.scope_size(takes_exact_path.query_user_id, takes_exact_path.metadata_filter,
+                             takes_exact_path.category_filter, s.exact_search_max_rows) <= s.exact_search_max_rows
+           OR NOT memory.has_ann_index()
     FROM memory.settings AS s
 $$;
 
@@ -318,8 +303,7 @@ AS $$
     SELECT EXISTS (
         SELECT 1 FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
         JOIN pg_catalog.pg_am AS am ON am.oid = c.relam
-        WHERE i.indrelid = 'memory.memories'::regclass AND am.amname IN ('hnsw', 'diskann') AND i.indisvalid
-          AND c.relname NOT LIKE 'memories\_ann\_user\_%')  -- a user's own index serves them alone
+        WHERE i.indrelid = 'memory.memories'::regclass AND am.amname IN ('hnsw', 'diskann') AND i.indisvalid)
 $$;
 
 COMMENT ON FUNCTION memory.has_ann_index() IS

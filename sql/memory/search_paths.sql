@@ -172,21 +172,25 @@ DECLARE
     -- relaxed order: a margin of rows is taken, then re-sorted
     v_needed integer := search_memories_ann.match_count * 2 + 10;
     v_share double precision;
+    v_own_index boolean := false;
     v_scan record;
 BEGIN
-    IF memory.has_user_index(search_memories_ann.query_user_id) THEN
-        -- the user's own index (user_indexes.sql), which the planner takes for this user: every
-        -- row of that graph is theirs, so the first pass needs no widening for a share, only for
-        -- the graph's size (memory.user_index_ef_search())
+    -- With no filter narrowing the rows further, the first pass follows what the walk meets: the
+    -- user's own index (user_indexes.sql, which the planner takes for this user), where every
+    -- row is theirs and only the graph's size widens it (memory.user_index_ef_search()), or the
+    -- user's share of the shared one. With a filter, the settings (share NULL).
+    IF search_memories_ann.metadata_filter = '{}'::jsonb AND cardinality(search_memories_ann.category_filter) = 0
+       AND search_memories_ann.any_agent AND search_memories_ann.scope IS NULL THEN
+        v_own_index := memory.has_user_index(search_memories_ann.query_user_id);
+        IF NOT v_own_index THEN
+            v_share := memory.user_share(search_memories_ann.query_user_id);
+        END IF;
+    END IF;
+    IF v_own_index THEN
         SELECT memory.user_index_ef_search(search_memories_ann.query_user_id) AS ef_search,
                s.hnsw_max_scan_tuples AS max_scan_tuples
         INTO v_scan FROM memory.settings AS s;
     ELSE
-        -- the user's share, when no filter narrows the rows further; else the settings (share NULL)
-        IF search_memories_ann.metadata_filter = '{}'::jsonb AND cardinality(search_memories_ann.category_filter) = 0
-           AND search_memories_ann.any_agent AND search_memories_ann.scope IS NULL THEN
-            v_share := memory.user_share(search_memories_ann.query_user_id);
-        END IF;
         SELECT * INTO v_scan FROM memory.ann_scan_settings(v_share, v_needed);
     END IF;
     PERFORM set_config('hnsw.ef_search', greatest(v_scan.ef_search, search_memories_ann.match_count)::text, true),

@@ -10,10 +10,12 @@ import pytest
 from helpers import (
     BASE_IDS,
     BASELINE,
+    ROOT,
     Database,
     fingerprint,
     ledger,
     run_mempg,
+    scratch_database,
     write_migration,
     yoyo_applied,
 )
@@ -55,6 +57,19 @@ def test_apply_then_rollback_all_then_apply_gives_the_identical_schema(empty_db:
     again = run_mempg("apply", url=empty_db.url)
     assert again.returncode == 0, again.stderr
     assert fingerprint(empty_db) == first
+
+
+def test_rolling_back_the_newest_migration_gives_the_schema_of_the_one_before(empty_db: Database):
+    """A rollback restores its predecessor's definitions (functions included), not only drops:
+    0022's once restored sql/'s current search paths instead of 0018's."""
+    migrations = sorted(p.stem for p in (ROOT / "migrations").glob("*.sql"))
+    assert run_mempg("apply", url=empty_db.url).returncode == 0
+    back = run_mempg("rollback", "--steps", "1", url=empty_db.url)
+    assert back.returncode == 0, back.stderr
+    with scratch_database("mempg_before") as before:
+        built = run_mempg("apply", "--to", migrations[-2], url=before.url)
+        assert built.returncode == 0, built.stderr
+        assert fingerprint(empty_db) == fingerprint(before)
 
 
 def test_rollback_all_removes_every_schema_but_the_runner_ledger(empty_db: Database):
