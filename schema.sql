@@ -1244,6 +1244,7 @@ CREATE TABLE memory.settings (
     user_index_max_share double precision DEFAULT 0.5 NOT NULL,
     user_index_max_count integer DEFAULT 50 NOT NULL,
     user_index_ef_search integer DEFAULT 40 NOT NULL,
+    relevance_half_life interval DEFAULT '30 days'::interval NOT NULL,
     CONSTRAINT exact_search_max_share_range CHECK (((exact_search_max_share >= (0)::double precision) AND (exact_search_max_share <= (1)::double precision))),
     CONSTRAINT full_text_common_docs_range CHECK (((full_text_common_docs >= 1) AND (full_text_common_docs <= 100000))),
     CONSTRAINT max_categories_range CHECK (((max_categories >= 0) AND (max_categories <= 100))),
@@ -1257,6 +1258,7 @@ CREATE TABLE memory.settings (
     CONSTRAINT max_source_chars_range CHECK (((max_source_chars >= 1) AND (max_source_chars <= 255))),
     CONSTRAINT merge_at_most_replace CHECK ((merge_threshold <= replace_threshold)),
     CONSTRAINT one_row CHECK (singleton),
+    CONSTRAINT relevance_half_life_range CHECK ((relevance_half_life > '00:00:00'::interval)),
     CONSTRAINT settings_exact_search_max_rows_check CHECK (((exact_search_max_rows >= 1) AND (exact_search_max_rows <= 1000000))),
     CONSTRAINT settings_hnsw_ef_search_check CHECK (((hnsw_ef_search >= 1) AND (hnsw_ef_search <= 1000))),
     CONSTRAINT settings_hnsw_max_scan_tuples_check CHECK ((hnsw_max_scan_tuples >= 1)),
@@ -1878,10 +1880,13 @@ COMMENT ON COLUMN memory.entity_relations.fact_key IS 'relation and object (or n
 COMMENT ON COLUMN memory.entity_relations.single_key IS 'The relation, when it is single-valued and the fact not retracted (else NULL): the temporal key one_object_at_a_time';
 
 -- COMMENT ON COLUMN memory.memories.decayed_at
-COMMENT ON COLUMN memory.memories.decayed_at IS 'When decay_memories() last lowered relevance_score';
+COMMENT ON COLUMN memory.memories.decayed_at IS 'When decay_memories() last stored a decayed relevance_score (NULL: never; reads decay from last_accessed_at)';
 
 -- COMMENT ON COLUMN memory.memories.hash
 COMMENT ON COLUMN memory.memories.hash IS 'sha256 of the normalised text (memory.text_hash); exact duplicates share it';
+
+-- COMMENT ON COLUMN memory.memories.relevance_score
+COMMENT ON COLUMN memory.memories.relevance_score IS 'Relevance as of the later of last_accessed_at and decayed_at; memory.decayed_relevance() gives it now';
 
 -- COMMENT ON COLUMN memory.quota_plans.max_bytes
 COMMENT ON COLUMN memory.quota_plans.max_bytes IS 'At most this many bytes of memory text plus metadata (JSON text) per user; NULL: no cap';
@@ -1951,6 +1956,9 @@ COMMENT ON COLUMN memory.settings.max_source_chars IS 'Longest source, in charac
 
 -- COMMENT ON COLUMN memory.settings.merge_threshold
 COMMENT ON COLUMN memory.settings.merge_threshold IS 'Cosine similarity from which a new memory is merged into an existing one (MERGE)';
+
+-- COMMENT ON COLUMN memory.settings.relevance_half_life
+COMMENT ON COLUMN memory.settings.relevance_half_life IS 'A memory''s relevance halves every relevance_half_life since its last use (memory.decayed_relevance, computed when read)';
 
 -- COMMENT ON COLUMN memory.settings.replace_threshold
 COMMENT ON COLUMN memory.settings.replace_threshold IS 'Cosine similarity from which a new memory replaces the text of an existing one (UPDATE)';

@@ -1,7 +1,8 @@
 -- memory.cleanup_old_memories(): forgetting, in two steps and in batches (SKIP LOCKED, so it never
 -- waits for the application and can run from cron while users write):
 --   1. soft-delete live memories created and last accessed more than `retention` ago whose
---      relevance fell below min_relevance (history records a DELETE);
+--      relevance, decayed to now (memory.decayed_relevance()), fell below min_relevance (history
+--      records a DELETE);
 --   2. purge (hard-delete, with their history) memories soft-deleted more than purge_after ago.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
@@ -32,14 +33,15 @@ BEGIN
     PERFORM memory.check_count(cleanup_old_memories.batch_size, 'batch_size', 1000000);
 
     WITH victims AS (
-        SELECT m.id FROM memory.memories AS m
+        SELECT m.id FROM memory.memories AS m CROSS JOIN memory.settings AS s
         WHERE NOT m.is_deleted
           AND m.created_at < now() - cleanup_old_memories.retention
           AND m.last_accessed_at < now() - cleanup_old_memories.retention
-          AND m.relevance_score < cleanup_old_memories.min_relevance
+          AND memory.decayed_relevance(m.relevance_score, m.last_accessed_at, m.decayed_at, s.relevance_half_life)
+              < cleanup_old_memories.min_relevance
         ORDER BY m.last_accessed_at
         LIMIT cleanup_old_memories.batch_size
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF m SKIP LOCKED
     )
     UPDATE memory.memories AS m SET is_deleted = true, deleted_at = now()
     FROM victims AS v WHERE m.id = v.id;

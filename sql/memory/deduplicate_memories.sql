@@ -106,7 +106,9 @@ BEGIN
             version = CASE WHEN v_event = 'NOOP' THEN m.version ELSE m.version + 1 END,
             metadata = v_metadata,
             categories = v_categories,
-            relevance_score = greatest(m.relevance_score, NEW.relevance_score),
+            relevance_score = greatest(memory.decayed_relevance(m.relevance_score, m.last_accessed_at, m.decayed_at,
+                                                                v_settings.relevance_half_life),
+                                       NEW.relevance_score),
             access_count = m.access_count + 1,
             last_accessed_at = now(),
             expires_at = v_expires_at
@@ -140,8 +142,11 @@ SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     WITH bumped AS (
         UPDATE memory.memories AS m
-        SET relevance_score = greatest(m.relevance_score, bump_access.relevance),
+        SET relevance_score = greatest(memory.decayed_relevance(m.relevance_score, m.last_accessed_at, m.decayed_at,
+                                                                s.relevance_half_life),
+                                       bump_access.relevance),
             access_count = m.access_count + 1, last_accessed_at = now()
+        FROM memory.settings AS s
         WHERE m.id = bump_access.id AND NOT m.is_deleted
         RETURNING 1
     )

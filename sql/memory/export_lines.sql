@@ -7,9 +7,11 @@
 --   {"type": "memory", "id", "user_id", "agent_id", "run_id", "memory", "embedding", "metadata",
 --    "categories", "memory_type", "source", "relevance_score", "expires_at", "created_at",
 --    "updated_at", "version", "is_deleted", "deleted_at", "access_count", "last_accessed_at",
---    "history": [{"event", "old_memory", "new_memory", "old_version", "new_version", "db_role",
+--    "decayed_at", "history": [{"event", "old_memory", "new_memory", "old_version", "new_version", "db_role",
 --    "app_user_id", "created_at"}], "entities": [{"id", "role"}]}
---                                   and pending memories the same way: "embedding": null, "pending": true
+--                                   and pending memories the same way: "embedding": null, "pending": true;
+--                                   relevance_score as stored, as of the later of last_accessed_at
+--                                   and decayed_at (memory.decayed_relevance() decays it to now)
 --   {"type": "relation", "id", "user_id", "subject", "relation", "object" | "value", "fact",
 --    "valid_from", "valid_to", "source_memory"}                     records not expired
 --   {"type": "interaction", "id", "user_id", "entity", "summary", "occurred_at", "channel",
@@ -43,7 +45,7 @@ AS $$
                    'source', m.source, 'relevance_score', m.relevance_score, 'expires_at', m.expires_at,
                    'created_at', m.created_at, 'updated_at', m.updated_at, 'version', m.version,
                    'is_deleted', m.is_deleted, 'deleted_at', m.deleted_at, 'access_count', m.access_count,
-                   'last_accessed_at', m.last_accessed_at,
+                   'last_accessed_at', m.last_accessed_at, 'decayed_at', m.decayed_at,
                    'history', coalesce((
                        SELECT jsonb_agg(jsonb_build_object(
                                   'event', h.event, 'old_memory', h.old_memory, 'new_memory', h.new_memory,

@@ -1,5 +1,6 @@
 -- memory.get_memory(): one live memory by id (P0002 when it does not exist, is deleted or expired,
--- or belongs to another user: row-level security makes those look the same).
+-- or belongs to another user: row-level security makes those look the same). relevance_score is
+-- the relevance now, decayed since the last access (memory.decayed_relevance()).
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION memory.get_memory(id uuid)
@@ -14,9 +15,10 @@ BEGIN
     END IF;
     RETURN QUERY
     SELECT m.id, m.user_id, m.agent_id, m.run_id, m.memory, m.metadata, m.categories, m.memory_type, m.source,
-           m.hash, m.relevance_score, m.access_count, m.last_accessed_at, m.version, m.expires_at,
+           m.hash, memory.decayed_relevance(m.relevance_score, m.last_accessed_at, m.decayed_at, s.relevance_half_life),
+           m.access_count, m.last_accessed_at, m.version, m.expires_at,
            m.created_at, m.updated_at
-    FROM memory.memories AS m
+    FROM memory.memories AS m CROSS JOIN memory.settings AS s
     WHERE m.id = get_memory.id AND memory.is_live(m.is_deleted, m.expires_at);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'memory % not found', get_memory.id USING ERRCODE = 'P0002';

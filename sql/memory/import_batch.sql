@@ -289,7 +289,7 @@ BEGIN
                     INSERT INTO memory.memories AS m (
                         id, user_id, agent_id, run_id, memory, embedding, metadata, categories, memory_type, source,
                         relevance_score, expires_at, created_at, updated_at, version, is_deleted, deleted_at,
-                        access_count, last_accessed_at)
+                        access_count, last_accessed_at, decayed_at)
                     SELECT coalesce(c.id, gen_random_uuid()), v_row.user_id, v_row.agent_id, v_row.run_id, v_row.memory,
                            v_embedding, coalesce(v_row.metadata, '{}'), coalesce(v_row.categories, '{}'),
                            v_row.memory_type, v_row.source, coalesce(v_row.relevance_score, 1),
@@ -299,7 +299,8 @@ BEGIN
                            coalesce((v_row.restore ->> 'is_deleted')::boolean, false),
                            (v_row.restore ->> 'deleted_at')::timestamptz,
                            coalesce((v_row.restore ->> 'access_count')::integer, 0),
-                           coalesce((v_row.restore ->> 'last_accessed_at')::timestamptz, now())
+                           coalesce((v_row.restore ->> 'last_accessed_at')::timestamptz, now()),
+                           (v_row.restore ->> 'decayed_at')::timestamptz
                     FROM (SELECT coalesce((v_row.restore ->> 'id')::uuid, v_row.preferred_id) AS id) AS wanted
                     LEFT JOIN memory.memories AS taken ON taken.id = wanted.id
                     CROSS JOIN LATERAL (SELECT CASE WHEN taken.id IS NULL THEN wanted.id END AS id) AS c

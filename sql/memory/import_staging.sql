@@ -17,7 +17,7 @@
 --                pending memory (memory.pending_memories) to be embedded later;
 --   entities     add_memory's entities argument, with entity ids of the source (translated);
 --   restore      for a line of a mempg export: {"id", "version", "is_deleted", "deleted_at",
---                "access_count", "last_accessed_at", "history": [...]}, restored verbatim;
+--                "access_count", "last_accessed_at", "decayed_at", "history": [...]}, restored verbatim;
 --   the outcome columns (memory_id, event, error_code, error) are written by import_batch.
 -- pg_temp.memory_import_records holds the other records (kind entity, relation, interaction or
 -- history) as JSON documents, documented beside memory.import_batch().

@@ -1,6 +1,7 @@
 -- memory.list_memories(): a user's live memories, newest first, one page at a time. Keyset
 -- pagination on (created_at, id): pass the last row's created_at and id to get the next page.
 -- Pages stay stable while memories are added (new ones sort before the first page), unlike OFFSET.
+-- relevance_score is the relevance now, decayed since the last access (memory.decayed_relevance()).
 -- Identifiers are checked as add_memory checks them: an empty agent_id is refused, not a filter
 -- that matches nothing.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
@@ -31,9 +32,10 @@ BEGIN
     PERFORM memory.check_count(list_memories.page_size, 'page_size');
     RETURN QUERY
     SELECT m.id, m.user_id, m.agent_id, m.run_id, m.memory, m.metadata, m.categories, m.memory_type, m.source,
-           m.hash, m.relevance_score, m.access_count, m.last_accessed_at, m.version, m.expires_at,
+           m.hash, memory.decayed_relevance(m.relevance_score, m.last_accessed_at, m.decayed_at, s.relevance_half_life),
+           m.access_count, m.last_accessed_at, m.version, m.expires_at,
            m.created_at, m.updated_at
-    FROM memory.memories AS m
+    FROM memory.memories AS m CROSS JOIN memory.settings AS s
     WHERE m.user_id = list_memories.user_id AND memory.is_live(m.is_deleted, m.expires_at)
       AND (list_memories.agent_id IS NULL OR m.agent_id = list_memories.agent_id)
       AND (list_memories.run_id IS NULL OR m.run_id = list_memories.run_id)

@@ -380,6 +380,13 @@ def _world(conn: psycopg.Connection) -> None:
         "SELECT memory.record_interaction(%s, 'Coffee with Alice', '2024-07-01', 'meeting', '{}', %s)",
         (ids["Alice"], [alice_id]),
     )
+    # a memory unused for 40 days whose decayed relevance was stored (relevance and decayed_at
+    # travel together: a restore must not decay it a second time)
+    conn.execute(
+        "UPDATE memory.memories SET last_accessed_at = now() - interval '40 days' WHERE id = %s",
+        (alice_id,),
+    )
+    assert conn.execute("SELECT memory.decay_memories()").fetchone()[0] >= 1
 
 
 def _normalised_export(db: Database) -> list[dict]:
@@ -421,6 +428,7 @@ def test_an_export_reads_back_as_it_was(db: Database, tmp_path: Path) -> None:
         assert code == 0, err
         assert set(report["events"]["memory"]) == {"RESTORE"}
         assert _normalised_export(other) == _normalised_export(db)
+        assert any(line.get("decayed_at") for line in _normalised_export(other))
         second = mempg_import(other, exported)
         assert set(second[1]["events"]["memory"]) == {"SKIP"}
 

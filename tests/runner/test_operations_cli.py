@@ -79,7 +79,7 @@ def test_maintain_runs_the_memory_job_vacuum_and_reindex(db: Database):
     result = run_mempg("maintain", "--vacuum", "--reindex", "--json", url=db.url)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["skipped"] is False and "decayed" in report["memory"]
+    assert report["skipped"] is False and "purged" in report["memory"]
     assert "memory.memories" in report["vacuumed"] and "app.audit_log" in report["vacuumed"]
     assert report["reindexed"] == ["memory.memories_thin"]
     assert report["user_indexes"] == []  # nobody is heavy enough (tests/sql/test_user_indexes.py)
@@ -98,15 +98,17 @@ def test_maintain_runs_the_memory_job_vacuum_and_reindex(db: Database):
 def test_maintain_skips_cleanly_while_another_runner_holds_the_lock(db: Database):
     add_data(db)
     with psycopg.connect(db.url, autocommit=True) as conn:
-        conn.execute("UPDATE memory.memories SET last_accessed_at = now() - interval '30 days'")
+        conn.execute(
+            "UPDATE memory.memories SET is_deleted = true, deleted_at = now() - interval '60 days'"
+        )
         conn.execute("SELECT pg_advisory_lock(%s::int, %s::int)", (LOCK_CLASS, LOCK_MIGRATIONS))
         result = run_mempg("maintain", "--lock-wait", "0.3", "--json", url=db.url)
-        relevance = conn.execute("SELECT relevance_score FROM memory.memories").fetchone()
+        left = conn.execute("SELECT count(*) FROM memory.memories").fetchone()
     assert result.returncode == 0
     assert json.loads(result.stdout)["skipped"] is True
-    assert relevance == (1.0,)  # the job did not run: nothing decayed
+    assert left == (1,)  # the job did not run: nothing purged
     after = run_mempg("maintain", "--json", url=db.url)
-    assert json.loads(after.stdout)["memory"]["decayed"] == 1
+    assert json.loads(after.stdout)["memory"]["purged"] == 1
 
 
 def test_backup_verify_restores_every_row_and_passes_verify(db: Database, tmp_path):

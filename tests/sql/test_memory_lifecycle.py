@@ -31,12 +31,19 @@ def add(conn, text: str, seed: int, user: str = "alice") -> str:
 
 
 def relevance(conn, memory_id: str) -> float:
+    """The relevance a reader sees: get_memory decays it to now."""
     return conn.execute(
-        "SELECT relevance_score FROM memory.memories WHERE id = %s", (memory_id,)
+        "SELECT relevance_score FROM memory.get_memory(%s)", (memory_id,)
     ).fetchone()[0]
 
 
-def test_relevance_halves_every_half_life_since_last_access(admin, service):
+def stored(conn, memory_id: str) -> tuple:
+    return conn.execute(
+        "SELECT relevance_score, ctid::text FROM memory.memories WHERE id = %s", (memory_id,)
+    ).fetchone()
+
+
+def test_relevance_halves_every_half_life_since_last_access_when_read(admin, service):
     a = add(admin, "thirty days", 1)
     b = add(admin, "sixty days", 2)
     fresh = add(admin, "today", 3)
@@ -48,10 +55,40 @@ def test_relevance_halves_every_half_life_since_last_access(admin, service):
         "UPDATE memory.memories SET last_accessed_at = now() - interval '60 days' WHERE id = %s",
         (b,),
     )
-    assert service.execute("SELECT memory.decay_memories('30 days')").fetchone() == (2,)
+    before = {m: stored(admin, m) for m in (a, b, fresh)}
     assert relevance(admin, a) == pytest.approx(0.5, abs=1e-6)
     assert relevance(admin, b) == pytest.approx(0.25, abs=1e-6)
-    assert relevance(admin, fresh) == 1.0
+    assert relevance(admin, fresh) == pytest.approx(1.0, abs=1e-6)
+    listed = admin.execute(
+        "SELECT id::text, relevance_score FROM memory.list_memories('alice')"
+    ).fetchall()
+    assert dict(listed)[b] == pytest.approx(0.25, abs=1e-6)
+    # the maintenance job decays nothing by writing: every row is the tuple it was
+    report = service.execute("SELECT memory.maintain_memory_performance()").fetchone()[0]
+    assert "decayed" not in report
+    assert {m: stored(admin, m) for m in (a, b, fresh)} == before
+
+
+def test_the_half_life_is_a_setting(admin, service):
+    a = add(admin, "m", 1)
+    admin.execute("UPDATE memory.memories SET last_accessed_at = now() - interval '30 days'")
+    admin.execute("UPDATE memory.settings SET relevance_half_life = '10 days'")
+    assert relevance(admin, a) == pytest.approx(0.125, abs=1e-6)
+    with pytest.raises(psycopg.errors.CheckViolation, match="relevance_half_life_range"):
+        admin.execute("UPDATE memory.settings SET relevance_half_life = '0 days'")
+
+
+def test_decay_memories_stores_what_readers_already_see(admin, service):
+    a = add(admin, "thirty days", 1)
+    fresh = add(admin, "today", 2)
+    admin.execute(
+        "UPDATE memory.memories SET last_accessed_at = now() - interval '30 days' WHERE id = %s",
+        (a,),
+    )
+    assert service.execute("SELECT memory.decay_memories()").fetchone() == (1,)
+    assert stored(admin, a)[0] == pytest.approx(0.5, abs=1e-6)
+    assert relevance(admin, a) == pytest.approx(0.5, abs=1e-6)  # not decayed twice
+    assert relevance(admin, fresh) == pytest.approx(1.0, abs=1e-6)
     # running again at once changes nothing: decay is measured from the last decay
     assert service.execute("SELECT memory.decay_memories('30 days')").fetchone() == (0,)
     assert relevance(admin, a) == pytest.approx(0.5, abs=1e-6)
@@ -64,8 +101,25 @@ def test_decay_composes_across_runs(admin, service):
         " interval '10 days', relevance_score = power(0.5, 10.0 / 30) WHERE id = %s",
         (a,),
     )
-    service.execute("SELECT memory.decay_memories('30 days')")
     assert relevance(admin, a) == pytest.approx(0.5 ** (20 / 30), abs=1e-6)
+    service.execute("SELECT memory.decay_memories('30 days')")
+    assert stored(admin, a)[0] == pytest.approx(0.5 ** (20 / 30), abs=1e-6)
+    assert relevance(admin, a) == pytest.approx(0.5 ** (20 / 30), abs=1e-6)
+
+
+def test_a_duplicate_add_lifts_relevance_from_its_decayed_value(admin, service):
+    a = add(admin, "m", 1)
+    admin.execute(
+        "UPDATE memory.memories SET last_accessed_at = now() - interval '60 days' WHERE id = %s",
+        (a,),
+    )
+    # an import brings its own relevance: 0.4 beats the decayed 0.25, not the stored 1
+    admin.execute(
+        "INSERT INTO memory.memories (user_id, memory, embedding, relevance_score)"
+        " VALUES ('alice', 'm', %s, 0.4)",
+        (unit(1),),
+    )
+    assert relevance(admin, a) == pytest.approx(0.4, abs=1e-6)
 
 
 def test_touching_a_memory_makes_it_fully_relevant_again(db: Database, admin, service):
@@ -78,12 +132,12 @@ def test_touching_a_memory_makes_it_fully_relevant_again(db: Database, admin, se
         )
     row = admin.execute("SELECT relevance_score, access_count FROM memory.memories").fetchone()
     assert row == (1.0, 1)
+    assert relevance(admin, a) == pytest.approx(1.0, abs=1e-6)
 
 
 @pytest.mark.parametrize(
     "call",
     [
-        "memory.decay_memories(NULL)",
         "memory.decay_memories('0 days')",
         "memory.decay_memories('-1 day')",
         "memory.cleanup_old_memories(retention => '0 days')",
@@ -108,6 +162,7 @@ def test_cleanup_soft_deletes_old_unused_irrelevant_memories_and_purges_long_del
             [
                 "old irrelevant",
                 "old relevant",
+                "old, decayed",
                 "recent irrelevant",
                 "deleted long ago",
                 "deleted lately",
@@ -117,22 +172,27 @@ def test_cleanup_soft_deletes_old_unused_irrelevant_memories_and_purges_long_del
     }
     admin.execute("""
         UPDATE memory.memories SET created_at = now() - interval '400 days',
-               last_accessed_at = now() - interval '400 days', relevance_score = 0.05
+               last_accessed_at = now() - interval '400 days', relevance_score = 0.05, decayed_at = now()
         WHERE memory = 'old irrelevant';
         UPDATE memory.memories SET created_at = now() - interval '400 days',
-               last_accessed_at = now() - interval '400 days', relevance_score = 0.9
+               last_accessed_at = now() - interval '400 days', relevance_score = 0.9, decayed_at = now()
         WHERE memory = 'old relevant';
+        -- relevance 1 when last used, 400 days ago: about 0.0001 now, without any decay run
+        UPDATE memory.memories SET created_at = now() - interval '400 days',
+               last_accessed_at = now() - interval '400 days'
+        WHERE memory = 'old, decayed';
         UPDATE memory.memories SET relevance_score = 0.05 WHERE memory = 'recent irrelevant';
         UPDATE memory.memories SET is_deleted = true, deleted_at = now() - interval '40 days'
         WHERE memory = 'deleted long ago';
         UPDATE memory.memories SET is_deleted = true, deleted_at = now() - interval '10 days'
         WHERE memory = 'deleted lately';
     """)
-    assert service.execute("SELECT * FROM memory.cleanup_old_memories()").fetchone() == (1, 1)
+    assert service.execute("SELECT * FROM memory.cleanup_old_memories()").fetchone() == (2, 1)
     state = dict(admin.execute("SELECT memory, is_deleted FROM memory.memories").fetchall())
     assert state == {
         "old irrelevant": True,
         "old relevant": False,
+        "old, decayed": True,
         "recent irrelevant": False,
         "deleted lately": True,
     }
@@ -205,8 +265,7 @@ def test_the_maintenance_job_reports_what_it_did(admin, service):
     add(admin, "m", 1)
     admin.execute("UPDATE memory.memories SET last_accessed_at = now() - interval '30 days'")
     report = service.execute("SELECT memory.maintain_memory_performance()").fetchone()[0]
-    assert {k: report[k] for k in ("decayed", "expired", "soft_deleted", "purged")} == {
-        "decayed": 1,
+    assert {k: report[k] for k in ("expired", "soft_deleted", "purged")} == {
         "expired": 0,
         "soft_deleted": 0,
         "purged": 0,

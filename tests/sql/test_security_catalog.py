@@ -166,6 +166,7 @@ INLINED = {
     "memory.rrf_share",
     "memory.entity_boost_weight",
     "memory.facts_around",
+    "memory.decayed_relevance",
 }
 
 

@@ -104,6 +104,7 @@ def _mempg_memory(value: dict[str, Any], text: str) -> MemoryRow:
             "deleted_at",
             "access_count",
             "last_accessed_at",
+            "decayed_at",
             "history",
         )
     }
