@@ -19,7 +19,7 @@ TORCH_CPU := torch==2.13.0+cpu
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 MEMPG  := $(BIN)/mempg
 
-.PHONY: migrate test mcp test-upgrade bench bench-full bench-check bench-quality bench-scale bench-agent bench-entities bench-import loadtest psql db-stop lint fmt clean
+.PHONY: migrate test mcp test-upgrade test-halfvec bench bench-full bench-check bench-quality bench-scale bench-halfvec bench-agent bench-entities bench-import loadtest psql db-stop lint fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -83,6 +83,11 @@ test-upgrade: $(TEST_STAMP)
 	MEMPG_TEST_UPGRADE_FROM=$$($(BIN)/python -c 'from runner.releases import PREVIOUS_RELEASE; print(PREVIOUS_RELEASE)') \
 		$(BIN)/python -m pytest $(PYTEST_XDIST) tests/sql $(PYTEST_ARGS)
 
+# The SQL and import suites again, on an install that stores embeddings as halfvec
+# (`mempg apply --embedding-type halfvec`, 0024): every function must work with both types.
+test-halfvec: $(TEST_STAMP)
+	MEMPG_TEST_EMBEDDING_TYPE=halfvec $(BIN)/python -m pytest $(PYTEST_XDIST) tests/sql tests/importing $(PYTEST_ARGS)
+
 # Benchmarks (not part of `make test`): quick under 10 minutes on 2 cores; see bench/run.py.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench --mode quick
@@ -106,6 +111,11 @@ bench-quality: $(QUALITY_STAMP)
 # SCALE_ARGS="--rows 200000" for a smoke run (written to bench/results/scale-smoke.json).
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale $(SCALE_ARGS)
+
+# vector against halfvec storage (not part of `make test`; about 3 minutes): the same 100,000
+# clustered 1536-dim memories in two installs; bench/results/embedding-types.json.
+bench-halfvec: $(STAMP)
+	$(BIN)/python -m bench.embedding_types $(HALFVEC_ARGS)
 
 # Entities (not part of `make test`; about 1 minute): upsert_entity with 10,000 entities for one user,
 # entity_neighbourhood over 100,000 relations; bench/results/entities.json.

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
+from pgvector.utils import HalfVector
 
 from bench import scale_layouts
 from runner import embedded
@@ -77,7 +78,11 @@ def unit_rows(rng: np.random.Generator, centres: np.ndarray, count: int) -> np.n
 
 
 def load(
-    conn: psycopg.Connection, counts: dict[int, int], centres: np.ndarray, seed: int
+    conn: psycopg.Connection,
+    counts: dict[int, int],
+    centres: np.ndarray,
+    seed: int,
+    embedding_type: str = "vector",
 ) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     mwm = conn.execute("SELECT current_setting('maintenance_work_mem')").fetchone()[0]
@@ -89,14 +94,15 @@ def load(
             "COPY memory.memories (user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
         ) as copy,
     ):
-        copy.set_types(["text", "text", "vector"])
+        copy.set_types(["text", "text", embedding_type])  # binary: the column's own type
         for size, users in sorted(counts.items(), reverse=True):
             for u in range(users):
                 user = f"u{size}_{u}"
                 for start in range(0, size, 10_000):
                     block = unit_rows(rng, centres, min(10_000, size - start))
                     for i, row in enumerate(block):
-                        copy.write_row((user, f"memory {start + i} of {user}", row))
+                        value = HalfVector(row) if embedding_type == "halfvec" else row
+                        copy.write_row((user, f"memory {start + i} of {user}", value))
                     loaded += len(block)
                 if size >= 10_000 or u == users - 1:
                     log(f"loaded {loaded} rows")

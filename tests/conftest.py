@@ -45,13 +45,16 @@ def _migrate_template(
     host: str, port: int, user: str, dbname: str, password: str | None, **_ignored: object
 ) -> None:
     """A fresh install; with MEMPG_TEST_UPGRADE_FROM=<release> (`make test-upgrade`), that
-    release's migrations first, then the rest, so the suite runs on an upgraded database."""
+    release's migrations first, then the rest, so the suite runs on an upgraded database; with
+    MEMPG_TEST_EMBEDDING_TYPE=halfvec (`make test-halfvec`), an install storing halfvec."""
     url = make_conninfo(host=host, port=port, user=user, password=password, dbname=dbname)
     release = os.environ.get("MEMPG_TEST_UPGRADE_FROM")
     if release:
         first = run_mempg("apply", "--to", RELEASES[release], url=url)
         assert first.returncode == 0, first.stdout + first.stderr
-    result = run_mempg("apply", url=url)
+    embedding_type = os.environ.get("MEMPG_TEST_EMBEDDING_TYPE")
+    options = ["--embedding-type", embedding_type] if embedding_type else []
+    result = run_mempg("apply", *options, url=url)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

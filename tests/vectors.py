@@ -6,6 +6,7 @@ on them means nothing; `clustered` draws points around a few centres, as real em
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,20 @@ from pgvector.psycopg import register_vector
 from helpers import wait_until_blocked_on_advisory_locks
 
 DIM = 1536  # the default the template database is installed with
+# how the template stores embeddings (`make test-halfvec` installs halfvec): the type to COPY
+# in binary, its operator class, and how close a stored embedding is to the one given (halfvec
+# keeps 11 significant bits: about 1e-3 relative)
+EMBEDDING_TYPE = os.environ.get("MEMPG_TEST_EMBEDDING_TYPE") or "vector"
+COSINE_OPS = f"{EMBEDDING_TYPE}_cosine_ops"
+STORED_ATOL = 1e-3 if EMBEDDING_TYPE == "halfvec" else 1e-6
+
+
+def as_stored(vectors: np.ndarray) -> np.ndarray:
+    """The embeddings as the template stores and compares them: rounded to half floats on a
+    halfvec install (a query is cast to the column's type too), unchanged on a vector one."""
+    if EMBEDDING_TYPE == "halfvec":
+        return vectors.astype(np.float16).astype(np.float32)
+    return vectors
 
 
 def unit(seed: int, dim: int = DIM) -> np.ndarray:

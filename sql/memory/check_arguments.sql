@@ -61,6 +61,14 @@ BEGIN
             parameter, vector_dims(check_embedding.embedding), v_expected
             USING ERRCODE = '22023';
     END IF;
+    -- halfvec storage (0024) holds components up to 65504 in magnitude; a larger norm is the
+    -- only way to hold one, so the components are looked at only then
+    IF vector_norm(check_embedding.embedding) > 65504 AND memory.embedding_type() = 'halfvec'
+       AND (SELECT max(abs(x)) FROM unnest(check_embedding.embedding::real[]) AS x) > 65504 THEN
+        RAISE EXCEPTION '% has a component beyond +-65504, which this database''s halfvec storage cannot hold', parameter
+            USING ERRCODE = '22023',
+                  HINT = 'give a vector normalised to length 1';
+    END IF;
     IF NOT memory.embedding_is_usable(check_embedding.embedding) THEN
         RAISE EXCEPTION '% is not usable for cosine similarity (norm %, self-similarity %)', parameter,
             vector_norm(check_embedding.embedding), 1 - (check_embedding.embedding <=> check_embedding.embedding)
@@ -71,7 +79,7 @@ END
 $$;
 
 COMMENT ON FUNCTION memory.check_embedding(vector, text) IS
-    'Raises 22004 for a NULL embedding, 22023 for a wrong dimension or one unusable for cosine similarity';
+    'Raises 22004 for a NULL embedding, 22023 for a wrong dimension, one unusable for cosine similarity or beyond halfvec storage';
 
 -- memory.check_label(): an identifier or short text (user_id, agent_id, run_id, memory_type,
 -- source, the memory text itself): NULL only where optional, never empty or blank, at most

@@ -71,14 +71,14 @@ BEGIN
         RETURN NEW;  -- an exported memory restored verbatim (memory.import_batch): exact text only
     ELSE
         SELECT n.id, n.similarity INTO v_existing_id, v_similarity
-        FROM memory.nearest_memory(NEW.embedding, NEW.user_id, NEW.agent_id) AS n;
+        FROM memory.nearest_memory(NEW.embedding::vector, NEW.user_id, NEW.agent_id) AS n;
         v_event := CASE WHEN NOT memory.meets_threshold(v_similarity, v_settings.merge_threshold) THEN 'ADD'
                         WHEN memory.meets_threshold(v_similarity, v_settings.replace_threshold) THEN 'UPDATE'
                         ELSE 'MERGE' END;
     END IF;
 
     IF v_event <> 'ADD' THEN  -- the matched memory, read once
-        SELECT m.metadata, m.categories, m.expires_at, v_event = 'NOOP' OR memory.embedding_is_usable(m.embedding)
+        SELECT m.metadata, m.categories, m.expires_at, v_event = 'NOOP' OR memory.embedding_is_usable(m.embedding::vector)
         INTO v_old_metadata, v_old_categories, v_old_expires_at, v_usable
         FROM memory.memories AS m WHERE m.id = v_existing_id;
     END IF;

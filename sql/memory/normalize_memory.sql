@@ -41,7 +41,7 @@ BEGIN
         PERFORM memory.check_label(NEW.memory, 'memory', v_settings.max_memory_chars, true);
     END IF;
     IF v_insert OR NEW.embedding IS DISTINCT FROM OLD.embedding THEN
-        PERFORM memory.check_embedding(NEW.embedding, 'embedding');
+        PERFORM memory.check_embedding(NEW.embedding::vector, 'embedding');
     END IF;
     IF v_insert OR NEW.metadata IS DISTINCT FROM OLD.metadata THEN
         PERFORM memory.check_metadata(NEW.metadata, 'metadata', v_settings.max_metadata_bytes,

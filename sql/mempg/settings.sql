@@ -3,6 +3,8 @@
 -- vectors of another size cannot be compared, so a change needs a new database or a re-embedding.
 -- text_search_config (from 0010, `mempg apply --text-search-config`) is fixed the same way: every
 -- stored tsvector was stemmed and stop-worded with it, and queries are parsed with it.
+-- embedding_type (from 0024, `mempg apply --embedding-type vector|halfvec`) is fixed too: it is
+-- the storage type of every embedding column and of their HNSW indexes.
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 CREATE OR REPLACE FUNCTION mempg.embedding_dim()
@@ -25,12 +27,14 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 BEGIN
-    IF OLD.key IN ('embedding_dim', 'text_search_config')
+    IF OLD.key IN ('embedding_dim', 'text_search_config', 'embedding_type')
        AND (TG_OP = 'DELETE' OR NEW.value IS DISTINCT FROM OLD.value) THEN
         RAISE EXCEPTION 'mempg.settings: % is fixed at % since install', OLD.key, OLD.value
             USING ERRCODE = '55000',
                   HINT = CASE OLD.key WHEN 'embedding_dim'
                               THEN 'use a new database, or write a migration that re-embeds every memory'
+                              WHEN 'embedding_type'
+                              THEN 'use a new database and import an export of this one (mempg export --jsonl)'
                               ELSE 'use a new database, or write a migration that re-indexes every memory' END;
     END IF;
     IF TG_OP = 'DELETE' THEN
@@ -42,7 +46,7 @@ END
 $$;
 
 COMMENT ON FUNCTION mempg.guard_settings() IS
-    'Trigger on mempg.settings: keeps embedding_dim and text_search_config fixed and stamps updated_at';
+    'Trigger on mempg.settings: keeps embedding_dim, text_search_config and embedding_type fixed and stamps updated_at';
 REVOKE ALL ON FUNCTION mempg.guard_settings() FROM PUBLIC;
 
 DROP TRIGGER IF EXISTS guard_settings ON mempg.settings;
@@ -116,3 +120,36 @@ $$;
 COMMENT ON FUNCTION mempg.request_text_search_config(text) IS
     'Raises 22023 unless the requested text search configuration exists and, once installed, is the installed one';
 REVOKE ALL ON FUNCTION mempg.request_text_search_config(text) FROM PUBLIC;
+
+-- mempg.request_embedding_type(): what `mempg apply --embedding-type TYPE` asks for, checked here
+-- alone: vector (4-byte floats, the default) or halfvec (2-byte floats: half the storage and
+-- index; components beyond +-65504 are refused), and on a database that chose one already (0024
+-- applied), that one.
+CREATE OR REPLACE FUNCTION mempg.request_embedding_type(requested text)
+RETURNS void
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+DECLARE
+    v_installed text := (SELECT s.value FROM mempg.settings AS s WHERE s.key = 'embedding_type');
+BEGIN
+    IF request_embedding_type.requested IS NULL OR request_embedding_type.requested = '' THEN
+        RETURN;
+    END IF;
+    IF request_embedding_type.requested NOT IN ('vector', 'halfvec') THEN
+        RAISE EXCEPTION 'embedding_type must be vector or halfvec, got %', request_embedding_type.requested
+            USING ERRCODE = '22023';
+    END IF;
+    IF v_installed IS NOT NULL AND request_embedding_type.requested <> v_installed THEN
+        RAISE EXCEPTION '--embedding-type % refused: this database was installed with embedding type %, which is fixed',
+            request_embedding_type.requested, v_installed
+            USING ERRCODE = '22023',
+                  HINT = 'use a new database and import an export of this one (mempg export --jsonl)';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION mempg.request_embedding_type(text) IS
+    'Raises 22023 unless the requested embedding type is vector or halfvec and, once installed, the installed one';
+REVOKE ALL ON FUNCTION mempg.request_embedding_type(text) FROM PUBLIC;

@@ -80,8 +80,8 @@ BEGIN
             ) AS q,
             LATERAL (
                 SELECT count(*) FILTER (WHERE a.id IS NOT NULL)::double precision / greatest(count(*), 1) AS overlap
-                FROM memory.search_memories_exact(q.embedding, q.user_id, 10, '{}', '{}', 0) AS e
-                LEFT JOIN memory.search_memories(q.embedding, q.user_id, 10, '{}', '{}', 0) AS a USING (id)
+                FROM memory.search_memories_exact(q.embedding::vector, q.user_id, 10, '{}', '{}', 0) AS e
+                LEFT JOIN memory.search_memories(q.embedding::vector, q.user_id, 10, '{}', '{}', 0) AS a USING (id)
             ) AS r;
         END IF;
         RETURN QUERY SELECT v_index.nspname::text, v_index.table_name::text, v_index.relname::text, v_index.amname::text,

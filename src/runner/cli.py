@@ -180,6 +180,12 @@ def _finish(ctx: Context, report: RunReport) -> int:
     help="Text-search configuration of the memories (default english; simple for multilingual"
     " text), fixed at install; checked in SQL.",
 )
+@click.option(
+    "--embedding-type",
+    metavar="TYPE",
+    help="How embeddings are stored: vector (4-byte floats, the default) or halfvec (2-byte"
+    " floats, half the storage and index), fixed at install; checked in SQL.",
+)
 @common_options()
 def apply(
     ctx: Context,
@@ -187,6 +193,7 @@ def apply(
     dry_run: bool,
     embedding_dim: int | None,
     text_search_config: str | None,
+    embedding_type: str | None,
 ) -> int:
     """Apply pending migrations, each in one transaction with its ledger row."""
     report = ctx.runner().apply(
@@ -194,6 +201,7 @@ def apply(
         dry_run=dry_run,
         embedding_dim=embedding_dim,
         text_search_config=text_search_config,
+        embedding_type=embedding_type,
         show_sql=not ctx.as_json,
     )
     return _finish(ctx, report)

@@ -140,6 +140,7 @@ class Runner:
         dry_run: bool = False,
         embedding_dim: int | None = None,
         text_search_config: str | None = None,
+        embedding_type: str | None = None,
         show_sql: bool = True,
     ) -> RunReport:
         migrations = load_migrations(self.project)
@@ -150,6 +151,7 @@ class Runner:
             self._refuse_changed(migrations, rows)
             self._prepare_install_option(conn, "embedding_dim", embedding_dim)
             self._prepare_install_option(conn, "text_search_config", text_search_config)
+            self._prepare_install_option(conn, "embedding_type", embedding_type)
             pending = [m for m in migrations[: last + 1] if m.id not in rows]
             missing = [m.id for m in pending if not m.has_rollback]
             if missing:
@@ -195,9 +197,9 @@ class Runner:
     def _prepare_install_option(
         self, conn: psycopg.Connection, name: str, value: int | str | None
     ) -> None:
-        """Pass an install option (--embedding-dim, --text-search-config) to the migrations; SQL
-        alone judges it (mempg.request_<name>, or the migration that reads it on a fresh
-        install), and its error is the runner's."""
+        """Pass an install option (--embedding-dim, --text-search-config, --embedding-type) to the
+        migrations; SQL alone judges it (mempg.request_<name>, or the migration that reads it on
+        a fresh install), and its error is the runner's."""
         if value is None:
             return
         checker = conn.execute(

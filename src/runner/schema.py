@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
@@ -196,6 +196,28 @@ def _in_installed_text_search_config(
     }
 
 
+_HALFVEC = (
+    (re.compile(r"\bhalfvec\((\d+)\)"), r"vector(\1)"),
+    (re.compile(r"\bhalfvec_(\w+)_ops\b"), r"vector_\1_ops"),
+    (re.compile(r"\bl2_norm\(embedding\)"), "vector_norm(embedding)"),
+)
+
+
+def _as_vector(conn: psycopg.Connection, entries: dict[str, str]) -> dict[str, str]:
+    """A halfvec install's entries (`--embedding-type halfvec`, 0024) as the vector install they
+    mirror: the column types, the HNSW operator classes and the norm of the non-zero CHECK, the
+    only things the choice changes. Any other difference still shows."""
+    row = conn.execute("SELECT value FROM mempg.settings WHERE key = 'embedding_type'").fetchone()
+    if row is None or row[0] != "halfvec":
+        return entries
+    out = {}
+    for key, text in entries.items():
+        for pattern, replacement in _HALFVEC:
+            text = pattern.sub(replacement, text)
+        out[key] = text
+    return out
+
+
 def installed_dimension(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT mempg.embedding_dim()").fetchone()
     if row is None or row[0] is None:
@@ -204,7 +226,10 @@ def installed_dimension(conn: psycopg.Connection) -> int:
 
 
 def write(conn: psycopg.Connection, url: str, schemas: list[str], path: Path) -> Path:
-    path.write_text(render(dump(url, schemas), installed_dimension(conn)), encoding="utf-8")
+    entries = {entry.key: entry for entry in dump(url, schemas)}
+    texts = _as_vector(conn, {key: entry.text for key, entry in entries.items()})
+    vector_entries = [replace(entry, text=texts[key]) for key, entry in entries.items()]
+    path.write_text(render(vector_entries, installed_dimension(conn)), encoding="utf-8")
     return path
 
 
@@ -214,7 +239,7 @@ def differences(conn: psycopg.Connection, url: str, schemas: list[str], path: Pa
         return [f"{path.name} is missing: write it with `mempg schema`"]
     file_dimension, expected = parse(path.read_text(encoding="utf-8"))
     live_dimension = installed_dimension(conn)
-    live = {entry.key: entry.text for entry in dump(url, schemas)}
+    live = _as_vector(conn, {entry.key: entry.text for entry in dump(url, schemas)})
     expected = _in_installed_text_search_config(conn, expected)
     if file_dimension is not None and live_dimension != file_dimension:
         expected, live = _at_any_dimension(expected), _at_any_dimension(live)

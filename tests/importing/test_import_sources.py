@@ -20,7 +20,7 @@ from import_support import counts, mempg_import, vec
 from psycopg.conninfo import conninfo_to_dict
 
 from helpers import Database, run_mempg, scratch_database
-from vectors import DIM, owner
+from vectors import DIM, STORED_ATOL, owner
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 
@@ -131,7 +131,9 @@ def test_langchain_stores_v1_and_v2_import_with_the_user_from_metadata(
     stored = conn.execute(
         "SELECT embedding::text FROM memory.memories WHERE memory = 'Budget approved'"
     ).fetchone()[0]
-    assert json.loads(stored) == pytest.approx(embeddings.embed_query("Budget approved"), abs=1e-6)
+    assert json.loads(stored) == pytest.approx(
+        embeddings.embed_query("Budget approved"), abs=STORED_ATOL
+    )
 
     params = conninfo_to_dict(source_db.url)
     pg_engine = PGEngine.from_connection_string(

@@ -17,7 +17,7 @@ from helpers import Database
 from mempg_client import DimensionMismatch, MempgError, acting_as
 from mempg_client.embeddings import HashEmbedder
 from runner.operations import bulk_load_memories
-from vectors import DIM, clustered, connect_as, owner
+from vectors import DIM, EMBEDDING_TYPE, clustered, connect_as, owner
 
 
 class LookupEmbedder:
@@ -265,7 +265,7 @@ def test_search_through_mem0_equals_exact_search_beside_other_users(
             "COPY memory.memories (user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
         ) as copy,
     ):
-        copy.set_types(["text", "text", "vector"])
+        copy.set_types(["text", "text", EMBEDDING_TYPE])
         for i, row in enumerate(clustered(2000, centres, spread=0.8, seed=1)):
             copy.write_row((f"crowd-{i % 20}", f"crowd memory {i}", row))
     mine = clustered(60, centres, spread=0.8, seed=2)

@@ -9,7 +9,16 @@ import psycopg
 import pytest
 
 from helpers import Database
-from vectors import DIM, add_memory, connect_as, owner, unit, vector_literal, with_similarity
+from vectors import (
+    DIM,
+    STORED_ATOL,
+    add_memory,
+    connect_as,
+    owner,
+    unit,
+    vector_literal,
+    with_similarity,
+)
 
 ALICE = "alice"
 
@@ -94,7 +103,7 @@ def test_near_identical_content_replaces_the_text_in_place(alice):
     vector = (
         stored[0].to_numpy() if hasattr(stored[0], "to_numpy") else stored[0]
     )  # pgvector 0.4 / 0.3
-    assert np.allclose(vector, with_similarity(base, 0.99), atol=1e-6)
+    assert np.allclose(vector, with_similarity(base, 0.99), atol=STORED_ATOL)
     assert history(alice, first)[-1][:5] == (
         "UPDATE",
         "Alice likes green tea",

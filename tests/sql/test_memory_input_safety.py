@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from helpers import Database
-from vectors import DIM, add_memory, filled, owner, unit
+from vectors import DIM, EMBEDDING_TYPE, add_memory, filled, owner, unit
 
 ALICE = "alice"
 
@@ -55,15 +55,18 @@ def test_a_plain_insert_or_update_with_an_unusable_embedding_is_refused(
 ):
     three_real_memories(alice)
     before = snapshot(db.url)
+    # halfvec storage cannot hold 1e38: pgvector's cast refuses it (22003) before any trigger
+    # sees the row; the functions (add_memory, ...) report 22023 naming their parameter
+    expected = "22003" if EMBEDDING_TYPE == "halfvec" and "e38" in vector else "22023"
     with pytest.raises(psycopg.Error) as caught:
         alice.execute(
             "INSERT INTO memory.memories (user_id, memory, embedding) VALUES ('alice', 'x', %s)",
             (vector,),
         )
-    assert caught.value.sqlstate == "22023"
+    assert caught.value.sqlstate == expected
     with pytest.raises(psycopg.Error) as caught:
         alice.execute("UPDATE memory.memories SET embedding = %s", (vector,))
-    assert caught.value.sqlstate == "22023"
+    assert caught.value.sqlstate == expected
     assert snapshot(db.url) == before
 
 
@@ -84,7 +87,11 @@ def test_search_and_hybrid_search_refuse_an_unusable_query(alice, vector):
 def legacy(db: Database, alice) -> dict[str, str]:
     """Memories stored before 0005 with unusable embeddings (triggers bypassed, as a restore of an
     old dump would): similarities with the 1e38 one are NaN or 0, with the 1e-23 one NaN or,
-    once pgvector clamps an infinite ratio, exactly 1."""
+    once pgvector clamps an infinite ratio, exactly 1. A halfvec column cannot hold either (1e38
+    is out of its range, 1e-23 rounds to zero, which its CHECK refuses), nor any vector whose
+    similarities overflow or underflow: test_embedding_type shows both refused."""
+    if EMBEDDING_TYPE == "halfvec":
+        pytest.skip("a halfvec column cannot store an unusable embedding (test_embedding_type)")
     three_real_memories(alice)
     ids = {}
     with owner(db.url) as conn:

@@ -12,7 +12,9 @@ from helpers import Database
 from runner.operations import bulk_load_memories
 from vectors import (
     DIM,
+    EMBEDDING_TYPE,
     add_memory,
+    as_stored,
     clustered,
     connect_as,
     nested_plans,
@@ -257,7 +259,7 @@ def loaded(module_db: Database) -> dict[str, np.ndarray]:
             "COPY memory.memories (user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
         ) as copy,
     ):
-        copy.set_types(["text", "text", "vector"])
+        copy.set_types(["text", "text", EMBEDDING_TYPE])
         for user, rows in vectors.items():
             for i, row in enumerate(rows):
                 copy.write_row((user, f"memory {i} of {user}", row))
@@ -265,6 +267,7 @@ def loaded(module_db: Database) -> dict[str, np.ndarray]:
 
 
 def exact_top(vectors: np.ndarray, query: np.ndarray, k: int = 10) -> list[int]:
+    vectors, query = as_stored(vectors), as_stored(query)
     sims = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
     return [int(i) for i in np.argsort(-sims)[:k]]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from vectors import unit
+from vectors import COSINE_OPS, unit
 
 
 @pytest.fixture
@@ -210,7 +210,7 @@ def test_vector_index_health_reports_parameters_recommendations_and_recall(
     assert row[3]["m"] == 16 and row[4] is False
     assert row[5] == 1.0
     admin.execute(
-        "CREATE INDEX memories_thin ON memory.memories USING hnsw (embedding vector_cosine_ops) WITH (m = 4)"
+        f"CREATE INDEX memories_thin ON memory.memories USING hnsw (embedding {COSINE_OPS}) WITH (m = 4)"
     )
     thin = service.execute(
         "SELECT needs_rebuild FROM ops.vector_index_health(0) WHERE index_name = 'memories_thin'"

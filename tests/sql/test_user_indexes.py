@@ -12,7 +12,7 @@ import pytest
 
 from helpers import Database, run_mempg
 from runner.operations import bulk_load_memories
-from vectors import DIM, clustered, connect_as, nested_plans, owner
+from vectors import DIM, EMBEDDING_TYPE, clustered, connect_as, nested_plans, owner
 
 BIG, SMALLER = "heavy_big", "heavy_smaller"  # 4,200 and 3,600 memories: above the exact bound
 LIGHT = [f"light{i:02d}" for i in range(30)]  # 40 memories each
@@ -33,7 +33,7 @@ def loaded(module_db: Database) -> dict[str, np.ndarray]:
             "COPY memory.memories (user_id, memory, embedding) FROM STDIN WITH (FORMAT BINARY)"
         ) as copy,
     ):
-        copy.set_types(["text", "text", "vector"])
+        copy.set_types(["text", "text", EMBEDDING_TYPE])
         for user, rows in vectors.items():
             for i, row in enumerate(rows):
                 copy.write_row((user, f"memory {i} of {user}", row))
