@@ -83,10 +83,10 @@ test-upgrade: $(TEST_STAMP)
 	MEMPG_TEST_UPGRADE_FROM=$$($(BIN)/python -c 'from runner.releases import PREVIOUS_RELEASE; print(PREVIOUS_RELEASE)') \
 		$(BIN)/python -m pytest $(PYTEST_XDIST) tests/sql $(PYTEST_ARGS)
 
-# The SQL and import suites again, on an install that stores embeddings as halfvec
+# The SQL, import, integration and runner suites again, on an install that stores embeddings as halfvec
 # (`mempg apply --embedding-type halfvec`, 0024): every function must work with both types.
 test-halfvec: $(TEST_STAMP)
-	MEMPG_TEST_EMBEDDING_TYPE=halfvec $(BIN)/python -m pytest $(PYTEST_XDIST) tests/sql tests/importing $(PYTEST_ARGS)
+	MEMPG_TEST_EMBEDDING_TYPE=halfvec $(BIN)/python -m pytest $(PYTEST_XDIST) tests/sql tests/importing tests/integrations tests/runner $(PYTEST_ARGS)
 
 # Benchmarks (not part of `make test`): quick under 10 minutes on 2 cores; see bench/run.py.
 bench: $(BENCH_STAMP)

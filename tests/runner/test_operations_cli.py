@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from helpers import SERVER, Database, run_mempg
+from vectors import COSINE_OPS
 from runner.database import LOCK_CLASS, LOCK_MIGRATIONS
 from runner.operations import drop_database, table_fingerprints
 
@@ -74,7 +75,8 @@ def test_maintain_runs_the_memory_job_vacuum_and_reindex(db: Database):
     add_data(db)
     with psycopg.connect(db.url, autocommit=True) as conn:
         conn.execute(
-            "CREATE INDEX memories_thin ON memory.memories USING hnsw (embedding vector_cosine_ops) WITH (m = 4)"
+            f"CREATE INDEX memories_thin ON memory.memories USING hnsw (embedding {COSINE_OPS})"
+            " WITH (m = 4)"
         )
     result = run_mempg("maintain", "--vacuum", "--reindex", "--json", url=db.url)
     assert result.returncode == 0, result.stderr
