@@ -9,9 +9,9 @@ import psycopg
 import pytest
 
 from helpers import SERVER, Database, run_mempg
-from vectors import COSINE_OPS
 from runner.database import LOCK_CLASS, LOCK_MIGRATIONS
 from runner.operations import drop_database, table_fingerprints
+from vectors import COSINE_OPS
 
 
 def add_data(db: Database) -> None:

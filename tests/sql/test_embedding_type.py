@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from helpers import Database, ledger, run_mempg
 from vectors import DIM, EMBEDDING_TYPE, add_memory, connect_as, filled, owner, unit
@@ -109,6 +111,49 @@ def test_a_component_beyond_a_half_float_is_refused_naming_the_parameter(
         assert caught.value.sqlstate == "22023"
         assert "embedding" in str(caught.value) and "65504" in str(caught.value)
         assert conn.execute("SELECT count(*) FROM memory.memories").fetchone() == before
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    position=st.integers(0, DIM - 1),
+    magnitude=st.one_of(
+        st.floats(0, 3.4e38),  # any float a vector holds (its input refuses more, 22003)
+        st.floats(65000, 66000),  # around the largest half float, 65504
+        st.sampled_from([65504.0, 65519.0, 65520.0]),
+    ),
+    negative=st.booleans(),
+)
+def test_any_component_is_stored_or_refused_with_22023_and_nothing_else(
+    halfvec_db: Database, position: int, magnitude: float, negative: bool
+):
+    """One component of any size among ordinary ones: the memory is added (its component stored
+    to half precision) or refused with 22023 naming the parameter, never PostgreSQL's 22003
+    from the cast, and nothing else changes."""
+    vector = np.full(DIM, 0.01, dtype=np.float64)
+    vector[position] = -magnitude if negative else magnitude
+    literal = "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    with connect_as(halfvec_db.url, "fuzz") as conn:
+        before = conn.execute("SELECT count(*) FROM memory.memories").fetchone()
+        try:
+            memory_id, _ = add_memory(conn, f"fuzz {position} {magnitude}", literal, "fuzz")
+        except psycopg.Error as caught:
+            assert caught.sqlstate == "22023", (caught.sqlstate, str(caught))
+            assert "embedding" in str(caught)
+            assert conn.execute("SELECT count(*) FROM memory.memories").fetchone() == before
+            return
+    assert abs(np.float32(magnitude)) <= 65504  # the largest half float
+    with owner(halfvec_db.url) as conn:
+        row = conn.execute(
+            "SELECT (embedding::vector::real[])[%s] FROM memory.memories WHERE id = %s::uuid",
+            (position + 1, memory_id),
+        ).fetchone()
+    assert row is not None
+    assert row[0] == pytest.approx(vector[position], rel=1e-3, abs=1e-4)
 
 
 def test_an_unusable_embedding_cannot_be_stored_even_with_triggers_bypassed(halfvec_db: Database):
