@@ -878,6 +878,9 @@ CREATE TYPE memory.search_scope AS (
 CREATE DOMAIN memory.quota_operation AS text
 	CONSTRAINT known_operation CHECK ((VALUE = ANY (ARRAY['add'::text, 'update'::text, 'delete'::text, 'search'::text, 'hybrid_search'::text])));
 
+-- DOMAIN memory.stored_embedding
+CREATE DOMAIN memory.stored_embedding AS extensions.vector(1536);
+
 -- TABLE memory.entities
 CREATE TABLE memory.entities (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -1980,6 +1983,9 @@ COMMENT ON COLUMN memory.settings.user_index_min_memories IS 'A user with at lea
 
 -- COMMENT ON DOMAIN memory.quota_operation
 COMMENT ON DOMAIN memory.quota_operation IS 'An operation with a rate limit; a new one is added to this CHECK';
+
+-- COMMENT ON DOMAIN memory.stored_embedding
+COMMENT ON DOMAIN memory.stored_embedding IS 'An embedding in the embedding columns'' type (vector or halfvec, chosen at install), for a query cast once';
 
 -- COMMENT ON TABLE memory.entities
 COMMENT ON TABLE memory.entities IS 'People, organisations, projects and places a user''s memories are about; resolved by memory.upsert_entity()';

@@ -86,6 +86,7 @@ SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_settings memory.settings;
+    v_stored_query memory.memories.embedding%TYPE := vector_candidates.query_embedding;  -- cast once: stored_embedding.sql
 BEGIN
     SELECT * INTO v_settings FROM memory.settings;
     PERFORM set_config('hnsw.ef_search', greatest(v_settings.hnsw_ef_search, vector_candidates.depth)::text, true),
@@ -94,7 +95,7 @@ BEGIN
         IF agent.takes_exact_path('chunk', vector_candidates.query_user_id, NULL, vector_candidates.source_id) THEN
             RETURN QUERY
             WITH scoped AS MATERIALIZED (
-                SELECT c.id, c.content_hash, c.created_at, c.embedding <=> vector_candidates.query_embedding AS distance
+                SELECT c.id, c.content_hash, c.created_at, c.embedding <=> v_stored_query AS distance
                 FROM agent.chunks AS c
                 WHERE c.user_id = vector_candidates.query_user_id
                   AND (vector_candidates.source_id IS NULL OR c.source_id = vector_candidates.source_id)
@@ -117,11 +118,11 @@ BEGIN
             PERFORM set_config('enable_sort', 'off', true);
             RETURN QUERY
             WITH candidates AS MATERIALIZED (
-                SELECT c.id, c.content_hash, c.created_at, c.embedding <=> vector_candidates.query_embedding AS distance
+                SELECT c.id, c.content_hash, c.created_at, c.embedding <=> v_stored_query AS distance
                 FROM agent.chunks AS c
                 WHERE c.user_id = vector_candidates.query_user_id
                   AND (vector_candidates.source_id IS NULL OR c.source_id = vector_candidates.source_id)
-                ORDER BY c.embedding <=> vector_candidates.query_embedding
+                ORDER BY c.embedding <=> v_stored_query
                 LIMIT vector_candidates.depth * 2 + 10  -- relaxed order and duplicates: a margin
             ), distinct_texts AS (
                 SELECT DISTINCT ON (s.content_hash COLLATE "C") s.id, s.content_hash, s.created_at, s.distance
@@ -140,7 +141,7 @@ BEGIN
         IF agent.takes_exact_path('conversation', vector_candidates.query_user_id, vector_candidates.agent_id, NULL) THEN
             RETURN QUERY
             WITH scoped AS MATERIALIZED (
-                SELECT v.id, v.created_at, v.embedding <=> vector_candidates.query_embedding AS distance
+                SELECT v.id, v.created_at, v.embedding <=> v_stored_query AS distance
                 FROM agent.conversations AS v
                 WHERE v.user_id = vector_candidates.query_user_id AND v.embedding IS NOT NULL
                   AND (vector_candidates.agent_id IS NULL OR v.agent_id = vector_candidates.agent_id)
@@ -154,11 +155,11 @@ BEGIN
             PERFORM set_config('enable_sort', 'off', true);
             RETURN QUERY
             WITH candidates AS MATERIALIZED (
-                SELECT v.id, v.created_at, v.embedding <=> vector_candidates.query_embedding AS distance
+                SELECT v.id, v.created_at, v.embedding <=> v_stored_query AS distance
                 FROM agent.conversations AS v
                 WHERE v.user_id = vector_candidates.query_user_id AND v.embedding IS NOT NULL
                   AND (vector_candidates.agent_id IS NULL OR v.agent_id = vector_candidates.agent_id)
-                ORDER BY v.embedding <=> vector_candidates.query_embedding
+                ORDER BY v.embedding <=> v_stored_query
                 LIMIT vector_candidates.depth * 2 + 10
             )
             SELECT 'conversation'::text, s.id, 'conversation:' || s.id, 1 - s.distance, s.created_at
@@ -305,6 +306,7 @@ DECLARE
     v_semantic_depth integer;
     v_scope memory.search_scope;
     v_memories boolean;
+    v_stored_query memory.memories.embedding%TYPE;  -- the query, cast once: stored_embedding.sql
 BEGIN
     PERFORM memory.check_query_text(unified_search.query_text);
     PERFORM memory.check_embedding(unified_search.query_embedding, 'query_embedding');
@@ -326,6 +328,7 @@ BEGIN
                                 unified_search.semantic_weight, unified_search.rrf_k);
     v_scope := memory.search_scope(unified_search.agent_id, NULL, NULL, NULL, NULL);
     PERFORM memory.take_token('hybrid_search', unified_search.query_user_id);  -- rate limit: rate_limits.sql
+    v_stored_query := unified_search.query_embedding;  -- once checked: a bad one gets check_embedding's error
     v_depth := greatest(unified_search.candidate_depth, unified_search.match_count);
     v_semantic_depth := greatest(unified_search.semantic_depth, unified_search.match_count);
     v_memories := 'memory' = ANY (unified_search.kinds);
@@ -373,7 +376,7 @@ BEGIN
     SELECT f.hit_kind, f.hit_id, coalesce(m.memory, c.content, v.content), coalesce(m.metadata, d.metadata, v.metadata),
            coalesce(m.agent_id, v.agent_id), coalesce(m.run_id, v.session_id), c.source_id, c.document_id, d.uri,
            c.ordinal,
-           1 - (coalesce(m.embedding, c.embedding, v.embedding) <=> unified_search.query_embedding),
+           1 - (coalesce(m.embedding, c.embedding, v.embedding) <=> v_stored_query),
            f.text_rank, f.vector_rank, f.fused_score, coalesce(m.created_at, c.created_at, v.created_at)
     -- each hit read by its primary key (LIMIT 1 keeps these from being flattened into joins:
     -- estimating 2,000 fused rows, the planner hashed every row of the user's three tables, 25 of

@@ -246,6 +246,7 @@ DECLARE
     v_lexeme text;
     v_exact uuid[];
     v_depth integer;
+    v_stored_query memory.memories.embedding%TYPE;  -- the query, cast once: stored_embedding.sql
 BEGIN
     PERFORM memory.check_query_text(search_entities.query_text);
     IF search_entities.query_embedding IS NOT NULL THEN
@@ -258,6 +259,7 @@ BEGIN
     END IF;
     PERFORM memory.check_count(search_entities.match_count, 'match_count');
     PERFORM memory.take_token('search', search_entities.query_user_id);  -- rate limit: rate_limits.sql
+    v_stored_query := search_entities.query_embedding;  -- once checked: a bad one gets check_embedding's error
     v_depth := greatest(20, search_entities.match_count);
     v_normalized := memory.normalize_entity_name(search_entities.query_text);
     FOR v_lexeme IN SELECT l FROM unnest(tsvector_to_array(to_tsvector(memory.text_search_config(), search_entities.query_text))) AS l LOOP
@@ -284,12 +286,12 @@ BEGIN
         WHERE v_query IS NOT NULL
     ), by_vector AS (
         SELECT v.id, v.similarity, row_number() OVER (ORDER BY v.similarity DESC, v.id) AS rank
-        FROM (SELECT e.id, 1 - (e.embedding <=> search_entities.query_embedding) AS similarity
+        FROM (SELECT e.id, 1 - (e.embedding <=> v_stored_query) AS similarity
               FROM memory.entities AS e
               WHERE search_entities.query_embedding IS NOT NULL AND e.embedding IS NOT NULL
                 AND e.user_id = search_entities.query_user_id AND NOT e.is_deleted AND e.merged_into IS NULL
                 AND (search_entities.type_filter IS NULL OR e.entity_type = search_entities.type_filter)
-              ORDER BY e.embedding <=> search_entities.query_embedding
+              ORDER BY e.embedding <=> v_stored_query
               LIMIT v_depth) AS v
     ), fused AS (
         SELECT coalesce(n.id, t.id, v.id) AS id, n.rank AS name_rank, t.rank AS text_rank, v.rank AS semantic_rank,

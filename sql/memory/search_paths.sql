@@ -69,7 +69,8 @@ SET search_path = pg_catalog, extensions, pg_temp
 AS $$
     WITH scoped AS MATERIALIZED (
         SELECT m.id, m.memory, m.metadata, m.categories, m.created_at, m.updated_at,
-               m.embedding <=> search_memories_exact.query_embedding AS distance
+               -- the query in the column's type, cast once (an InitPlan): stored_embedding.sql
+               m.embedding <=> (SELECT search_memories_exact.query_embedding::memory.stored_embedding) AS distance
         FROM memory.memories AS m
         WHERE m.user_id = search_memories_exact.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
           AND (search_memories_exact.any_agent OR memory.same_agent(m.agent_id, search_memories_exact.agent_id))
@@ -171,6 +172,7 @@ AS $$
 DECLARE
     -- relaxed order: a margin of rows is taken, then re-sorted
     v_needed integer := search_memories_ann.match_count * 2 + 10;
+    v_stored_query memory.memories.embedding%TYPE := search_memories_ann.query_embedding;  -- cast once: stored_embedding.sql
     v_share double precision;
     v_own_index boolean := false;
     v_scan record;
@@ -198,7 +200,7 @@ BEGIN
     RETURN QUERY
     WITH candidates AS MATERIALIZED (
         SELECT m.id, m.memory, m.metadata, m.categories, m.created_at, m.updated_at,
-               m.embedding <=> search_memories_ann.query_embedding AS distance
+               m.embedding <=> v_stored_query AS distance
         FROM memory.memories AS m
         WHERE m.user_id = search_memories_ann.query_user_id AND memory.is_live(m.is_deleted, m.expires_at)
           AND (search_memories_ann.any_agent OR memory.same_agent(m.agent_id, search_memories_ann.agent_id))
@@ -206,7 +208,7 @@ BEGIN
                                      search_memories_ann.category_filter)
           AND memory.in_scope(search_memories_ann.scope, m.agent_id, m.run_id, m.memory_type, m.metadata,
                               m.categories, m.created_at, m.updated_at)
-        ORDER BY m.embedding <=> search_memories_ann.query_embedding
+        ORDER BY m.embedding <=> v_stored_query
         LIMIT v_needed
     )
     SELECT c.id, c.memory, c.metadata, c.categories, 1 - c.distance, c.created_at, c.updated_at

@@ -91,6 +91,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_user text := memory.lookup_scope(full_text_candidates.query_user_id);
+    v_stored_query memory.memories.embedding%TYPE := full_text_candidates.query_embedding;  -- cast once: stored_embedding.sql
     v_common integer := (SELECT s.full_text_common_docs FROM memory.settings AS s);
     v_terms tsquery[];
     v_keys text[];
@@ -159,7 +160,7 @@ BEGIN
     )
     SELECT m.id, m.memory, m.metadata, m.categories,
            CASE WHEN full_text_candidates.query_embedding IS NULL THEN NULL
-                ELSE 1 - (m.embedding OPERATOR(extensions.<=>) full_text_candidates.query_embedding) END,
+                ELSE 1 - (m.embedding OPERATOR(extensions.<=>) v_stored_query) END,
            r.score, m.created_at, m.updated_at
     FROM ranked AS r
     JOIN memory.memories AS m ON m.id = r.id

@@ -155,6 +155,7 @@ AS $$
 DECLARE
     v_settings memory.entity_resolution_settings;
     v_normalized text := memory.normalize_entity_name(resolve_entity.name);
+    v_stored_query memory.memories.embedding%TYPE := resolve_entity.embedding;  -- cast once: stored_embedding.sql
     v_keys text[];
 BEGIN
     SELECT * INTO v_settings FROM memory.entity_resolution_settings;
@@ -182,11 +183,11 @@ BEGIN
 
     RETURN QUERY
     SELECT c.id, 'embedding', 1 - c.distance
-    FROM (SELECT e.id, e.embedding <=> resolve_entity.embedding AS distance
+    FROM (SELECT e.id, e.embedding <=> v_stored_query AS distance
           FROM memory.entities AS e
           WHERE e.user_id = resolve_entity.user_id AND e.entity_type = resolve_entity.entity_type
             AND e.embedding IS NOT NULL AND NOT e.is_deleted AND e.merged_into IS NULL
-          ORDER BY e.embedding <=> resolve_entity.embedding
+          ORDER BY e.embedding <=> v_stored_query
           LIMIT 5) AS c  -- relaxed order: take a margin, re-sort
     WHERE memory.meets_threshold(1 - c.distance, v_settings.embedding_threshold)
     ORDER BY c.distance + 0, c.id  -- + 0: a real re-sort of the relaxed order (search_paths.sql)

@@ -8,6 +8,8 @@ halfvec template) skips them: `make test` runs them once.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import psycopg
 import pytest
@@ -95,6 +97,69 @@ def test_functions_take_vectors_and_an_embedding_takes_half_the_bytes(halfvec_db
     assert row is not None
     np.testing.assert_allclose(row[0], base, atol=1e-3)
     assert row[1] == 2 * DIM + 8  # vector's is 4 * DIM + 8
+
+
+# a query parameter cast to halfvec in the plan: evaluated again for every row it is compared with
+PER_ROW_CAST = re.compile(r"\(\$\d+\)::(?:extensions\.)?halfvec")
+
+
+def verbose_plans(url: str, user: str, statement: str, params: tuple, calls: int) -> list[str]:
+    """The plans (with expressions) of every statement run by the last of `calls` calls, nested
+    ones included: after five calls PL/pgSQL and SQL functions may use generic plans."""
+    plans: list[str] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
+        for setting in (
+            "LOAD 'auto_explain'",
+            "SET auto_explain.log_min_duration = 0",
+            "SET auto_explain.log_nested_statements = on",
+            "SET auto_explain.log_verbose = on",
+            "SET client_min_messages = log",
+        ):
+            conn.execute(setting)
+        conn.execute(
+            "SELECT set_config('role', 'authenticated', false), set_config('app.user_id', %s, false)",
+            (user,),
+        )
+        for _ in range(calls):
+            plans.clear()
+            conn.execute(statement, params).fetchall()
+    return plans
+
+
+def test_a_query_is_cast_to_halfvec_once_not_for_every_row(halfvec_db: Database):
+    """Exact, hybrid, entity and unified search compare the query with each row of the
+    user; a vector parameter compared with a halfvec column would be cast again per row (3x the
+    cost on 5,000 rows). memory.stored_embedding makes it one cast per call."""
+    with connect_as(halfvec_db.url, "caster") as conn:
+        for i in range(30):
+            add_memory(conn, f"caster fact number {i}", unit(100 + i), "caster")
+    query = str(unit(7).tolist()).replace(" ", "")
+    for statement in SEARCHES:
+        plans = verbose_plans(halfvec_db.url, "caster", statement, (query,), calls=7)
+        compared = [p for p in plans if "<=>" in p]
+        assert compared, statement
+        assert not any(PER_ROW_CAST.search(p) for p in compared), statement
+
+
+SEARCHES = [
+    "SELECT * FROM memory.search_memories(%s::vector, 'caster')",
+    "SELECT * FROM memory.hybrid_search_memories('fact', %s::vector, 'caster')",
+    "SELECT * FROM memory.search_entities('fact', %s::vector, 'caster')",
+    "SELECT * FROM agent.unified_search('fact', %s::vector, 'caster')",
+]
+
+
+@pytest.mark.parametrize("statement", SEARCHES)
+def test_a_bad_query_is_refused_by_its_check_before_any_cast(halfvec_db: Database, statement):
+    """The one cast of the query to the stored type comes after the argument checks, so a wrong
+    dimension or a component beyond a half float gets check_embedding's 22023 naming
+    query_embedding, not the cast's own error."""
+    for query in ("[1,2,3]", "[" + ",".join(["70000"] + ["0.01"] * (DIM - 1)) + "]"):
+        with connect_as(halfvec_db.url, "caster") as conn, pytest.raises(psycopg.Error) as caught:
+            conn.execute(statement, (query,))
+        assert caught.value.sqlstate == "22023", (query[:20], str(caught.value))
+        assert "query_embedding" in str(caught.value)
 
 
 @pytest.mark.parametrize("component", ["65505", "-70000", "1e38"])
