@@ -290,6 +290,16 @@ BEGIN
             USING ERRCODE = '22023',
                   HINT = 'give a non-zero vector whose components are neither huge nor tiny, for example normalised to length 1';
     END IF;
+    -- stored as halfvec it must keep its direction: tiny components round to zero or to a few
+    -- steps of the smallest half float (6e-8), so a vector of norm 1e-5 keeps little of it
+    IF memory.embedding_type() = 'halfvec'
+       AND NOT (memory.embedding_is_usable(check_embedding.embedding::halfvec::vector)
+                AND (check_embedding.embedding <=> check_embedding.embedding::halfvec::vector) <= 1e-3) THEN
+        RAISE EXCEPTION '% loses its direction in this database''s halfvec storage (norm %)', parameter,
+            vector_norm(check_embedding.embedding)
+            USING ERRCODE = '22023',
+                  HINT = 'give a vector normalised to length 1';
+    END IF;
 END
 $$;
 
@@ -842,46 +852,77 @@ DO $$
 DECLARE
     v_dim integer := mempg.embedding_dim();
     v_column record;
+    v_dependent record;
     v_indexes text[];
     v_triggers text[];
-    v_index text;
+    v_trigger_names text[];
+    v_states text[];
+    v_name text;
+    v_definition text;
+    v_state text;
+    v_too_large bigint;
+    v_too_small bigint;
 BEGIN
     IF (SELECT s.value FROM mempg.settings AS s WHERE s.key = 'embedding_type') <> 'halfvec' THEN
         RETURN;
     END IF;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_am AS am ON am.oid = c.relam
-               WHERE c.relkind = 'i' AND am.amname = 'diskann') THEN
+               WHERE c.relkind = 'i' AND am.amname = 'diskann'
+                 AND c.relnamespace::regnamespace::text IN ('memory', 'agent')) THEN
         RAISE EXCEPTION 'embedding_type halfvec is not available with pgvectorscale''s diskann index, which indexes vector only'
             USING ERRCODE = '0A000';
     END IF;
     FOR v_column IN
-        SELECT a.attrelid::regclass AS tbl, a.attnum, a.attstorage
+        SELECT a.attrelid::regclass AS tbl, a.attnum, a.attstorage, c.relkind
         FROM pg_catalog.pg_attribute AS a
         JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
-        WHERE a.attname = 'embedding' AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
+        WHERE a.attname = 'embedding' AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND NOT c.relispartition
           AND c.relnamespace::regnamespace::text IN ('memory', 'agent')
           AND a.atttypid = 'extensions.vector'::regtype
         ORDER BY 1
     LOOP
-        -- its indexes (HNSW), rebuilt with the operator classes of the new type, and the
-        -- triggers on UPDATE OF it, which block a type change while they exist
-        SELECT coalesce(array_agg(pg_catalog.pg_get_indexdef(i.indexrelid)), '{}') INTO v_indexes
-        FROM pg_catalog.pg_index AS i
-        WHERE i.indrelid = v_column.tbl AND v_column.attnum = ANY (i.indkey);
-        SELECT coalesce(array_agg(pg_catalog.pg_get_triggerdef(g.oid)), '{}') INTO v_triggers
-        FROM pg_catalog.pg_trigger AS g
-        WHERE g.tgrelid = v_column.tbl AND v_column.attnum = ANY (g.tgattr);
-        FOR v_index IN
-            SELECT i.indexrelid::regclass::text FROM pg_catalog.pg_index AS i
-            WHERE i.indrelid = v_column.tbl AND v_column.attnum = ANY (i.indkey)
+        IF v_column.relkind = 'p' THEN  -- none has an embedding; one would need its partitions done
+            RAISE EXCEPTION 'embedding_type halfvec cannot convert the partitioned table %', v_column.tbl
+                USING ERRCODE = '0A000';
+        END IF;
+        -- rows a half float cannot hold, named before anything changes: a component beyond
+        -- +-65504 (its norm is larger too), or all of them rounding to zero (so is its norm)
+        EXECUTE format($q$
+            SELECT count(*) FILTER (WHERE x.largest > 65504), count(*) FILTER (WHERE x.largest < 3e-8)
+            FROM %s AS t
+            CROSS JOIN LATERAL (SELECT max(abs(v)) AS largest FROM unnest(t.embedding::real[]) AS v) AS x
+            WHERE vector_norm(t.embedding) > 65504 OR vector_norm(t.embedding) < 3e-8 * sqrt(%s)$q$,
+            v_column.tbl, v_dim) INTO v_too_large, v_too_small;
+        IF v_too_large + v_too_small > 0 THEN
+            RAISE EXCEPTION '% holds % embeddings with a component beyond +-65504 and % whose components all round to zero: halfvec cannot store them',
+                v_column.tbl, v_too_large, v_too_small
+                USING ERRCODE = '22023',
+                      HINT = 'normalise or re-embed those rows (their norm is above 65504 or below 1e-6), or keep embedding_type vector';
+        END IF;
+        -- what depends on the column (pg_depend: index keys and expressions, triggers on UPDATE
+        -- OF it or naming it in WHEN) is dropped, and built again for the new type
+        v_indexes := '{}';
+        v_triggers := '{}';
+        v_trigger_names := '{}';
+        v_states := '{}';
+        FOR v_dependent IN
+            SELECT DISTINCT d.classid, d.objid
+            FROM pg_catalog.pg_depend AS d
+            WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = v_column.tbl
+              AND d.refobjsubid = v_column.attnum
+              AND d.classid IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_trigger'::regclass)
         LOOP
-            EXECUTE format('DROP INDEX %s', v_index);
-        END LOOP;
-        FOR v_index IN
-            SELECT g.tgname FROM pg_catalog.pg_trigger AS g
-            WHERE g.tgrelid = v_column.tbl AND v_column.attnum = ANY (g.tgattr)
-        LOOP
-            EXECUTE format('DROP TRIGGER %I ON %s', v_index, v_column.tbl);
+            IF v_dependent.classid = 'pg_catalog.pg_class'::regclass THEN
+                v_indexes := v_indexes || pg_catalog.pg_get_indexdef(v_dependent.objid);
+                EXECUTE format('DROP INDEX %s', v_dependent.objid::regclass);
+            ELSE
+                SELECT g.tgname, pg_catalog.pg_get_triggerdef(g.oid), g.tgenabled::text INTO v_name, v_definition, v_state
+                FROM pg_catalog.pg_trigger AS g WHERE g.oid = v_dependent.objid;
+                v_trigger_names := v_trigger_names || v_name;
+                v_triggers := v_triggers || v_definition;
+                v_states := v_states || v_state;
+                EXECUTE format('DROP TRIGGER %I ON %s', v_name, v_column.tbl);
+            END IF;
         END LOOP;
         EXECUTE format('ALTER TABLE %s DROP CONSTRAINT embedding_not_zero, '
                        'ALTER COLUMN embedding TYPE halfvec(%s), '
@@ -891,11 +932,16 @@ BEGIN
             EXECUTE format('ALTER TABLE %s ALTER COLUMN embedding SET STORAGE %s', v_column.tbl,
                            CASE v_column.attstorage WHEN 'p' THEN 'PLAIN' ELSE 'MAIN' END);
         END IF;
-        FOREACH v_index IN ARRAY v_indexes LOOP
-            EXECUTE regexp_replace(v_index, '\mvector_(\w+)_ops\M', 'halfvec_\1_ops', 'g');
+        FOR i IN 1 .. coalesce(cardinality(v_indexes), 0) LOOP
+            EXECUTE regexp_replace(v_indexes[i], '\(embedding vector_(\w+)_ops\)', '(embedding halfvec_\1_ops)');
         END LOOP;
-        FOREACH v_index IN ARRAY v_triggers LOOP
-            EXECUTE v_index;
+        FOR i IN 1 .. coalesce(cardinality(v_triggers), 0) LOOP
+            EXECUTE v_triggers[i];
+            IF v_states[i] <> 'O' THEN  -- as it was: disabled, replica or always
+                EXECUTE format('ALTER TABLE %s %s TRIGGER %I', v_column.tbl,
+                               CASE v_states[i] WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
+                               v_trigger_names[i]);
+            END IF;
         END LOOP;
     END LOOP;
     -- pgvector's HNSW takes halfvec up to 4,000 dimensions (vector up to 2,000): an install in
@@ -2165,7 +2211,7 @@ AS $$
 DECLARE
     v_settings memory.entity_resolution_settings;
     v_normalized text := memory.normalize_entity_name(resolve_entity.name);
-    v_stored_query memory.memories.embedding%TYPE := resolve_entity.embedding;  -- cast once: stored_embedding.sql
+    v_stored_query memory.memories.embedding%TYPE;  -- the embedding, cast once: stored_embedding.sql
     v_keys text[];
 BEGIN
     SELECT * INTO v_settings FROM memory.entity_resolution_settings;
@@ -2190,6 +2236,7 @@ BEGIN
     IF FOUND OR resolve_entity.embedding IS NULL THEN
         RETURN;
     END IF;
+    v_stored_query := resolve_entity.embedding;  -- only now: a name match needs no usable embedding
 
     RETURN QUERY
     SELECT c.id, 'embedding', 1 - c.distance

@@ -2418,38 +2418,48 @@ DO $$
 DECLARE
     v_dim integer := mempg.embedding_dim();
     v_column record;
+    v_dependent record;
     v_indexes text[];
     v_triggers text[];
-    v_index text;
+    v_trigger_names text[];
+    v_states text[];
+    v_name text;
+    v_definition text;
+    v_state text;
 BEGIN
     FOR v_column IN
-        SELECT a.attrelid::regclass AS tbl, a.attnum, a.attstorage
+        SELECT a.attrelid::regclass AS tbl, a.attnum, a.attstorage, c.relkind
         FROM pg_catalog.pg_attribute AS a
         JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
-        WHERE a.attname = 'embedding' AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
+        WHERE a.attname = 'embedding' AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND NOT c.relispartition
           AND c.relnamespace::regnamespace::text IN ('memory', 'agent')
           AND a.atttypid = 'extensions.halfvec'::regtype
         ORDER BY 1
     LOOP
-        -- its indexes (HNSW), rebuilt with the operator classes of the new type, and the
-        -- triggers on UPDATE OF it, which block a type change while they exist
-        SELECT coalesce(array_agg(pg_catalog.pg_get_indexdef(i.indexrelid)), '{}') INTO v_indexes
-        FROM pg_catalog.pg_index AS i
-        WHERE i.indrelid = v_column.tbl AND v_column.attnum = ANY (i.indkey);
-        SELECT coalesce(array_agg(pg_catalog.pg_get_triggerdef(g.oid)), '{}') INTO v_triggers
-        FROM pg_catalog.pg_trigger AS g
-        WHERE g.tgrelid = v_column.tbl AND v_column.attnum = ANY (g.tgattr);
-        FOR v_index IN
-            SELECT i.indexrelid::regclass::text FROM pg_catalog.pg_index AS i
-            WHERE i.indrelid = v_column.tbl AND v_column.attnum = ANY (i.indkey)
+        -- what depends on the column (pg_depend: index keys and expressions, triggers on UPDATE
+        -- OF it or naming it in WHEN) is dropped, and built again for the new type
+        v_indexes := '{}';
+        v_triggers := '{}';
+        v_trigger_names := '{}';
+        v_states := '{}';
+        FOR v_dependent IN
+            SELECT DISTINCT d.classid, d.objid
+            FROM pg_catalog.pg_depend AS d
+            WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = v_column.tbl
+              AND d.refobjsubid = v_column.attnum
+              AND d.classid IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_trigger'::regclass)
         LOOP
-            EXECUTE format('DROP INDEX %s', v_index);
-        END LOOP;
-        FOR v_index IN
-            SELECT g.tgname FROM pg_catalog.pg_trigger AS g
-            WHERE g.tgrelid = v_column.tbl AND v_column.attnum = ANY (g.tgattr)
-        LOOP
-            EXECUTE format('DROP TRIGGER %I ON %s', v_index, v_column.tbl);
+            IF v_dependent.classid = 'pg_catalog.pg_class'::regclass THEN
+                v_indexes := v_indexes || pg_catalog.pg_get_indexdef(v_dependent.objid);
+                EXECUTE format('DROP INDEX %s', v_dependent.objid::regclass);
+            ELSE
+                SELECT g.tgname, pg_catalog.pg_get_triggerdef(g.oid), g.tgenabled::text INTO v_name, v_definition, v_state
+                FROM pg_catalog.pg_trigger AS g WHERE g.oid = v_dependent.objid;
+                v_trigger_names := v_trigger_names || v_name;
+                v_triggers := v_triggers || v_definition;
+                v_states := v_states || v_state;
+                EXECUTE format('DROP TRIGGER %I ON %s', v_name, v_column.tbl);
+            END IF;
         END LOOP;
         EXECUTE format('ALTER TABLE %s DROP CONSTRAINT embedding_not_zero, '
                        'ALTER COLUMN embedding TYPE vector(%s), '
@@ -2459,13 +2469,18 @@ BEGIN
             EXECUTE format('ALTER TABLE %s ALTER COLUMN embedding SET STORAGE %s', v_column.tbl,
                            CASE v_column.attstorage WHEN 'p' THEN 'PLAIN' ELSE 'MAIN' END);
         END IF;
-        FOREACH v_index IN ARRAY v_indexes LOOP
+        FOR i IN 1 .. coalesce(cardinality(v_indexes), 0) LOOP
             -- vector has no HNSW index above 2,000 dimensions (0024 built them for halfvec)
-            CONTINUE WHEN v_dim > 2000 AND v_index LIKE '% USING hnsw %';
-            EXECUTE regexp_replace(v_index, '\mhalfvec_(\w+)_ops\M', 'vector_\1_ops', 'g');
+            CONTINUE WHEN v_dim > 2000 AND v_indexes[i] LIKE '% USING hnsw %';
+            EXECUTE regexp_replace(v_indexes[i], '\(embedding halfvec_(\w+)_ops\)', '(embedding vector_\1_ops)');
         END LOOP;
-        FOREACH v_index IN ARRAY v_triggers LOOP
-            EXECUTE v_index;
+        FOR i IN 1 .. coalesce(cardinality(v_triggers), 0) LOOP
+            EXECUTE v_triggers[i];
+            IF v_states[i] <> 'O' THEN  -- as it was: disabled, replica or always
+                EXECUTE format('ALTER TABLE %s %s TRIGGER %I', v_column.tbl,
+                               CASE v_states[i] WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
+                               v_trigger_names[i]);
+            END IF;
         END LOOP;
     END LOOP;
 END

@@ -75,6 +75,16 @@ BEGIN
             USING ERRCODE = '22023',
                   HINT = 'give a non-zero vector whose components are neither huge nor tiny, for example normalised to length 1';
     END IF;
+    -- stored as halfvec it must keep its direction: tiny components round to zero or to a few
+    -- steps of the smallest half float (6e-8), so a vector of norm 1e-5 keeps little of it
+    IF memory.embedding_type() = 'halfvec'
+       AND NOT (memory.embedding_is_usable(check_embedding.embedding::halfvec::vector)
+                AND (check_embedding.embedding <=> check_embedding.embedding::halfvec::vector) <= 1e-3) THEN
+        RAISE EXCEPTION '% loses its direction in this database''s halfvec storage (norm %)', parameter,
+            vector_norm(check_embedding.embedding)
+            USING ERRCODE = '22023',
+                  HINT = 'give a vector normalised to length 1';
+    END IF;
 END
 $$;
 

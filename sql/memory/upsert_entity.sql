@@ -155,7 +155,7 @@ AS $$
 DECLARE
     v_settings memory.entity_resolution_settings;
     v_normalized text := memory.normalize_entity_name(resolve_entity.name);
-    v_stored_query memory.memories.embedding%TYPE := resolve_entity.embedding;  -- cast once: stored_embedding.sql
+    v_stored_query memory.memories.embedding%TYPE;  -- the embedding, cast once: stored_embedding.sql
     v_keys text[];
 BEGIN
     SELECT * INTO v_settings FROM memory.entity_resolution_settings;
@@ -180,6 +180,7 @@ BEGIN
     IF FOUND OR resolve_entity.embedding IS NULL THEN
         RETURN;
     END IF;
+    v_stored_query := resolve_entity.embedding;  -- only now: a name match needs no usable embedding
 
     RETURN QUERY
     SELECT c.id, 'embedding', 1 - c.distance

@@ -36,6 +36,13 @@ HNSW_INDEXES = """
     WHERE am.amname = 'hnsw' ORDER BY 1
 """
 
+TRIGGER_STATES = """
+    SELECT g.tgrelid::regclass::text, g.tgname::text, g.tgenabled::text FROM pg_catalog.pg_trigger AS g
+    JOIN pg_catalog.pg_class AS c ON c.oid = g.tgrelid
+    WHERE NOT g.tgisinternal AND c.relnamespace::regnamespace::text IN ('memory', 'agent')
+    ORDER BY 1, 2
+"""
+
 
 def columns_and_indexes(url: str) -> tuple[set[str], list[str]]:
     with owner(url) as conn:
@@ -221,6 +228,40 @@ def test_any_component_is_stored_or_refused_with_22023_and_nothing_else(
     assert row[0] == pytest.approx(vector[position], rel=1e-3, abs=1e-4)
 
 
+def test_a_vector_that_loses_its_direction_in_half_precision_is_refused(halfvec_db: Database):
+    """Components below the smallest half float (6e-8) round to zero or to a few of its steps:
+    a vector of norm 1e-6 is refused with 22023 naming the parameter, as a search query too; one
+    of norm 1e-2 keeps its direction and is stored."""
+    direction = unit(11)
+    with connect_as(halfvec_db.url, "tiny") as conn:
+        for norm in (1e-6, 1e-5):
+            with pytest.raises(psycopg.Error) as caught:
+                add_memory(conn, f"tiny {norm}", direction * norm, "tiny")
+            assert caught.value.sqlstate == "22023", str(caught.value)
+            assert "embedding" in str(caught.value) and "halfvec" in str(caught.value)
+            with pytest.raises(psycopg.Error) as caught:
+                conn.execute(
+                    "SELECT * FROM memory.search_memories(%s, 'tiny')", (direction * norm,)
+                )
+            assert caught.value.sqlstate == "22023" and "query_embedding" in str(caught.value)
+        assert add_memory(conn, "small but whole", direction * 1e-2, "tiny")[1] == "ADD"
+
+
+def test_resolving_an_entity_by_name_needs_no_usable_embedding(halfvec_db: Database):
+    """resolve_entity() matches by name first: an embedding it never reaches (another
+    dimension, here) is not cast, so the name still resolves."""
+    with connect_as(halfvec_db.url, "resolver") as conn:
+        made = conn.execute(
+            "SELECT id::text FROM memory.upsert_entity('resolver', 'Ada Lovelace', 'person')"
+        ).fetchone()
+        assert made is not None
+        found = conn.execute(
+            "SELECT id::text, matched_by FROM memory.resolve_entity('resolver', 'person',"
+            " 'Ada Lovelace', '{}', '[1,2,3]'::vector)"
+        ).fetchall()
+    assert found == [(made[0], "name")]
+
+
 def test_an_unusable_embedding_cannot_be_stored_even_with_triggers_bypassed(halfvec_db: Database):
     """On vector an old dump can hold embeddings whose similarities overflow (1e38) or underflow
     (1e-23); test_memory_input_safety tests that search ignores them. A halfvec column refuses
@@ -280,6 +321,19 @@ def test_an_installed_database_converts_to_halfvec_and_back_keeping_its_memories
             ]
 
     assert nearest_each() == ids
+    with owner(empty_db.url) as conn:  # a disabled trigger on the column stays disabled
+        on_embedding = conn.execute(
+            "SELECT g.tgrelid::regclass::text, g.tgname FROM pg_catalog.pg_trigger AS g"
+            " JOIN pg_catalog.pg_depend AS d"
+            " ON d.classid = 'pg_catalog.pg_trigger'::regclass AND d.objid = g.oid"
+            " JOIN pg_catalog.pg_attribute AS a"
+            " ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
+            " WHERE a.attname = 'embedding' LIMIT 1"
+        ).fetchone()
+        assert on_embedding is not None  # entities_30_history, on UPDATE OF embedding and more
+        conn.execute(f'ALTER TABLE {on_embedding[0]} DISABLE TRIGGER "{on_embedding[1]}"')
+        states = conn.execute(TRIGGER_STATES).fetchall()
+        assert (on_embedding[0], on_embedding[1], "D") in states
     back = run_mempg("rollback", url=empty_db.url)
     assert back.returncode == 0, back.stderr
     types, indexes = columns_and_indexes(empty_db.url)
@@ -287,8 +341,40 @@ def test_an_installed_database_converts_to_halfvec_and_back_keeping_its_memories
     assert nearest_each() == ids
     with owner(empty_db.url) as conn:
         assert conn.execute("SELECT count(*) FROM memory.memories").fetchone() == (20,)
+        assert conn.execute(TRIGGER_STATES).fetchall() == states
         gone = "SELECT count(*) FROM mempg.settings WHERE key = 'embedding_type'"
         assert conn.execute(gone).fetchone() == (0,)
+
+
+def test_rows_halfvec_cannot_hold_stop_the_conversion_naming_the_table(empty_db: Database):
+    """A database at 0023 with embeddings stored when nothing checked them (a restore with
+    triggers off): one with a component beyond a half float, one that rounds to zero. apply
+    --embedding-type halfvec refuses with 22023 naming the table and both counts, and changes
+    nothing: still at 0023, still vector, every row as it was."""
+    assert run_mempg("apply", "--to", "0023_decay_when_read", url=empty_db.url).returncode == 0
+    with connect_as(empty_db.url, ALICE) as conn:
+        add_memory(conn, "an ordinary memory", unit(1))
+    with owner(empty_db.url) as conn:
+        conn.execute("SET session_replication_role = replica")
+        for value in ("70000", "1e-9"):
+            conn.execute(
+                "INSERT INTO memory.memories (user_id, memory, embedding) VALUES (%s, %s, %s)",
+                (ALICE, f"legacy {value}", filled(value)),
+            )
+        before = conn.execute(
+            "SELECT count(*), sum(vector_norm(embedding)) FROM memory.memories"
+        ).fetchone()
+    done = run_mempg("apply", "--embedding-type", "halfvec", url=empty_db.url)
+    assert done.returncode == 1
+    out = done.stdout + done.stderr
+    assert "memory.memories holds 1 embeddings with a component beyond +-65504 and 1" in out, out
+    assert dict(ledger(empty_db)).get("0024_embedding_type") != "applied"
+    assert columns_and_indexes(empty_db.url)[0] == {f"vector({DIM})"}
+    with owner(empty_db.url) as conn:
+        after = conn.execute(
+            "SELECT count(*), sum(vector_norm(embedding)) FROM memory.memories"
+        ).fetchone()
+    assert after == before
 
 
 def test_halfvec_indexes_what_vector_cannot_from_2001_to_4000_dimensions(empty_db: Database):
