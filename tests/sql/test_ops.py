@@ -146,8 +146,16 @@ def test_slow_queries_finds_a_deliberately_slow_query(service, admin):
         "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'"
     ).fetchone() == (0,):
         pytest.skip("pg_stat_statements is not preloaded on this server")
-    admin.execute("SELECT pg_sleep(0.15)")
-    admin.execute("SELECT pg_sleep(0.15)")
+    # pg_stat_statements is the server's: another worker's test may reset it (test_security_keys
+    # does) between the two sleeps, so they are repeated until both are counted together
+    for _attempt in range(5):
+        admin.execute("SELECT pg_sleep(0.15)")
+        admin.execute("SELECT pg_sleep(0.15)")
+        rows = service.execute(
+            "SELECT query, calls, mean_ms FROM ops.slow_queries(100, 50)"
+        ).fetchall()
+        if any("pg_sleep" in r[0] and r[1] >= 2 for r in rows):
+            break
     assert columns(service, "SELECT * FROM ops.slow_queries()") == [
         "query",
         "calls",
@@ -157,7 +165,6 @@ def test_slow_queries_finds_a_deliberately_slow_query(service, admin):
         "rows_per_call",
         "cache_hit_ratio",
     ]
-    rows = service.execute("SELECT query, calls, mean_ms FROM ops.slow_queries(100, 50)").fetchall()
     [slow] = [r for r in rows if "pg_sleep" in r[0]]
     assert slow[1] >= 2 and slow[2] >= 100
     assert all(r[2] >= 100 for r in rows)
