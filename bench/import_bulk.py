@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
+from pgvector.utils import HalfVector
 
 from bench.data import clustered, with_similarity
 from runner import embedded
@@ -95,6 +96,14 @@ class World:
         return out
 
 
+# how the install stores embeddings (--embedding-type): the type COPY writes in binary
+STORED = {"type": "vector"}
+
+
+def as_stored(vector: np.ndarray) -> object:
+    return HalfVector(vector) if STORED["type"] == "halfvec" else vector
+
+
 def load_world(conn: psycopg.Connection, world: World) -> dict[str, float]:
     """COPY the stored memories with the triggers off, then build the HNSW index."""
     index = conn.execute(
@@ -106,10 +115,10 @@ def load_world(conn: psycopg.Connection, world: World) -> dict[str, float]:
     with conn.cursor().copy(
         "COPY memory.memories (user_id, memory, embedding) FROM STDIN WITH (FORMAT binary)"
     ) as copy:
-        copy.set_types(["text", "text", "vector"])
+        copy.set_types(["text", "text", STORED["type"]])
         for i in range(len(world.vectors)):
             user, text, vector = world.stored(i)
-            copy.write_row((user, text, vector))
+            copy.write_row((user, text, as_stored(vector)))
     conn.execute("RESET session_replication_role")
     copied = time.perf_counter() - started
     started = time.perf_counter()
@@ -167,9 +176,9 @@ def raw_insert(conn: psycopg.Connection, rows: list) -> float:
         with conn.cursor().copy(
             "COPY memory.memories (user_id, memory, embedding) FROM STDIN WITH (FORMAT binary)"
         ) as copy:
-            copy.set_types(["text", "text", "vector"])
-            for row in rows:
-                copy.write_row(row)
+            copy.set_types(["text", "text", STORED["type"]])
+            for user, text, vector in rows:
+                copy.write_row((user, text, as_stored(vector)))
     return len(rows) / (time.perf_counter() - started)
 
 
@@ -197,13 +206,20 @@ def main(argv: list[str] | None = None) -> None:
         "--one-by-one", type=int, default=400, help="rows added one by one per share"
     )
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--embedding-type",
+        choices=["vector", "halfvec"],
+        default="vector",
+        help="install storing embeddings as this type (halfvec: results in import-halfvec.json)",
+    )
     args = parser.parse_args(argv)
+    STORED["type"] = args.embedding_type
     server = os.environ.get("DATABASE_URL") or embedded.start(ROOT).url("postgres")
     name = f"mempg_import_{uuid.uuid4().hex[:8]}"
     url = create_database(server, name)
     try:
         report = Runner(Project(ROOT), url, SessionSettings(), lambda _m: None).apply(
-            embedding_dim=DIM
+            embedding_dim=DIM, embedding_type=args.embedding_type
         )
         if report.failed:
             raise SystemExit(f"migrations failed: {report.message}")
@@ -214,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
             results: dict[str, object] = {
                 "stored": args.stored,
                 "dimension": DIM,
+                "embedding_type": args.embedding_type,
                 "load": load_world(conn, world),
             }
             conn.execute("SET ROLE service_role")
@@ -257,7 +274,8 @@ def main(argv: list[str] | None = None) -> None:
         drop_database(server, name)
     if not args.no_write:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "import.json").write_text(json.dumps(results, indent=2) + "\n")
+        out = "import.json" if args.embedding_type == "vector" else "import-halfvec.json"
+        (RESULTS / out).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 
