@@ -132,9 +132,12 @@ def owner(url: str) -> psycopg.Connection:
     return conn
 
 
-def nested_plans(url: str, user: str, statement: str, params: tuple, calls: int = 1) -> str:
+def nested_plans(
+    url: str, user: str, statement: str, params: tuple, calls: int = 1, verbose: bool = False
+) -> str:
     """The plans of every statement `statement` runs on its last call, as auto_explain logs them
-    (nested statements included), in a session acting as `user`.
+    (nested statements included), in a session acting as `user`; `verbose` adds each node's
+    output expressions.
 
     Several calls in one session let PL/pgSQL and SQL functions switch to cached generic plans
     (after five executions), which must still take the intended path.
@@ -146,6 +149,7 @@ def nested_plans(url: str, user: str, statement: str, params: tuple, calls: int 
         conn.execute("LOAD 'auto_explain'")
         conn.execute("SET auto_explain.log_min_duration = 0")
         conn.execute("SET auto_explain.log_nested_statements = on")
+        conn.execute(f"SET auto_explain.log_verbose = {'on' if verbose else 'off'}")
         conn.execute("SET client_min_messages = log")
         conn.execute(
             "SELECT set_config('role', 'authenticated', false), set_config('app.user_id', %s, false)",

@@ -52,6 +52,7 @@ SET search_path = pg_catalog, extensions, pg_temp
 AS $$
 DECLARE
     v_expected integer := memory.embedding_dim();
+    v_halfvec boolean := memory.embedding_type() = 'halfvec';  -- read once: every row's trigger calls this
 BEGIN
     IF check_embedding.embedding IS NULL THEN
         RAISE EXCEPTION '% must not be NULL', parameter USING ERRCODE = '22004';
@@ -63,7 +64,7 @@ BEGIN
     END IF;
     -- halfvec storage (0024) holds components up to 65504 in magnitude; a larger norm is the
     -- only way to hold one, so the components are looked at only then
-    IF vector_norm(check_embedding.embedding) > 65504 AND memory.embedding_type() = 'halfvec'
+    IF v_halfvec AND vector_norm(check_embedding.embedding) > 65504
        AND (SELECT max(abs(x)) FROM unnest(check_embedding.embedding::real[]) AS x) > 65504 THEN
         RAISE EXCEPTION '% has a component beyond +-65504, which this database''s halfvec storage cannot hold', parameter
             USING ERRCODE = '22023',
@@ -77,7 +78,7 @@ BEGIN
     END IF;
     -- stored as halfvec it must keep its direction: tiny components round to zero or to a few
     -- steps of the smallest half float (6e-8), so a vector of norm 1e-5 keeps little of it
-    IF memory.embedding_type() = 'halfvec'
+    IF v_halfvec
        AND NOT (memory.embedding_is_usable(check_embedding.embedding::halfvec::vector)
                 AND (check_embedding.embedding <=> check_embedding.embedding::halfvec::vector) <= 1e-3) THEN
         RAISE EXCEPTION '% loses its direction in this database''s halfvec storage (norm %)', parameter,

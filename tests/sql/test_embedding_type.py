@@ -17,7 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import Database, ledger, run_mempg
-from vectors import DIM, EMBEDDING_TYPE, add_memory, connect_as, filled, owner, unit
+from vectors import (
+    DIM,
+    EMBEDDING_TYPE,
+    add_memory,
+    connect_as,
+    filled,
+    nested_plans,
+    owner,
+    unit,
+)
 
 pytestmark = pytest.mark.skipif(
     EMBEDDING_TYPE == "halfvec", reason="installs its own databases; make test runs it"
@@ -110,30 +119,6 @@ def test_functions_take_vectors_and_an_embedding_takes_half_the_bytes(halfvec_db
 PER_ROW_CAST = re.compile(r"\(\$\d+\)::(?:extensions\.)?halfvec")
 
 
-def verbose_plans(url: str, user: str, statement: str, params: tuple, calls: int) -> list[str]:
-    """The plans (with expressions) of every statement run by the last of `calls` calls, nested
-    ones included: after five calls PL/pgSQL and SQL functions may use generic plans."""
-    plans: list[str] = []
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
-        for setting in (
-            "LOAD 'auto_explain'",
-            "SET auto_explain.log_min_duration = 0",
-            "SET auto_explain.log_nested_statements = on",
-            "SET auto_explain.log_verbose = on",
-            "SET client_min_messages = log",
-        ):
-            conn.execute(setting)
-        conn.execute(
-            "SELECT set_config('role', 'authenticated', false), set_config('app.user_id', %s, false)",
-            (user,),
-        )
-        for _ in range(calls):
-            plans.clear()
-            conn.execute(statement, params).fetchall()
-    return plans
-
-
 def test_a_query_is_cast_to_halfvec_once_not_for_every_row(halfvec_db: Database):
     """Exact, hybrid, entity and unified search compare the query with each row of the
     user; a vector parameter compared with a halfvec column would be cast again per row (3x the
@@ -143,10 +128,9 @@ def test_a_query_is_cast_to_halfvec_once_not_for_every_row(halfvec_db: Database)
             add_memory(conn, f"caster fact number {i}", unit(100 + i), "caster")
     query = str(unit(7).tolist()).replace(" ", "")
     for statement in SEARCHES:
-        plans = verbose_plans(halfvec_db.url, "caster", statement, (query,), calls=7)
-        compared = [p for p in plans if "<=>" in p]
-        assert compared, statement
-        assert not any(PER_ROW_CAST.search(p) for p in compared), statement
+        plans = nested_plans(halfvec_db.url, "caster", statement, (query,), calls=7, verbose=True)
+        assert "<=>" in plans, statement
+        assert not PER_ROW_CAST.search(plans), statement
 
 
 SEARCHES = [
