@@ -29,7 +29,11 @@ from pathlib import Path
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from pgvector.utils import HalfVector
+
+try:  # pgvector-python >= 0.4 exports it at the top; 0.3 had it in pgvector.utils only
+    from pgvector import HalfVector
+except ImportError:
+    from pgvector.utils import HalfVector  # type: ignore[no-redef]
 
 from bench.data import clustered, with_similarity
 from runner import embedded

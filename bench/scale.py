@@ -30,7 +30,11 @@ from typing import Any
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from pgvector.utils import HalfVector
+
+try:  # pgvector-python >= 0.4 exports it at the top; 0.3 had it in pgvector.utils only
+    from pgvector import HalfVector
+except ImportError:
+    from pgvector.utils import HalfVector  # type: ignore[no-redef]
 
 from bench import scale_layouts
 from runner import embedded
