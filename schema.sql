@@ -1568,6 +1568,9 @@ CREATE INDEX entities_user_created ON memory.entities USING btree (user_id, crea
 -- INDEX memory.entities_user_importance
 CREATE INDEX entities_user_importance ON memory.entities USING btree (user_id, importance DESC, id) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
 
+-- INDEX memory.entities_user_terms
+CREATE INDEX entities_user_terms ON memory.entities USING gin (memory.user_terms(user_id, fts)) WITH (fastupdate=off) WHERE ((NOT is_deleted) AND (merged_into IS NULL));
+
 -- INDEX memory.entity_history_entity
 CREATE INDEX entity_history_entity ON memory.entity_history USING btree (entity_id, id);
 

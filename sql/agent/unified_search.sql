@@ -1,8 +1,9 @@
--- agent.unified_search(): one hybrid search over a user's memories, RAG chunks and conversation
--- messages (entities join once they exist), each row saying what it is (`kind`) and where it
--- came from: origin_agent_id and origin_session_id (a memory's agent and run, a message's agent
--- and session), or origin_source_id, document_id, uri and ordinal (a chunk's repository,
--- document and place in it).
+-- agent.unified_search(): one hybrid search over a user's memories, RAG chunks, conversation
+-- messages and entities (0025), each row saying what it is (`kind`) and where it came from:
+-- origin_agent_id and origin_session_id (a memory's agent and run, a message's agent and
+-- session), or origin_source_id, document_id, uri and ordinal (a chunk's repository, document
+-- and place in it). An entity's content is its name, its metadata {entity_type, aliases,
+-- attributes}; merged and deleted entities are never found.
 -- The ranking is the hybrid search's (hybrid_search_memories.sql), over the union of the kinds:
 --   semantic side:  the nearest semantic_depth rows of each kind (memory.vector_candidates for
 --                   memories, agent.vector_candidates for the others: the same routing rule,
@@ -15,9 +16,9 @@
 --   fused by memory.fused_score (rrf, k 10, by default; or weighted). Ties are broken as the
 --   hybrid search breaks them (full text: the more recent row; semantic and fused: the id), so
 --   that with memories alone both return the same ranking.
--- Scope: kinds chooses what is searched ('memory', 'chunk', 'conversation'; all by default);
--- agent_id narrows memories and conversations to that agent (chunks belong to no agent);
--- source_id narrows chunks to that repository (memories and conversations have none). Chunks
+-- Scope: kinds chooses what is searched ('memory', 'chunk', 'conversation', 'entity'; all by
+-- default); agent_id narrows memories and conversations to that agent (chunks and entities
+-- belong to no agent); source_id narrows chunks to that repository (the others have none). Chunks
 -- with the same text (memory.text_hash) in several documents are one hit: the best-ranked copy.
 -- Cost: every side reads at most its bounded candidates of the user's own rows through the
 -- user's index keys, so a search grows with the user's matching rows, not with the table.
@@ -25,8 +26,11 @@
 -- search_path is pinned (pg_catalog, extensions, pg_temp) on every function here, so a caller's
 -- own search_path never changes what a name means.
 
--- agent.takes_exact_path(): exact search for a user's rows of one kind while they are at most
--- memory.settings.exact_search_max_rows (memory.takes_exact_path's rule), or with no HNSW index.
+-- agent.takes_exact_path(): exact search for a user's rows of one kind ('chunk', 'conversation',
+-- 'entity') while they are at most memory.settings.exact_search_max_rows (counted up to one more),
+-- or when the kind's HNSW index is missing; iterative HNSW above. What memory.takes_exact_path
+-- adds for memories is not here: those tables keep no per-user count, so there is no share rule
+-- (a share below exact_search_max_share searched exactly) and no per-user index.
 CREATE OR REPLACE FUNCTION agent.takes_exact_path(kind text, query_user_id text, agent_id text, source_id text)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -46,6 +50,14 @@ BEGIN
               WHERE c.user_id = takes_exact_path.query_user_id
                 AND (takes_exact_path.source_id IS NULL OR c.source_id = takes_exact_path.source_id)
               LIMIT v_bound + 1) AS bounded;
+    ELSIF takes_exact_path.kind = 'entity' THEN
+        IF to_regclass('memory.entities_embedding_ann') IS NULL THEN
+            RETURN true;
+        END IF;
+        SELECT count(*) INTO v_rows
+        FROM (SELECT 1 FROM memory.entities AS e
+              WHERE e.user_id = takes_exact_path.query_user_id AND NOT e.is_deleted AND e.merged_into IS NULL
+              LIMIT v_bound + 1) AS bounded;
     ELSE
         IF to_regclass('agent.conversations_embedding_ann') IS NULL THEN
             RETURN true;
@@ -61,11 +73,40 @@ END
 $$;
 
 COMMENT ON FUNCTION agent.takes_exact_path(text, text, text, text) IS
-    'Whether a vector search of a user''s chunks or messages is exact (few rows) or iterative HNSW';
+    'Whether a vector search of a user''s chunks, messages or entities is exact (few rows) or iterative HNSW';
 
--- agent.vector_candidates(): the nearest chunks (one per distinct text) and messages (those with
--- an embedding) of a user, at most `depth` of each kind, with a similarity of at least 0 (the
--- threshold of the hybrid search's vector side). The ANN queries run with enable_sort
+-- agent.walk_limit(): hnsw.max_scan_tuples for the HNSW path of one kind (0025): the walk of
+-- memory.hnsw_scan_settings() for a user holding at least exact_search_max_rows + 1 of the kind's
+-- table (the path is taken only then, so that is a lower bound of their share, and a longer walk
+-- than their share needs only costs when the rows are not found sooner). Until 0025 the walk
+-- stopped at memory.settings.hnsw_max_scan_tuples (20,000 entries) whatever the table's size: a
+-- user just above the bound in a table of millions got a few of their rows, not depth.
+-- The first pass stays the settings' hnsw_ef_search: a lower bound of the share would widen it
+-- for heavy users, and a light share's rows come from the later passes (search_paths.sql).
+CREATE OR REPLACE FUNCTION agent.walk_limit(kind text, needed integer)
+RETURNS integer
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT h.max_scan_tuples
+    FROM memory.settings AS s
+    CROSS JOIN pg_catalog.pg_class AS c
+    CROSS JOIN LATERAL memory.hnsw_scan_settings(
+        CASE WHEN c.reltuples > 0 THEN (s.exact_search_max_rows + 1) / c.reltuples::double precision END,
+        walk_limit.needed, c.reltuples::double precision) AS h
+    WHERE c.oid = CASE walk_limit.kind WHEN 'chunk' THEN 'agent.chunks'::regclass
+                                       WHEN 'entity' THEN 'memory.entities'::regclass
+                                       ELSE 'agent.conversations'::regclass END
+$$;
+
+COMMENT ON FUNCTION agent.walk_limit(text, integer) IS
+    'hnsw.max_scan_tuples for the HNSW path of a kind: long enough for a user just above the exact path''s bound';
+
+-- agent.vector_candidates(): the nearest chunks (one per distinct text), messages and entities
+-- (live, not merged) with an embedding of a user, at most `depth` of each kind, with a similarity
+-- of at least 0 (the threshold of the hybrid search's vector side). The HNSW paths walk at most
+-- agent.walk_limit() entries. The ANN queries run with enable_sort
 -- off (as memory.search_memories_ann does), so the planner walks the HNSW graph instead of
 -- sorting the user's rows; the exact ones compute every distance of a MATERIALIZED set. Hashes
 -- are sorted in the "C" collation: byte order is all DISTINCT ON needs, and the database's
@@ -87,10 +128,10 @@ AS $$
 DECLARE
     v_settings memory.settings;
     v_stored_query memory.memories.embedding%TYPE := vector_candidates.query_embedding;  -- cast once: stored_embedding.sql
+    v_needed integer := vector_candidates.depth * 2 + 10;  -- relaxed order and copies of one text: a margin
 BEGIN
     SELECT * INTO v_settings FROM memory.settings;
-    PERFORM set_config('hnsw.ef_search', greatest(v_settings.hnsw_ef_search, vector_candidates.depth)::text, true),
-            set_config('hnsw.max_scan_tuples', v_settings.hnsw_max_scan_tuples::text, true);
+    PERFORM set_config('hnsw.ef_search', greatest(v_settings.hnsw_ef_search, vector_candidates.depth)::text, true);
     IF 'chunk' = ANY (vector_candidates.kinds) THEN
         IF agent.takes_exact_path('chunk', vector_candidates.query_user_id, NULL, vector_candidates.source_id) THEN
             RETURN QUERY
@@ -103,7 +144,7 @@ BEGIN
                 SELECT s.id, s.content_hash, s.created_at, s.distance
                 FROM scoped AS s
                 ORDER BY s.distance, s.id
-                LIMIT vector_candidates.depth * 2 + 10  -- copies of one text: the ANN path's margin
+                LIMIT v_needed  -- copies of one text: the ANN path's margin
             ), distinct_texts AS (
                 SELECT DISTINCT ON (s.content_hash COLLATE "C") s.id, s.content_hash, s.created_at, s.distance
                 FROM nearest AS s
@@ -115,7 +156,8 @@ BEGIN
             ORDER BY d.distance, d.id
             LIMIT vector_candidates.depth;
         ELSE
-            PERFORM set_config('enable_sort', 'off', true);
+            PERFORM set_config('enable_sort', 'off', true),
+                    set_config('hnsw.max_scan_tuples', agent.walk_limit('chunk', v_needed)::text, true);
             RETURN QUERY
             WITH candidates AS MATERIALIZED (
                 SELECT c.id, c.content_hash, c.created_at, c.embedding <=> v_stored_query AS distance
@@ -123,7 +165,7 @@ BEGIN
                 WHERE c.user_id = vector_candidates.query_user_id
                   AND (vector_candidates.source_id IS NULL OR c.source_id = vector_candidates.source_id)
                 ORDER BY c.embedding <=> v_stored_query
-                LIMIT vector_candidates.depth * 2 + 10  -- relaxed order and duplicates: a margin
+                LIMIT v_needed
             ), distinct_texts AS (
                 SELECT DISTINCT ON (s.content_hash COLLATE "C") s.id, s.content_hash, s.created_at, s.distance
                 FROM candidates AS s
@@ -152,7 +194,8 @@ BEGIN
             ORDER BY s.distance, s.id
             LIMIT vector_candidates.depth;
         ELSE
-            PERFORM set_config('enable_sort', 'off', true);
+            PERFORM set_config('enable_sort', 'off', true),
+                    set_config('hnsw.max_scan_tuples', agent.walk_limit('conversation', v_needed)::text, true);
             RETURN QUERY
             WITH candidates AS MATERIALIZED (
                 SELECT v.id, v.created_at, v.embedding <=> v_stored_query AS distance
@@ -160,9 +203,43 @@ BEGIN
                 WHERE v.user_id = vector_candidates.query_user_id AND v.embedding IS NOT NULL
                   AND (vector_candidates.agent_id IS NULL OR v.agent_id = vector_candidates.agent_id)
                 ORDER BY v.embedding <=> v_stored_query
-                LIMIT vector_candidates.depth * 2 + 10
+                LIMIT v_needed
             )
             SELECT 'conversation'::text, s.id, 'conversation:' || s.id, 1 - s.distance, s.created_at
+            FROM candidates AS s
+            WHERE memory.meets_threshold(1 - s.distance, 0)
+            ORDER BY s.distance + 0, s.id  -- + 0: a real re-sort (search_paths.sql)
+            LIMIT vector_candidates.depth;
+            PERFORM set_config('enable_sort', 'on', true);
+        END IF;
+    END IF;
+    IF 'entity' = ANY (vector_candidates.kinds) THEN
+        IF agent.takes_exact_path('entity', vector_candidates.query_user_id, NULL, NULL) THEN
+            RETURN QUERY
+            WITH scoped AS MATERIALIZED (
+                SELECT e.id, e.updated_at, e.embedding <=> v_stored_query AS distance
+                FROM memory.entities AS e
+                WHERE e.user_id = vector_candidates.query_user_id AND e.embedding IS NOT NULL
+                  AND NOT e.is_deleted AND e.merged_into IS NULL
+            )
+            SELECT 'entity'::text, s.id, 'entity:' || s.id, 1 - s.distance, s.updated_at
+            FROM scoped AS s
+            WHERE memory.meets_threshold(1 - s.distance, 0)
+            ORDER BY s.distance, s.id
+            LIMIT vector_candidates.depth;
+        ELSE
+            PERFORM set_config('enable_sort', 'off', true),
+                    set_config('hnsw.max_scan_tuples', agent.walk_limit('entity', v_needed)::text, true);
+            RETURN QUERY
+            WITH candidates AS MATERIALIZED (
+                SELECT e.id, e.updated_at, e.embedding <=> v_stored_query AS distance
+                FROM memory.entities AS e
+                WHERE e.user_id = vector_candidates.query_user_id AND e.embedding IS NOT NULL
+                  AND NOT e.is_deleted AND e.merged_into IS NULL
+                ORDER BY e.embedding <=> v_stored_query
+                LIMIT v_needed
+            )
+            SELECT 'entity'::text, s.id, 'entity:' || s.id, 1 - s.distance, s.updated_at
             FROM candidates AS s
             WHERE memory.meets_threshold(1 - s.distance, 0)
             ORDER BY s.distance + 0, s.id  -- + 0: a real re-sort (search_paths.sql)
@@ -174,10 +251,10 @@ END
 $$;
 
 COMMENT ON FUNCTION agent.vector_candidates(vector, text, integer, text[], text, text) IS
-    'Nearest chunks (one per distinct text) and messages of a user, at most depth of each kind';
+    'Nearest chunks (one per distinct text), messages and entities of a user, at most depth of each kind';
 
--- agent.full_text_candidates(): memory.full_text_candidates' ranking over a user's chunks and
--- messages together: each distinct query lexeme's documents are counted (up to
+-- agent.full_text_candidates(): memory.full_text_candidates' ranking over a user's chunks,
+-- messages and entities (names, aliases and string attributes; live, not merged: 0025) together: each distinct query lexeme's documents are counted (up to
 -- memory.settings.full_text_common_docs + 1 per kind) through the (user, lexeme) GIN keys of
 -- memory.user_terms, weighted by memory.term_weight, the selective terms (at most that many
 -- documents; else the rarest) choose at most 8 x (full_text_common_docs + 1) candidates per kind,
@@ -201,13 +278,14 @@ DECLARE
     v_common integer := (SELECT s.full_text_common_docs FROM memory.settings AS s);
     v_chunks boolean := 'chunk' = ANY (full_text_candidates.kinds);
     v_messages boolean := 'conversation' = ANY (full_text_candidates.kinds);
+    v_entities boolean := 'entity' = ANY (full_text_candidates.kinds);
     v_terms tsquery[];
     v_keys text[];
     v_docs bigint[];
     v_weights double precision[] := '{}';
     v_choose text[] := '{}';
 BEGIN
-    IF NOT (v_chunks OR v_messages) THEN
+    IF NOT (v_chunks OR v_messages OR v_entities) THEN
         RETURN;
     END IF;
     SELECT array_agg(c.term ORDER BY c.docs, c.lexeme), array_agg(c.user_key ORDER BY c.docs, c.lexeme),
@@ -225,6 +303,11 @@ BEGIN
                                                   AND (v.user_id = v_user) IS TRUE
                                                   AND (full_text_candidates.agent_id IS NULL
                                                        OR v.agent_id = full_text_candidates.agent_id)
+                                                LIMIT v_common + 1) AS bounded)
+                       + (SELECT count(*) FROM (SELECT 1 FROM memory.entities AS e
+                                                WHERE v_entities AND memory.user_terms(e.user_id, e.fts) @> ARRAY[k.user_key]
+                                                  AND (e.user_id = v_user) IS TRUE
+                                                  AND NOT e.is_deleted AND e.merged_into IS NULL
                                                 LIMIT v_common + 1) AS bounded),
                        v_common + 1) AS docs
           FROM unnest(to_tsvector(memory.text_search_config(), full_text_candidates.query_text)) AS l,
@@ -259,6 +342,12 @@ BEGIN
            AND (v.user_id = v_user) IS TRUE
            AND (full_text_candidates.agent_id IS NULL OR v.agent_id = full_text_candidates.agent_id)
          LIMIT 8 * (v_common + 1))
+        UNION ALL
+        (SELECT 'entity'::text, e.id, 'entity:' || e.id, e.fts, e.updated_at
+         FROM memory.entities AS e
+         WHERE v_entities AND memory.user_terms(e.user_id, e.fts) && v_choose
+           AND (e.user_id = v_user) IS TRUE AND NOT e.is_deleted AND e.merged_into IS NULL
+         LIMIT 8 * (v_common + 1))
     ), scored AS (
         SELECT DISTINCT ON (c.key COLLATE "C") c.kind, c.id, c.key, c.recency,
                (SELECT sum(t.weight) FROM unnest(v_terms, v_weights) AS t(term, weight) WHERE c.fts @@ t.term) AS text_score
@@ -273,7 +362,7 @@ END
 $$;
 
 COMMENT ON FUNCTION agent.full_text_candidates(text, text, integer, text[], text, text) IS
-    'Any-term full-text ranking of a user''s chunks (one per distinct text) and messages by the summed idf of matched terms';
+    'Any-term full-text ranking of a user''s chunks (one per distinct text), messages and entities by the summed idf of matched terms';
 
 -- The signature changes (semantic_depth, 0017): the old one is dropped, not left as an overload.
 -- squawk-ignore ban-drop-function
@@ -283,7 +372,7 @@ CREATE OR REPLACE FUNCTION agent.unified_search(
     query_embedding vector,
     query_user_id text,
     match_count integer DEFAULT 10,
-    kinds text[] DEFAULT '{memory,chunk,conversation}',
+    kinds text[] DEFAULT '{memory,chunk,conversation,entity}',
     agent_id text DEFAULT NULL,
     source_id text DEFAULT NULL,
     full_text_weight double precision DEFAULT 1,
@@ -317,11 +406,11 @@ BEGIN
     PERFORM memory.check_label(unified_search.agent_id, 'agent_id', v_max_id_chars);
     PERFORM memory.check_label(unified_search.source_id, 'source_id', v_max_id_chars);
     IF unified_search.kinds IS NULL THEN
-        RAISE EXCEPTION 'kinds must not be NULL (memory, chunk, conversation)' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'kinds must not be NULL (memory, chunk, conversation, entity)' USING ERRCODE = '22004';
     END IF;
     IF cardinality(unified_search.kinds) = 0 OR array_position(unified_search.kinds, NULL) IS NOT NULL
-       OR NOT unified_search.kinds <@ ARRAY['memory', 'chunk', 'conversation'] THEN
-        RAISE EXCEPTION 'kinds must be a non-empty list of memory, chunk, conversation, got %',
+       OR NOT unified_search.kinds <@ ARRAY['memory', 'chunk', 'conversation', 'entity'] THEN
+        RAISE EXCEPTION 'kinds must be a non-empty list of memory, chunk, conversation, entity, got %',
             left(unified_search.kinds::text, 200) USING ERRCODE = '22023';
     END IF;
     PERFORM memory.check_fusion(unified_search.fusion, unified_search.full_text_weight,
@@ -373,11 +462,14 @@ BEGIN
         ORDER BY j.fused_score DESC, j.hit_id
         LIMIT unified_search.match_count
     )
-    SELECT f.hit_kind, f.hit_id, coalesce(m.memory, c.content, v.content), coalesce(m.metadata, d.metadata, v.metadata),
+    SELECT f.hit_kind, f.hit_id, coalesce(m.memory, c.content, v.content, e.name),
+           coalesce(m.metadata, d.metadata, v.metadata,
+                    jsonb_build_object('entity_type', e.entity_type, 'aliases', to_jsonb(e.aliases),
+                                       'attributes', e.attributes)),
            coalesce(m.agent_id, v.agent_id), coalesce(m.run_id, v.session_id), c.source_id, c.document_id, d.uri,
            c.ordinal,
-           1 - (coalesce(m.embedding, c.embedding, v.embedding) <=> v_stored_query),
-           f.text_rank, f.vector_rank, f.fused_score, coalesce(m.created_at, c.created_at, v.created_at)
+           1 - (coalesce(m.embedding, c.embedding, v.embedding, e.embedding) <=> v_stored_query),
+           f.text_rank, f.vector_rank, f.fused_score, coalesce(m.created_at, c.created_at, v.created_at, e.created_at)
     -- each hit read by its primary key (LIMIT 1 keeps these from being flattened into joins:
     -- estimating 2,000 fused rows, the planner hashed every row of the user's three tables, 25 of
     -- a 64 ms search)
@@ -389,19 +481,21 @@ BEGIN
     LEFT JOIN LATERAL (SELECT x.* FROM agent.documents AS x WHERE x.id = c.document_id LIMIT 1) AS d ON true
     LEFT JOIN LATERAL (SELECT x.* FROM agent.conversations AS x
                        WHERE f.hit_kind = 'conversation' AND x.id = f.hit_id LIMIT 1) AS v ON true
+    LEFT JOIN LATERAL (SELECT x.* FROM memory.entities AS x
+                       WHERE f.hit_kind = 'entity' AND x.id = f.hit_id LIMIT 1) AS e ON true
     ORDER BY f.fused_score DESC, f.hit_id;
 END
 $$;
 
 COMMENT ON FUNCTION agent.unified_search(text, vector, text, integer, text[], text, text, double precision, double precision, integer, text, integer, integer) IS
-    'Hybrid search over a user''s memories, RAG chunks and conversations; each row names its kind and origin';
+    'Hybrid search over a user''s memories, RAG chunks, conversations and entities; each row names its kind and origin';
 
-REVOKE ALL ON FUNCTION agent.takes_exact_path(text, text, text, text),
+REVOKE ALL ON FUNCTION agent.takes_exact_path(text, text, text, text), agent.walk_limit(text, integer),
     agent.vector_candidates(vector, text, integer, text[], text, text),
     agent.full_text_candidates(text, text, integer, text[], text, text),
     agent.unified_search(text, vector, text, integer, text[], text, text, double precision, double precision, integer, text, integer, integer)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION agent.takes_exact_path(text, text, text, text),
+GRANT EXECUTE ON FUNCTION agent.takes_exact_path(text, text, text, text), agent.walk_limit(text, integer),
     agent.vector_candidates(vector, text, integer, text[], text, text),
     agent.full_text_candidates(text, text, integer, text[], text, text),
     agent.unified_search(text, vector, text, integer, text[], text, text, double precision, double precision, integer, text, integer, integer)

@@ -110,8 +110,8 @@ $$;
 COMMENT ON FUNCTION memory.user_share(text) IS
     'Share of memory.memories'' rows that are this user''s live memories (NULL before any ANALYZE)';
 
--- memory.ann_scan_settings(): hnsw.ef_search and hnsw.max_scan_tuples for an iterative HNSW scan
--- that must yield `needed` rows of a user holding `share` of the index's entries (the walk meets
+-- memory.hnsw_scan_settings(): hnsw.ef_search and hnsw.max_scan_tuples for an iterative HNSW scan
+-- that must yield `needed` rows of a user holding `share` of a table's (an index's) entries (the walk meets
 -- the user's rows at about that rate):
 --   * ef_search, the width of the first pass, holds about 6 x needed of the user's rows: 6 x
 --     needed / share entries, between memory.settings.hnsw_ef_search and twice that (and at most
@@ -128,26 +128,43 @@ COMMENT ON FUNCTION memory.user_share(text) IS
 -- An unknown share (NULL: the table never analyzed, or outside (0, 1]) keeps the settings. A
 -- share overestimated from stale statistics narrows the pass, never below the settings. The
 -- arithmetic is numeric: a tiny share or a huge count does not overflow.
+CREATE OR REPLACE FUNCTION memory.hnsw_scan_settings(share double precision, needed integer,
+                                                     table_rows double precision,
+                                                     OUT ef_search integer, OUT max_scan_tuples integer)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, extensions, pg_temp
+AS $$
+    SELECT CASE WHEN hnsw_scan_settings.share > 0 AND hnsw_scan_settings.share <= 1
+                 AND hnsw_scan_settings.needed > 0
+                THEN least(1000, 2 * s.hnsw_ef_search,
+                           greatest(s.hnsw_ef_search,
+                                    ceil(6.0 * hnsw_scan_settings.needed / hnsw_scan_settings.share::numeric)))::integer
+                ELSE s.hnsw_ef_search END,
+           CASE WHEN hnsw_scan_settings.share > 0 AND hnsw_scan_settings.share <= 1
+                 AND hnsw_scan_settings.needed > 0
+                THEN greatest(s.hnsw_max_scan_tuples,
+                              least(2147483647, greatest(hnsw_scan_settings.table_rows, 1)::numeric,
+                                    ceil(4.0 * hnsw_scan_settings.needed / hnsw_scan_settings.share::numeric))::integer)
+                ELSE s.hnsw_max_scan_tuples END
+    FROM memory.settings AS s
+$$;
+
+COMMENT ON FUNCTION memory.hnsw_scan_settings(double precision, integer, double precision) IS
+    'hnsw.ef_search and hnsw.max_scan_tuples for an HNSW scan that must yield needed rows of a user holding share of a table of table_rows';
+
+-- memory.ann_scan_settings(): memory.hnsw_scan_settings() for memory.memories (0025: the rule
+-- itself moved there, so that agent.vector_candidates sizes its walks by it too).
 CREATE OR REPLACE FUNCTION memory.ann_scan_settings(share double precision, needed integer,
                                                     OUT ef_search integer, OUT max_scan_tuples integer)
 LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT CASE WHEN ann_scan_settings.share > 0 AND ann_scan_settings.share <= 1
-                 AND ann_scan_settings.needed > 0
-                THEN least(1000, 2 * s.hnsw_ef_search,
-                           greatest(s.hnsw_ef_search,
-                                    ceil(6.0 * ann_scan_settings.needed / ann_scan_settings.share::numeric)))::integer
-                ELSE s.hnsw_ef_search END,
-           CASE WHEN ann_scan_settings.share > 0 AND ann_scan_settings.share <= 1
-                 AND ann_scan_settings.needed > 0
-                THEN greatest(s.hnsw_max_scan_tuples,
-                              least(2147483647, greatest(c.reltuples, 1)::numeric,
-                                    ceil(4.0 * ann_scan_settings.needed / ann_scan_settings.share::numeric))::integer)
-                ELSE s.hnsw_max_scan_tuples END
-    FROM memory.settings AS s
-    CROSS JOIN pg_catalog.pg_class AS c
+    SELECT h.ef_search, h.max_scan_tuples
+    FROM pg_catalog.pg_class AS c
+    CROSS JOIN LATERAL memory.hnsw_scan_settings(ann_scan_settings.share, ann_scan_settings.needed,
+                                                 c.reltuples::double precision) AS h
     WHERE c.oid = 'memory.memories'::regclass
 $$;
 
@@ -319,6 +336,7 @@ COMMENT ON FUNCTION memory.has_ann_index() IS
 
 REVOKE ALL ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
     memory.user_share(text), memory.ann_scan_settings(double precision, integer),
+    memory.hnsw_scan_settings(double precision, integer, double precision),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.nearest_memory(vector, text, text), memory.has_ann_index(),
@@ -326,6 +344,7 @@ REVOKE ALL ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
     memory.takes_exact_path(text, jsonb, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION memory.scope_size(text, jsonb, text[], integer),
     memory.user_share(text), memory.ann_scan_settings(double precision, integer),
+    memory.hnsw_scan_settings(double precision, integer, double precision),
     memory.search_memories_exact(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.search_memories_ann(vector, text, integer, jsonb, text[], double precision, text, boolean, memory.search_scope),
     memory.nearest_memory(vector, text, text), memory.has_ann_index(),

@@ -286,7 +286,7 @@ def test_an_installed_database_converts_to_halfvec_and_back_keeping_its_memories
     empty_db: Database,
 ):
     """A database at 0023 takes --embedding-type halfvec with 0024 (its columns, CHECKs and
-    indexes converted, its memories kept), and rolling 0024 back returns it to vector."""
+    indexes converted, its memories kept), and rolling back to 0023 returns it to vector."""
     assert run_mempg("apply", "--to", "0023_decay_when_read", url=empty_db.url).returncode == 0
     embeddings = [unit(seed) for seed in range(20)]
     with connect_as(empty_db.url, ALICE) as conn:
@@ -318,7 +318,7 @@ def test_an_installed_database_converts_to_halfvec_and_back_keeping_its_memories
         conn.execute(f'ALTER TABLE {on_embedding[0]} DISABLE TRIGGER "{on_embedding[1]}"')
         states = conn.execute(TRIGGER_STATES).fetchall()
         assert (on_embedding[0], on_embedding[1], "D") in states
-    back = run_mempg("rollback", url=empty_db.url)
+    back = run_mempg("rollback", "--to", "0023_decay_when_read", url=empty_db.url)
     assert back.returncode == 0, back.stderr
     types, indexes = columns_and_indexes(empty_db.url)
     assert types == {f"vector({DIM})"} and all("vector_cosine_ops" in i for i in indexes)
@@ -390,6 +390,6 @@ def test_halfvec_indexes_what_vector_cannot_from_2001_to_4000_dimensions(empty_d
         )
         assert "memories_embedding_ann" in plan, plan
     assert run_mempg("verify", url=empty_db.url).returncode == 0
-    assert run_mempg("rollback", url=empty_db.url).returncode == 0
+    assert run_mempg("rollback", "--to", "0023_decay_when_read", url=empty_db.url).returncode == 0
     types, indexes = columns_and_indexes(empty_db.url)
     assert types == {"vector(3072)"} and indexes == []
