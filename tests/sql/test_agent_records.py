@@ -142,3 +142,49 @@ def test_bad_messages_get_their_sqlstate(module_db: Database, arguments, sqlstat
     with connect_as(module_db.url, "alice") as conn, pytest.raises(psycopg.Error) as exc:
         conn.execute("SELECT agent.add_message(%s, %s, %s, %s, %s)", arguments)
     assert exc.value.sqlstate == sqlstate
+
+
+def test_another_users_agent_records_are_neither_listed_nor_changed(db: Database):
+    """Row-level security through every listing and writing function of the agent schema: alice
+    naming bob lists nothing, cannot move bob's workflow, and cannot write rows as bob (42501);
+    bob's rows are unchanged after."""
+    with connect_as(db.url, "bob") as bob:
+        bob.execute("SELECT agent.add_message('bob', 'coder', 's1', 'user', 'hello')")
+        bob.execute("SELECT agent.enqueue_ingestion('bob', 'repo-b', 'a.md')")
+        workflow = bob.execute(
+            "SELECT agent.start_workflow('bob', 'nightly', 'prefect', status => 'pending')"
+        ).fetchone()[0]
+        bob.execute(
+            "SELECT agent.ingest_document('bob', 'repo-b', 'a.md', ARRAY['text'], %s::vector[])",
+            ([unit(1)],),
+        )
+    listings = [
+        "SELECT count(*) FROM agent.session_messages('bob', 's1')",
+        "SELECT count(*) FROM agent.agent_messages('bob', 'coder')",
+        "SELECT count(*) FROM agent.list_ingestions('bob', 'queued')",
+        "SELECT count(*) FROM agent.list_workflow_executions('bob', 'prefect', 'pending')",
+    ]
+    with connect_as(db.url, "alice") as alice:
+        for listing in listings:
+            assert alice.execute(listing).fetchone() == (0,), listing
+        with pytest.raises(psycopg.Error) as exc:
+            alice.execute("SELECT agent.set_workflow_status(%s, 'running')", (workflow,))
+        assert exc.value.sqlstate == "P0002"  # not hers: not there
+        writes = [
+            ("SELECT agent.enqueue_ingestion('bob', 'repo-b', 'b.md')", ()),
+            ("SELECT agent.start_workflow('bob', 'nightly', 'prefect')", ()),
+            (
+                "SELECT agent.ingest_document('bob', 'repo-b', 'b.md', ARRAY['text'], %s::vector[])",
+                ([unit(2)],),
+            ),
+        ]
+        for statement, arguments in writes:
+            with pytest.raises(psycopg.Error) as exc:
+                alice.execute(statement, arguments)
+            assert exc.value.sqlstate == "42501", statement
+    with connect_as(db.url, "bob") as bob:
+        for listing in listings:
+            assert bob.execute(listing).fetchone() == (1,), listing
+        assert bob.execute(
+            "SELECT count(*) FROM agent.documents WHERE user_id = 'bob'"
+        ).fetchone() == (1,)

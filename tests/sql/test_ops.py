@@ -303,8 +303,19 @@ def test_churning_tables_vacuum_sooner(admin):
     options = dict(
         admin.execute(
             "SELECT c.relnamespace::regnamespace || '.' || c.relname, c.reloptions FROM pg_class c WHERE c.oid IN"
-            " ('memory.memories'::regclass, 'app.audit_log'::regclass)"
+            " ('memory.memories'::regclass, 'app.audit_log'::regclass, 'agent.ingestions'::regclass,"
+            " 'agent.conversations'::regclass, 'agent.chunks'::regclass, 'agent.documents'::regclass,"
+            " 'agent.workflow_executions'::regclass)"
         ).fetchall()
     )
     assert "autovacuum_vacuum_scale_factor=0.05" in options["memory.memories"]
     assert "autovacuum_vacuum_insert_scale_factor=0.05" in options["app.audit_log"]
+    # the agent schema's queue churns most: vacuumed after 1% of it changes (0013)
+    assert "autovacuum_vacuum_scale_factor=0.01" in options["agent.ingestions"]
+    assert "autovacuum_vacuum_insert_scale_factor=0.05" in options["agent.conversations"]
+    assert {
+        "autovacuum_vacuum_scale_factor=0.05",
+        "autovacuum_vacuum_insert_scale_factor=0.05",
+    } <= set(options["agent.chunks"])
+    for table in ("agent.documents", "agent.workflow_executions"):
+        assert "autovacuum_vacuum_scale_factor=0.05" in options[table], table
