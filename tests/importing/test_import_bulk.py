@@ -389,8 +389,8 @@ def _world(conn: psycopg.Connection) -> None:
     assert conn.execute("SELECT memory.decay_memories()").fetchone()[0] >= 1
 
 
-def _normalised_export(db: Database) -> list[dict]:
-    result = run_mempg("export", "--jsonl", url=db.url)
+def _normalised_export(db: Database, *args: str) -> list[dict]:
+    result = run_mempg("export", "--jsonl", *args, url=db.url)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     names = {
@@ -431,6 +431,43 @@ def test_an_export_reads_back_as_it_was(db: Database, tmp_path: Path) -> None:
         assert any(line.get("decayed_at") for line in _normalised_export(other))
         second = mempg_import(other, exported)
         assert set(second[1]["events"]["memory"]) == {"SKIP"}
+
+
+def test_an_export_of_one_user_holds_only_their_records_and_reads_back(
+    db: Database, tmp_path: Path
+) -> None:
+    conn = owner(db.url)
+    _world(conn)  # alice: 3 memories (one deleted), 3 entities, 2 facts, an interaction; bob: 1
+    add_memory(conn, "Bob beat Carol at chess", str(vec(6)).replace(" ", ""), user="bob",
+               entities=Jsonb([{"name": "Carol", "type": "person"}, {"name": "Bob", "type": "person"}]))  # fmt: skip
+    ids = dict(
+        conn.execute("SELECT name, id FROM memory.entities WHERE user_id = 'bob'").fetchall()
+    )
+    conn.execute(
+        "SELECT * FROM memory.assert_fact(%s, 'knows', %s, valid_from => '2024-01-01')",
+        (ids["Bob"], ids["Carol"]),
+    )
+    exported = tmp_path / "alice.jsonl"
+    result = run_mempg("export", "--jsonl", "--user", "alice", "-o", str(exported), url=db.url)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    everyone = [json.loads(line) for line in run_mempg("export", "--jsonl", url=db.url).stdout.splitlines()]  # fmt: skip
+    assert {line["user_id"] for line in everyone} == {"alice", "bob"}
+    # the same lines as alice's in the export of everyone, in the same order
+    assert lines == [line for line in everyone if line["user_id"] == "alice"]
+    assert Counter(line["type"] for line in lines) == {
+        "entity": 3, "memory": 3, "relation": 2, "interaction": 1,
+    }  # fmt: skip
+    assert result.stderr.strip() == f"exported {len(lines)} lines"
+    with scratch_database("mempg_one_user", template_database()) as other:
+        code, report, err = mempg_import(other, exported)
+        assert code == 0, err
+        assert report["read"] == {"entity": 3, "memory": 3, "relation": 2, "interaction": 1}
+        assert _normalised_export(other) == _normalised_export(db, "--user", "alice")
+        with other.connect() as copy:
+            assert copy.execute("SELECT DISTINCT user_id FROM memory.memories").fetchall() == [
+                ("alice",)
+            ]
 
 
 def test_the_application_role_cannot_restore_past_deduplication_or_history(db: Database) -> None:
