@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from import_support import as_list, counts, mempg_import, vec
+from import_support import as_list, counts, mempg_import, scalar, vec
 from psycopg.types.json import Jsonb
 
 from helpers import ROOT, Database, run_mempg, scratch_database, template_database
@@ -291,6 +291,62 @@ def test_every_rejected_row_is_reported_with_its_sqlstate_and_the_rest_imported(
     codes = sorted(r["error_code"] for r in report["rejected_rows"])
     assert codes == sorted(expected for _, expected in BAD_ROWS)
     assert mempg_import(db, write_jsonl(lines, "again.jsonl"), "--allow-rejects")[0] == 0
+
+
+def test_a_corrupt_row_writes_nothing_and_the_rest_of_its_batch_lands(
+    db: Database, write_jsonl
+) -> None:
+    corrupt_id = "7d4c2a1e-0000-4000-8000-00000000c0de"
+    corrupt = {  # an export line whose history breaks after its memory is written
+        "type": "memory", "id": corrupt_id, "version": 2, "user_id": "u", "memory": "half written",
+        "embedding": vec(50), "entities": [{"id": "e1", "role": "subject"}],
+        "history": [
+            {"event": "ADD", "new_memory": "half", "new_version": 1, "created_at": "2025-01-01"},
+            {"event": "UPDATE", "old_memory": "half", "new_memory": "half written", "old_version": 1,
+             "new_version": 2, "created_at": "not a time"},
+        ],
+    }  # fmt: skip
+    entity = {"type": "entity", "id": "e1", "user_id": "u", "entity_type": "person", "name": "Eve"}
+    good = [
+        {"id": f"g{i}", "memory": f"intact fact {i}", "user_id": "u", "embedding": vec(100 + i)}
+        for i in range(6)
+    ]
+    lines = [entity, *good[:3], corrupt, '{"id": "torn", "memory": "cut off', *good[3:]]
+    conn = owner(db.url)
+    code, report, _ = mempg_import(db, write_jsonl(lines))  # one batch, one chunk
+    assert code == 1
+    assert [(r["source_id"], r["error_code"]) for r in report["rejected_rows"]] == [
+        ("line 6", "22P02"),  # the reader's, reported before the batch is applied
+        (corrupt_id, "22007"),
+    ]
+    assert report["events"] == {"entity": {"RESTORE": 1}, "memory": {"ADD": 6}}
+    # nothing of the corrupt row: no memory, history, entity link or import record
+    written = "SELECT count(*) FROM memory.{} WHERE {} = %s OR {} ~ 'half|cut off'"
+    assert scalar(conn, written.format("memories", "id", "memory"), corrupt_id) == 0
+    assert (
+        scalar(conn, written.format("memory_history", "memory_id", "new_memory"), corrupt_id) == 0
+    )
+    assert scalar(conn, "SELECT count(*) FROM memory.memory_entities") == 0
+    assert scalar(conn, "SELECT count(*) FROM memory.pending_memories") == 0
+    assert sorted(
+        conn.execute("SELECT record_kind, source_id FROM memory.import_sources").fetchall()
+    ) == [("entity", "e1"), *(("memory", f"g{i}") for i in range(6))]
+    # and the others landed, each with its ADD
+    added = scalar(
+        conn,
+        "SELECT count(*) FROM memory.memories AS m JOIN memory.memory_history AS h"
+        " ON h.memory_id = m.id AND h.event = 'ADD' WHERE m.memory LIKE 'intact fact %'",
+    )
+    assert added == 6
+
+    # mended, the same source brings in what was rejected and nothing twice
+    corrupt["history"][1]["created_at"] = "2025-02-01"
+    mended = [entity, *good[:3], corrupt, *good[3:]]
+    code, report, err = mempg_import(db, write_jsonl(mended))
+    assert code == 0, err
+    assert report["events"] == {"entity": {"SKIP": 1}, "memory": {"SKIP": 6, "RESTORE": 1}}
+    history = "SELECT count(*) FROM memory.memory_history WHERE memory_id = %s"
+    assert scalar(conn, history, corrupt_id) == 2
 
 
 def test_embeddings_of_another_dimension_are_refused_before_anything_is_written(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from import_support import counts, mempg_import, vec
+from import_support import counts, mempg_import, scalar, vec
 from psycopg.conninfo import conninfo_to_dict
 
 from helpers import Database, run_mempg, scratch_database
@@ -455,6 +455,15 @@ def test_the_seed_sqlite_database_imports_entities_memories_and_interactions(
     }
     assert [(r["source_id"], r["error_code"]) for r in report["rejected_rows"]] == [("3", "22P02")]
     conn = owner(db.url)
+    # the corrupt row wrote nothing at all (no memory, pending or not, no import record)
+    assert scalar(conn, "SELECT count(*) FROM memory.memories WHERE memory = 'corrupt'") == 0
+    assert (
+        scalar(conn, "SELECT count(*) FROM memory.pending_memories WHERE memory = 'corrupt'") == 0
+    )
+    # and the others landed
+    assert sorted(
+        conn.execute("SELECT record_kind, source_id FROM memory.import_sources").fetchall()
+    ) == [("entity", "1"), ("entity", "2"), ("interaction", "1"), ("memory", "1"), ("memory", "2")]
     assert conn.execute(
         "SELECT importance, person_type, contact, interaction_count FROM memory.entities WHERE name = 'Dana Scully'"
     ).fetchone() == (
