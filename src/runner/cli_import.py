@@ -154,7 +154,8 @@ def register(cli: click.Group, common_options: Callable[..., Any]) -> None:
 
 
 def _progress() -> Callable[..., None]:
-    """A progress bar on a terminal (tqdm), plain lines when it is missing."""
+    """A progress bar on a terminal (tqdm, a core dependency), plain lines where an install
+    lacks it."""
     try:
         from tqdm import tqdm
     except ImportError:

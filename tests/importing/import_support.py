@@ -41,3 +41,8 @@ def counts(conn: Any) -> dict[str, int]:
         "memory.import_sources",
     )
     return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def scalar(conn: Any, query: str, *params: Any) -> Any:
+    """The one value a query returns."""
+    return conn.execute(query, params or None).fetchone()[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from import_support import as_list, counts, mempg_import, vec
+from import_support import as_list, counts, mempg_import, scalar, vec
 from psycopg.types.json import Jsonb
 
 from helpers import ROOT, Database, run_mempg, scratch_database, template_database
@@ -293,6 +293,62 @@ def test_every_rejected_row_is_reported_with_its_sqlstate_and_the_rest_imported(
     assert mempg_import(db, write_jsonl(lines, "again.jsonl"), "--allow-rejects")[0] == 0
 
 
+def test_a_corrupt_row_writes_nothing_and_the_rest_of_its_batch_lands(
+    db: Database, write_jsonl
+) -> None:
+    corrupt_id = "7d4c2a1e-0000-4000-8000-00000000c0de"
+    corrupt = {  # an export line whose history breaks after its memory is written
+        "type": "memory", "id": corrupt_id, "version": 2, "user_id": "u", "memory": "half written",
+        "embedding": vec(50), "entities": [{"id": "e1", "role": "subject"}],
+        "history": [
+            {"event": "ADD", "new_memory": "half", "new_version": 1, "created_at": "2025-01-01"},
+            {"event": "UPDATE", "old_memory": "half", "new_memory": "half written", "old_version": 1,
+             "new_version": 2, "created_at": "not a time"},
+        ],
+    }  # fmt: skip
+    entity = {"type": "entity", "id": "e1", "user_id": "u", "entity_type": "person", "name": "Eve"}
+    good = [
+        {"id": f"g{i}", "memory": f"intact fact {i}", "user_id": "u", "embedding": vec(100 + i)}
+        for i in range(6)
+    ]
+    lines = [entity, *good[:3], corrupt, '{"id": "torn", "memory": "cut off', *good[3:]]
+    conn = owner(db.url)
+    code, report, _ = mempg_import(db, write_jsonl(lines))  # one batch, one chunk
+    assert code == 1
+    assert [(r["source_id"], r["error_code"]) for r in report["rejected_rows"]] == [
+        ("line 6", "22P02"),  # the reader's, reported before the batch is applied
+        (corrupt_id, "22007"),
+    ]
+    assert report["events"] == {"entity": {"RESTORE": 1}, "memory": {"ADD": 6}}
+    # nothing of the corrupt row: no memory, history, entity link or import record
+    written = "SELECT count(*) FROM memory.{} WHERE {} = %s OR {} ~ 'half|cut off'"
+    assert scalar(conn, written.format("memories", "id", "memory"), corrupt_id) == 0
+    assert (
+        scalar(conn, written.format("memory_history", "memory_id", "new_memory"), corrupt_id) == 0
+    )
+    assert scalar(conn, "SELECT count(*) FROM memory.memory_entities") == 0
+    assert scalar(conn, "SELECT count(*) FROM memory.pending_memories") == 0
+    assert sorted(
+        conn.execute("SELECT record_kind, source_id FROM memory.import_sources").fetchall()
+    ) == [("entity", "e1"), *(("memory", f"g{i}") for i in range(6))]
+    # and the others landed, each with its ADD
+    added = scalar(
+        conn,
+        "SELECT count(*) FROM memory.memories AS m JOIN memory.memory_history AS h"
+        " ON h.memory_id = m.id AND h.event = 'ADD' WHERE m.memory LIKE 'intact fact %'",
+    )
+    assert added == 6
+
+    # mended, the same source brings in what was rejected and nothing twice
+    corrupt["history"][1]["created_at"] = "2025-02-01"
+    mended = [entity, *good[:3], corrupt, *good[3:]]
+    code, report, err = mempg_import(db, write_jsonl(mended))
+    assert code == 0, err
+    assert report["events"] == {"entity": {"SKIP": 1}, "memory": {"SKIP": 6, "RESTORE": 1}}
+    history = "SELECT count(*) FROM memory.memory_history WHERE memory_id = %s"
+    assert scalar(conn, history, corrupt_id) == 2
+
+
 def test_embeddings_of_another_dimension_are_refused_before_anything_is_written(
     db: Database, write_jsonl
 ) -> None:
@@ -389,8 +445,8 @@ def _world(conn: psycopg.Connection) -> None:
     assert conn.execute("SELECT memory.decay_memories()").fetchone()[0] >= 1
 
 
-def _normalised_export(db: Database) -> list[dict]:
-    result = run_mempg("export", "--jsonl", url=db.url)
+def _normalised_export(db: Database, *args: str) -> list[dict]:
+    result = run_mempg("export", "--jsonl", *args, url=db.url)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     names = {
@@ -431,6 +487,43 @@ def test_an_export_reads_back_as_it_was(db: Database, tmp_path: Path) -> None:
         assert any(line.get("decayed_at") for line in _normalised_export(other))
         second = mempg_import(other, exported)
         assert set(second[1]["events"]["memory"]) == {"SKIP"}
+
+
+def test_an_export_of_one_user_holds_only_their_records_and_reads_back(
+    db: Database, tmp_path: Path
+) -> None:
+    conn = owner(db.url)
+    _world(conn)  # alice: 3 memories (one deleted), 3 entities, 2 facts, an interaction; bob: 1
+    add_memory(conn, "Bob beat Carol at chess", str(vec(6)).replace(" ", ""), user="bob",
+               entities=Jsonb([{"name": "Carol", "type": "person"}, {"name": "Bob", "type": "person"}]))  # fmt: skip
+    ids = dict(
+        conn.execute("SELECT name, id FROM memory.entities WHERE user_id = 'bob'").fetchall()
+    )
+    conn.execute(
+        "SELECT * FROM memory.assert_fact(%s, 'knows', %s, valid_from => '2024-01-01')",
+        (ids["Bob"], ids["Carol"]),
+    )
+    exported = tmp_path / "alice.jsonl"
+    result = run_mempg("export", "--jsonl", "--user", "alice", "-o", str(exported), url=db.url)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    everyone = [json.loads(line) for line in run_mempg("export", "--jsonl", url=db.url).stdout.splitlines()]  # fmt: skip
+    assert {line["user_id"] for line in everyone} == {"alice", "bob"}
+    # the same lines as alice's in the export of everyone, in the same order
+    assert lines == [line for line in everyone if line["user_id"] == "alice"]
+    assert Counter(line["type"] for line in lines) == {
+        "entity": 3, "memory": 3, "relation": 2, "interaction": 1,
+    }  # fmt: skip
+    assert result.stderr.strip() == f"exported {len(lines)} lines"
+    with scratch_database("mempg_one_user", template_database()) as other:
+        code, report, err = mempg_import(other, exported)
+        assert code == 0, err
+        assert report["read"] == {"entity": 3, "memory": 3, "relation": 2, "interaction": 1}
+        assert _normalised_export(other) == _normalised_export(db, "--user", "alice")
+        with other.connect() as copy:
+            assert copy.execute("SELECT DISTINCT user_id FROM memory.memories").fetchall() == [
+                ("alice",)
+            ]
 
 
 def test_the_application_role_cannot_restore_past_deduplication_or_history(db: Database) -> None:

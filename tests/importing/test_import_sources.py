@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from import_support import counts, mempg_import, vec
+from import_support import counts, mempg_import, scalar, vec
 from psycopg.conninfo import conninfo_to_dict
 
 from helpers import Database, run_mempg, scratch_database
@@ -98,6 +98,152 @@ def test_a_mem0_store_and_its_history_import_with_ids_and_events(
     code, again, _ = mempg_import(db, tmp_path / "history.db")
     assert again["events"] == {"history": {"SKIP": 3}}  # re-running appends nothing
     assert counts(conn)["memory.memory_history"] == before["memory.memory_history"]
+
+
+def _mem0_get_all(store: object, user_id: str) -> dict:
+    """What mem0ai's `Memory.get_all(filters={"user_id": ...})` returns over this store: its own
+    code, on an instance that has only the vector store (a full Memory() wants an LLM and an
+    embedder, which get_all never uses)."""
+    from mem0 import Memory
+
+    memory = Memory.__new__(Memory)
+    memory.vector_store = store
+    return memory.get_all(filters={"user_id": user_id})
+
+
+def test_mem0_get_all_lines_import_as_pending_memories_with_their_metadata(
+    db: Database, source_db: Database, write_jsonl
+) -> None:
+    from mem0.vector_stores.pgvector import PGVector
+
+    logging.getLogger("mem0").setLevel(logging.WARNING)
+    store = PGVector(
+        dbname=None, collection_name="mem0", embedding_model_dims=DIM, user=None, password=None, host=None,
+        port=None, diskann=False, hnsw=False, connection_string=source_db.url,
+    )  # fmt: skip
+    store.create_col()
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    payloads = [
+        {"data": "Likes hiking", "hash": "h1", "user_id": "ann", "mood": "good",
+         "created_at": "2025-01-01T10:00:00+00:00"},
+        {"data": "Has a cat", "hash": "h2", "user_id": "ann", "agent_id": "pets", "run_id": "r1",
+         "created_at": "2025-01-02T10:00:00+00:00", "updated_at": "2025-01-03T10:00:00+00:00"},
+        {"data": "Lives in Lyon", "hash": "h3", "user_id": "ben", "actor_id": "ben", "role": "user",
+         "created_at": "2025-01-04T10:00:00+00:00"},
+    ]  # fmt: skip
+    store.insert(vectors=[vec(i) for i in range(3)], payloads=payloads, ids=ids)
+    ann, ben = _mem0_get_all(store, "ann"), _mem0_get_all(store, "ben")
+    store.connection_pool.close()
+    assert {item["id"] for item in ann["results"] + ben["results"]} == set(ids)
+    given = str(uuid.uuid4())  # a line with an embedding (get_all has none) is added at once
+    lines = [
+        ann,  # a whole {"results": [...]} object on a line
+        *ben["results"],  # and items one a line
+        {"id": given, "memory": "Speaks Italian", "user_id": "ben", "embedding": vec(9)},
+    ]
+    source = write_jsonl(lines, "mem0.jsonl")
+
+    code, report, err = mempg_import(db, source)
+    assert code == 0, err
+    assert report["events"] == {"memory": {"PENDING": 3, "ADD": 1}}
+    conn = owner(db.url)
+    pending = conn.execute(
+        "SELECT user_id, agent_id, run_id, memory, metadata, source, created_at::text"
+        " FROM memory.pending_memories ORDER BY created_at"
+    ).fetchall()
+    assert pending == [
+        ("ann", None, None, "Likes hiking", {"mood": "good"}, "mem0", "2025-01-01 10:00:00+00"),
+        ("ann", "pets", "r1", "Has a cat", {}, "mem0", "2025-01-02 10:00:00+00"),
+        ("ben", None, None, "Lives in Lyon", {}, "mem0", "2025-01-04 10:00:00+00"),
+    ]  # Mem0's hash, actor_id and role are dropped
+    assert conn.execute("SELECT id::text, user_id, memory, source FROM memory.memories").fetchall() == [
+        (given, "ben", "Speaks Italian", "mem0")
+    ]  # fmt: skip
+    assert sorted(
+        conn.execute(
+            "SELECT source_id FROM memory.import_sources WHERE event = 'PENDING'"
+        ).fetchall()
+    ) == sorted((i,) for i in ids)  # keyed by Mem0's ids
+
+    cat = conn.execute(
+        "SELECT id FROM memory.pending_memories WHERE memory = 'Has a cat'"
+    ).fetchone()[0]
+    added = conn.execute(
+        "SELECT memory_id, event FROM memory.embed_pending_memory(%s, %s::vector)",
+        (cat, str(vec(1)).replace(" ", "")),
+    ).fetchone()
+    assert added[1] == "ADD"
+    assert conn.execute(
+        "SELECT user_id, agent_id, run_id, metadata FROM memory.memories WHERE id = %s", (added[0],)
+    ).fetchone() == ("ann", "pets", "r1", {})
+
+    code, again, _ = mempg_import(db, source)
+    assert code == 0
+    assert again["events"] == {"memory": {"SKIP": 4}}
+
+
+MCP_MEMORY_LINES = [
+    {"type": "entity", "name": "John_Smith", "entityType": "person",
+     "observations": ["Speaks fluent Spanish", "Graduated in 2019"]},
+    {"type": "entity", "name": "Anthropic", "entityType": "organization", "observations": []},
+    {"type": "relation", "from": "John_Smith", "to": "Anthropic", "relationType": "works at"},
+]  # fmt: skip
+
+
+def test_mcp_memory_server_lines_import_as_entities_pending_observations_and_facts(
+    db: Database, write_jsonl
+) -> None:
+    source = write_jsonl(MCP_MEMORY_LINES, "memory.jsonl")
+    conn = owner(db.url)
+    before = counts(conn)
+    code, report, _ = mempg_import(db, source)  # the server keeps no users
+    assert code == 1
+    assert report["events"] == {}
+    assert sorted((r["kind"], r["error_code"]) for r in report["rejected_rows"]) == [
+        ("entity", "22004"), ("entity", "22004"), ("memory", "22023"), ("memory", "22023"),
+        ("relation", "22004"),
+    ]  # fmt: skip
+    assert {k: v for k, v in counts(conn).items() if k != "memory.import_runs"} == {
+        k: v for k, v in before.items() if k != "memory.import_runs"
+    }
+
+    code, report, err = mempg_import(db, source, "--user", "u1")
+    assert code == 0, err
+    assert report["events"] == {
+        "entity": {"ADD": 2},
+        "memory": {"PENDING": 2},
+        "relation": {"ADD": 1},
+    }
+    entities = dict(
+        conn.execute("SELECT name, id FROM memory.entities WHERE user_id = 'u1'").fetchall()
+    )
+    assert conn.execute(
+        "SELECT name, entity_type FROM memory.entities ORDER BY name"
+    ).fetchall() == [("Anthropic", "organization"), ("John_Smith", "person")]
+    assert conn.execute(
+        "SELECT memory, source, entities FROM memory.pending_memories WHERE user_id = 'u1' ORDER BY memory"
+    ).fetchall() == [
+        ("Graduated in 2019", "mcp-memory", [{"id": str(entities["John_Smith"]), "role": "subject"}]),
+        ("Speaks fluent Spanish", "mcp-memory", [{"id": str(entities["John_Smith"]), "role": "subject"}]),
+    ]  # fmt: skip
+    fact = conn.execute(
+        "SELECT r.subject_id, r.relation, r.object_id, r.valid_from = i.started_at, r.valid_to"
+        " FROM memory.entity_relations AS r, memory.import_runs AS i WHERE i.id = %s",
+        (report["run_id"],),
+    ).fetchall()
+    assert fact == [(entities["John_Smith"], "works_at", entities["Anthropic"], True, None)]
+
+    spanish = conn.execute(
+        "SELECT id FROM memory.pending_memories WHERE memory = 'Speaks fluent Spanish'"
+    ).fetchone()[0]
+    memory_id, event = conn.execute(
+        "SELECT memory_id, event FROM memory.embed_pending_memory(%s, %s::vector)",
+        (spanish, str(vec(1)).replace(" ", "")),
+    ).fetchone()
+    assert event == "ADD"
+    assert conn.execute(
+        "SELECT entity_id FROM memory.memory_entities WHERE memory_id = %s", (memory_id,)
+    ).fetchall() == [(entities["John_Smith"],)]  # the observation is about its entity
 
 
 def test_langchain_stores_v1_and_v2_import_with_the_user_from_metadata(
@@ -309,6 +455,15 @@ def test_the_seed_sqlite_database_imports_entities_memories_and_interactions(
     }
     assert [(r["source_id"], r["error_code"]) for r in report["rejected_rows"]] == [("3", "22P02")]
     conn = owner(db.url)
+    # the corrupt row wrote nothing at all (no memory, pending or not, no import record)
+    assert scalar(conn, "SELECT count(*) FROM memory.memories WHERE memory = 'corrupt'") == 0
+    assert (
+        scalar(conn, "SELECT count(*) FROM memory.pending_memories WHERE memory = 'corrupt'") == 0
+    )
+    # and the others landed
+    assert sorted(
+        conn.execute("SELECT record_kind, source_id FROM memory.import_sources").fetchall()
+    ) == [("entity", "1"), ("entity", "2"), ("interaction", "1"), ("memory", "1"), ("memory", "2")]
     assert conn.execute(
         "SELECT importance, person_type, contact, interaction_count FROM memory.entities WHERE name = 'Dana Scully'"
     ).fetchone() == (
