@@ -308,6 +308,9 @@ CREATE INDEX chunks_user_source ON agent.chunks USING btree (user_id, source_id)
 -- INDEX agent.chunks_user_terms
 CREATE INDEX chunks_user_terms ON agent.chunks USING gin (memory.user_terms(user_id, fts)) WITH (fastupdate=off);
 
+-- INDEX agent.conversations_embedded_user
+CREATE INDEX conversations_embedded_user ON agent.conversations USING btree (user_id, agent_id) WHERE (embedding IS NOT NULL);
+
 -- INDEX agent.conversations_embedding_ann
 CREATE INDEX conversations_embedding_ann ON agent.conversations USING hnsw (embedding extensions.vector_cosine_ops) WITH (m='16', ef_construction='128') WHERE (embedding IS NOT NULL);
 
@@ -1540,6 +1543,9 @@ ALTER TABLE ONLY memory.rate_limits
 -- FK CONSTRAINT memory.user_quota_plans user_quota_plans_plan_fkey
 ALTER TABLE ONLY memory.user_quota_plans
     ADD CONSTRAINT user_quota_plans_plan_fkey FOREIGN KEY (plan) REFERENCES memory.quota_plans(plan) ON UPDATE CASCADE;
+
+-- INDEX memory.entities_embedded_user
+CREATE INDEX entities_embedded_user ON memory.entities USING btree (user_id) WHERE ((embedding IS NOT NULL) AND (NOT is_deleted) AND (merged_into IS NULL));
 
 -- INDEX memory.entities_embedding_ann
 CREATE INDEX entities_embedding_ann ON memory.entities USING hnsw (embedding extensions.vector_cosine_ops) WITH (m='16', ef_construction='128') WHERE ((embedding IS NOT NULL) AND (NOT is_deleted) AND (merged_into IS NULL));

@@ -4,6 +4,10 @@ SET LOCAL search_path = pg_catalog, extensions, public;
 
 -- squawk-ignore require-concurrent-index-deletion
 DROP INDEX IF EXISTS memory.entities_user_terms;
+-- squawk-ignore require-concurrent-index-deletion
+DROP INDEX IF EXISTS agent.conversations_embedded_user;
+-- squawk-ignore require-concurrent-index-deletion
+DROP INDEX IF EXISTS memory.entities_embedded_user;
 
 -- sql/memory/search_paths.sql as 0024 left it
 -- The two ways to find a user's nearest memories, and the choice between them.

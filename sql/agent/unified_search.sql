@@ -27,10 +27,14 @@
 -- own search_path never changes what a name means.
 
 -- agent.takes_exact_path(): exact search for a user's rows of one kind ('chunk', 'conversation',
--- 'entity') while they are at most memory.settings.exact_search_max_rows (counted up to one more),
--- or when the kind's HNSW index is missing; iterative HNSW above. What memory.takes_exact_path
--- adds for memories is not here: those tables keep no per-user count, so there is no share rule
--- (a share below exact_search_max_share searched exactly) and no per-user index.
+-- 'entity') while the rows its HNSW index holds for them (those with an embedding; for entities,
+-- live ones) are at most memory.settings.exact_search_max_rows (counted up to one more, from a
+-- btree with the HNSW index's predicate: agent.conversations_embedded_user and
+-- memory.entities_embedded_user, 0025), or when the kind's HNSW index is missing; iterative HNSW
+-- above. Until 0025 messages without an embedding were counted too, so a user with many of them
+-- and few embedded walked the graph for rows it does not hold. What memory.takes_exact_path adds
+-- for memories is not here: those tables keep no per-user count, so there is no share rule (a
+-- share below exact_search_max_share searched exactly) and no per-user index.
 CREATE OR REPLACE FUNCTION agent.takes_exact_path(kind text, query_user_id text, agent_id text, source_id text)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -56,7 +60,8 @@ BEGIN
         END IF;
         SELECT count(*) INTO v_rows
         FROM (SELECT 1 FROM memory.entities AS e
-              WHERE e.user_id = takes_exact_path.query_user_id AND NOT e.is_deleted AND e.merged_into IS NULL
+              WHERE e.user_id = takes_exact_path.query_user_id
+                AND e.embedding IS NOT NULL AND NOT e.is_deleted AND e.merged_into IS NULL
               LIMIT v_bound + 1) AS bounded;
     ELSE
         IF to_regclass('agent.conversations_embedding_ann') IS NULL THEN
@@ -64,7 +69,7 @@ BEGIN
         END IF;
         SELECT count(*) INTO v_rows
         FROM (SELECT 1 FROM agent.conversations AS v
-              WHERE v.user_id = takes_exact_path.query_user_id
+              WHERE v.user_id = takes_exact_path.query_user_id AND v.embedding IS NOT NULL
                 AND (takes_exact_path.agent_id IS NULL OR v.agent_id = takes_exact_path.agent_id)
               LIMIT v_bound + 1) AS bounded;
     END IF;
@@ -76,28 +81,43 @@ COMMENT ON FUNCTION agent.takes_exact_path(text, text, text, text) IS
     'Whether a vector search of a user''s chunks, messages or entities is exact (few rows) or iterative HNSW';
 
 -- agent.walk_limit(): hnsw.max_scan_tuples for the HNSW path of one kind (0025): the walk of
--- memory.hnsw_scan_settings() for a user holding at least exact_search_max_rows + 1 of the kind's
--- table (the path is taken only then, so that is a lower bound of their share, and a longer walk
--- than their share needs only costs when the rows are not found sooner). Until 0025 the walk
--- stopped at memory.settings.hnsw_max_scan_tuples (20,000 entries) whatever the table's size: a
--- user just above the bound in a table of millions got a few of their rows, not depth.
+-- memory.hnsw_scan_settings() for a user holding at least exact_search_max_rows + 1 of the
+-- entries of the kind's HNSW index (the path is taken only then, so that is a lower bound of
+-- their share, and a longer walk than their share needs only costs when their rows are not met
+-- sooner), at most the index's entries. Until 0025 the walk stopped at
+-- memory.settings.hnsw_max_scan_tuples (20,000 entries) whatever the index's size: a user just
+-- above the bound among millions of rows got a few of theirs, not depth.
+-- Without statistics for the index (never analyzed: reltuples -1), or with statistics older than
+-- the user's own rows (reltuples at most the bound), the walk is not cut (2,147,483,647): a walk
+-- ends once it has the rows it needs, and recall comes first. ANALYZE (autovacuum) restores the
+-- bound.
 -- The first pass stays the settings' hnsw_ef_search: a lower bound of the share would widen it
 -- for heavy users, and a light share's rows come from the later passes (search_paths.sql).
 CREATE OR REPLACE FUNCTION agent.walk_limit(kind text, needed integer)
 RETURNS integer
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, extensions, pg_temp
 AS $$
-    SELECT h.max_scan_tuples
-    FROM memory.settings AS s
-    CROSS JOIN pg_catalog.pg_class AS c
-    CROSS JOIN LATERAL memory.hnsw_scan_settings(
-        CASE WHEN c.reltuples > 0 THEN (s.exact_search_max_rows + 1) / c.reltuples::double precision END,
-        walk_limit.needed, c.reltuples::double precision) AS h
-    WHERE c.oid = CASE walk_limit.kind WHEN 'chunk' THEN 'agent.chunks'::regclass
-                                       WHEN 'entity' THEN 'memory.entities'::regclass
-                                       ELSE 'agent.conversations'::regclass END
+DECLARE
+    v_index regclass;
+    v_entries double precision;
+    v_bound integer := (SELECT s.exact_search_max_rows FROM memory.settings AS s);
+BEGIN
+    v_index := CASE walk_limit.kind WHEN 'chunk' THEN to_regclass('agent.chunks_embedding_ann')
+                                    WHEN 'conversation' THEN to_regclass('agent.conversations_embedding_ann')
+                                    WHEN 'entity' THEN to_regclass('memory.entities_embedding_ann') END;
+    IF walk_limit.kind IS NULL OR walk_limit.kind NOT IN ('chunk', 'conversation', 'entity') THEN
+        RAISE EXCEPTION 'kind must be chunk, conversation or entity, got %', coalesce(left(walk_limit.kind, 100), 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT c.reltuples INTO v_entries FROM pg_catalog.pg_class AS c WHERE c.oid = v_index;
+    IF v_entries IS NULL OR v_entries <= v_bound THEN
+        RETURN 2147483647;
+    END IF;
+    RETURN (SELECT h.max_scan_tuples
+            FROM memory.hnsw_scan_settings((v_bound + 1) / v_entries, walk_limit.needed, v_entries) AS h);
+END
 $$;
 
 COMMENT ON FUNCTION agent.walk_limit(text, integer) IS
@@ -464,8 +484,9 @@ BEGIN
     )
     SELECT f.hit_kind, f.hit_id, coalesce(m.memory, c.content, v.content, e.name),
            coalesce(m.metadata, d.metadata, v.metadata,
-                    jsonb_build_object('entity_type', e.entity_type, 'aliases', to_jsonb(e.aliases),
-                                       'attributes', e.attributes)),
+                    CASE WHEN e.id IS NOT NULL
+                         THEN jsonb_build_object('entity_type', e.entity_type, 'aliases', to_jsonb(e.aliases),
+                                                 'attributes', e.attributes) END),
            coalesce(m.agent_id, v.agent_id), coalesce(m.run_id, v.session_id), c.source_id, c.document_id, d.uri,
            c.ordinal,
            1 - (coalesce(m.embedding, c.embedding, v.embedding, e.embedding) <=> v_stored_query),

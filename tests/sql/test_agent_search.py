@@ -11,7 +11,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from helpers import Database
-from vectors import add_memory, connect_as, unit, with_similarity
+from vectors import add_memory, connect_as, nested_plans, unit, with_similarity
 
 QUERY = unit(100)
 
@@ -124,6 +124,10 @@ def test_with_memories_alone_it_ranks_exactly_as_the_hybrid_memory_search(alice)
 
 def test_the_hnsw_path_finds_what_the_exact_path_finds(alice, admin):
     seed(alice)
+    alice.execute(  # a second message with an embedding: the bound below is one
+        "SELECT agent.add_message('alice', 'ops', 'run-9', 'assistant', 'keys rotated', %s)",
+        (with_similarity(QUERY, 0.6, 6),),
+    )
     exact = search(alice, kinds=["chunk", "conversation"])
     admin.execute("UPDATE memory.settings SET exact_search_max_rows = 1")
     assert alice.execute(
@@ -143,15 +147,17 @@ def test_another_users_rows_are_never_found(db: Database):
         ).fetchone()
         assert rows == (0,)  # naming bob is not being bob
     with connect_as(db.url, None, role="service_role") as service:
-        rows = service.execute(
-            "SELECT count(*) FROM agent.unified_search('deploy key', %s, 'bob')", (QUERY,)
-        )
-        assert rows.fetchone()[0] >= 5
+        found = service.execute(
+            "SELECT kind, content FROM agent.unified_search('deploy key', %s, 'bob')", (QUERY,)
+        ).fetchall()
+        assert {"memory", "chunk", "conversation"} <= {kind for kind, _ in found}
+        assert ("entity", "Vault Team") in found  # what alice did not see was there
 
 
 def seed_entities(conn: psycopg.Connection, user: str = "alice") -> dict[str, str]:
     """Entities of `user`: one that matches the query by text and embedding, one by neither, one
-    deleted and one merged away that would match by text. Returns their ids by name."""
+    deleted and one merged away that would match by both, one without an embedding that matches by
+    text. Returns their ids by name."""
 
     def entity(name: str, attributes: dict, embedding: object, aliases: list[str]) -> str:
         return str(
@@ -170,9 +176,12 @@ def seed_entities(conn: psycopg.Connection, user: str = "alice") -> dict[str, st
         ),
         "Garden Club": entity("Garden Club", {"duty": "roses"}, unit(8), []),
         "Keyholders Guild": entity(
-            "Keyholders Guild", {"duty": "rotated deploy keys"}, unit(9), []
+            "Keyholders Guild", {"duty": "rotated deploy keys"}, with_similarity(QUERY, 0.9, 9), []
         ),
-        "Rotation Squad": entity("Rotation Squad", {"duty": "deploy key rotation"}, unit(11), []),
+        "Rotation Squad": entity(
+            "Rotation Squad", {"duty": "deploy key rotation"}, with_similarity(QUERY, 0.9, 11), []
+        ),
+        "Audit Ledger": entity("Audit Ledger", {"duty": "lists every deploy key"}, None, []),
     }
     conn.execute("SELECT memory.delete_entity(%s)", (ids["Keyholders Guild"],))
     conn.execute("SELECT memory.merge_entities(%s, %s)", (ids["Vault Team"], ids["Rotation Squad"]))
@@ -184,7 +193,7 @@ def test_entities_are_found_by_text_and_embedding_with_their_type_and_attributes
     ids = seed_entities(alice)
     rows = alice.execute(
         "SELECT kind, id::text, content, metadata, round(similarity::numeric, 3), full_text_rank, semantic_rank"
-        " FROM agent.unified_search('deploy key rotate', %s, 'alice') WHERE kind = 'entity'",
+        " FROM agent.unified_search('deploy key rotate', %s, 'alice', 50) WHERE kind = 'entity'",
         (QUERY,),
     ).fetchall()
     found = {r[2]: r for r in rows}
@@ -197,6 +206,8 @@ def test_entities_are_found_by_text_and_embedding_with_their_type_and_attributes
     assert float(team[4]) == pytest.approx(0.95, abs=0.002)
     assert team[5] is not None and team[6] is not None  # on both sides
     assert "Garden Club" not in found or found["Garden Club"][5] is None  # no term in common
+    registry = found["Audit Ledger"]  # no embedding: found by its attributes' text alone
+    assert registry[4] is None and registry[5] is not None and registry[6] is None
 
 
 def test_kinds_entity_alone_searches_the_entities_only(alice):
@@ -205,7 +216,8 @@ def test_kinds_entity_alone_searches_the_entities_only(alice):
     rows = search(alice, kinds=["entity"])
     assert {r[0] for r in rows} == {"entity"}
     assert rows[0][1] == "Vault Team"
-    assert search(alice, "roses", kinds=["entity"])[0][1] == "Garden Club"
+    by_text = [r[1] for r in search(alice, "roses", kinds=["entity"]) if r[8] == 1]
+    assert by_text == ["Garden Club"]  # the best full-text rank
 
 
 def test_the_entity_hnsw_path_finds_what_the_exact_path_finds(alice, admin):
@@ -220,7 +232,9 @@ def test_the_entity_hnsw_path_finds_what_the_exact_path_finds(alice, admin):
     assert alice.execute(
         "SELECT agent.takes_exact_path('entity', 'alice', NULL, NULL)"
     ).fetchone() == (False,)
-    assert search(alice, "person", kinds=["entity"]) == exact
+    assert (
+        search(alice, "person", kinds=["entity"]) == exact
+    )  # the plan: test_the_entity_sides_read_their_indexes
 
 
 def test_an_hnsw_walk_reaches_a_user_just_above_the_bound_in_a_large_table(alice, admin):
@@ -273,3 +287,45 @@ def test_bad_searches_get_their_sqlstate(module_db: Database, arguments, sqlstat
     with connect_as(module_db.url, "alice") as conn, pytest.raises(psycopg.Error) as exc:
         search(conn, text, **arguments)
     assert exc.value.sqlstate == sqlstate
+
+
+def test_the_entity_sides_read_their_indexes(db: Database, admin):
+    """The full-text side finds a user's entities through entities_user_terms (0025) and the HNSW
+    path walks entities_embedding_ann, as the authenticated role, under row-level security."""
+    admin.execute(  # other users' entities around alice's, with the same words
+        "INSERT INTO memory.entities (user_id, entity_type, name, attributes)"
+        " SELECT 'other-' || (i % 100), 'other', 'Thing ' || i, jsonb_build_object('duty', 'deploy key ' || i)"
+        " FROM generate_series(1, 3000) AS i"
+    )
+    with connect_as(db.url, "alice") as alice:
+        seed_entities(alice)
+    admin.execute("ANALYZE memory.entities")
+    call = "SELECT * FROM agent.unified_search('deploy key', %s, 'alice', kinds => '{entity}')"
+    assert "entities_user_terms" in nested_plans(db.url, "alice", call, (QUERY,))
+    admin.execute("UPDATE memory.settings SET exact_search_max_rows = 1")
+    assert "entities_embedding_ann" in nested_plans(db.url, "alice", call, (QUERY,))
+
+
+def test_messages_without_an_embedding_do_not_route_to_the_hnsw_index(alice, admin):
+    for i in range(8):
+        embedding = with_similarity(QUERY, 0.5, 300 + i) if i < 2 else None
+        alice.execute(
+            "SELECT agent.add_message('alice', 'ops', 'run-1', 'user', %s, %s)",
+            (f"note {i}", embedding),
+        )
+    admin.execute("UPDATE memory.settings SET exact_search_max_rows = 5")
+    assert alice.execute(
+        "SELECT agent.takes_exact_path('conversation', 'alice', NULL, NULL)"
+    ).fetchone() == (True,)  # 2 embedded of 8: the index holds 2 of hers
+    assert len(search(alice, "nothing shared", kinds=["conversation"])) == 2
+
+
+def test_the_walk_is_not_cut_without_statistics_and_refuses_an_unknown_kind(alice):
+    # a new database: the indexes were never analyzed (or hold fewer entries than the bound)
+    assert alice.execute(
+        "SELECT agent.walk_limit('chunk', 30), agent.walk_limit('entity', 30)"
+    ).fetchone() == (2147483647, 2147483647)
+    for kind in ("memory", None):
+        with pytest.raises(psycopg.Error) as exc:
+            alice.execute("SELECT agent.walk_limit(%s, 30)", (kind,))
+        assert exc.value.sqlstate == "22023"
