@@ -353,12 +353,15 @@ def measure_database(
             log(f"per-user indexes: {figures['user_indexes']}")
         work = query_work(conn, counts, args.dim, args.queries, seed=13)
         classes, truth = measure(conn, counts, work)
+        # inserts before the layouts: their hashed copy of the table (another 2 GB heap and
+        # 2 GB of graphs at 1M rows) pushes the shared graph out of shared_buffers, and add_memory
+        # into a heavy user (two graphs) measured 9.8/s after it against 60.4/s without it
+        rate = inserts(conn, counts, centres, args.inserts, seed=17)
         compared = (
             {"hash_partitions": scale_layouts.hashed_copy(conn, work, truth, args.dim)}
             if layouts
             else None
         )
-        rate = inserts(conn, counts, centres, args.inserts, seed=17)
         settings = dict(
             conn.execute(
                 "SELECT name, current_setting(name) FROM pg_settings WHERE name IN ('shared_buffers',"
