@@ -6,6 +6,8 @@ holds."""
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
@@ -329,3 +331,43 @@ def test_the_walk_is_not_cut_without_statistics_and_refuses_an_unknown_kind(alic
         with pytest.raises(psycopg.Error) as exc:
             alice.execute("SELECT agent.walk_limit(%s, 30)", (kind,))
         assert exc.value.sqlstate == "22023"
+
+
+def test_a_search_reads_the_users_rows_through_their_keys_not_whole_tables(db: Database, admin):
+    """Cost linear in the user's matching rows: among 3,000 chunks, messages and entities of
+    other users holding the query's words, no side of the search scans a whole table."""
+    admin.execute(
+        "INSERT INTO agent.documents (user_id, source_id, uri, content_hash)"
+        " SELECT 'other-' || i, 'repo', 'doc-' || i, encode(sha256(i::text::bytea), 'hex')"
+        " FROM generate_series(1, 100) AS i"
+    )
+    admin.execute(
+        "INSERT INTO agent.chunks (document_id, user_id, source_id, ordinal, content, embedding)"
+        " SELECT d.id, d.user_id, d.source_id, g, 'rotate the deploy key, part ' || g,"
+        " array_fill(0.01::real, ARRAY[mempg.embedding_dim()])::vector"
+        " FROM agent.documents AS d CROSS JOIN generate_series(1, 30) AS g"
+    )
+    admin.execute(
+        "INSERT INTO agent.conversations (user_id, agent_id, session_id, role, content)"
+        " SELECT 'other-' || (i % 100), 'bot', 's', 'user', 'the deploy key again ' || i"
+        " FROM generate_series(1, 3000) AS i"
+    )
+    admin.execute(
+        "INSERT INTO memory.entities (user_id, entity_type, name, attributes)"
+        " SELECT 'other-' || (i % 100), 'other', 'Thing ' || i, jsonb_build_object('duty', 'deploy key ' || i)"
+        " FROM generate_series(1, 3000) AS i"
+    )
+    with connect_as(db.url, "alice") as alice:
+        seed(alice)
+        seed_entities(alice)
+    admin.execute("ANALYZE agent.documents, agent.chunks, agent.conversations, memory.entities")
+    plans = nested_plans(
+        db.url,
+        "alice",
+        "SELECT * FROM agent.unified_search('deploy key rotate', %s, 'alice')",
+        (QUERY,),
+    )
+    scans = re.findall(r"Seq Scan on (chunks|conversations|entities|documents|memories)\b", plans)
+    assert scans == [], scans
+    for index in ("chunks_user_terms", "conversations_user_terms", "entities_user_terms"):
+        assert index in plans, index  # the full-text sides, by the user's keys
